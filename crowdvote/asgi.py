@@ -1,0 +1,24 @@
+"""ASGI entry point: HTTP through Django, websockets to the GraphQL subscriptions consumer."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdvote.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(
+            [re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())]
+        ),
+    }
+)

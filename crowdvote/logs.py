@@ -1,0 +1,78 @@
+"""One-line event logs: ``[2025-09-15 14:30:25] [INFO] [VOTE_CAST] [alice] - Vote cast``.
+
+Services and the worker log through :func:`log_event`; the format and the daily rotation
+(kept ``LOG_RETENTION_DAYS``, 30 by default) are set up here and in ``settings.LOGGING``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from enum import StrEnum
+from logging.handlers import TimedRotatingFileHandler
+from pathlib import Path
+
+EVENT_LOGGER = logging.getLogger("crowdvote.events")
+
+
+class Event(StrEnum):
+    COMMUNITY_CREATED = "COMMUNITY_CREATED"
+    COMMUNITY_UPDATED = "COMMUNITY_UPDATED"
+    MEMBER_JOINED = "MEMBER_JOINED"
+    MEMBER_APPLIED = "MEMBER_APPLIED"
+    MEMBER_APPROVED = "MEMBER_APPROVED"
+    MEMBER_LEFT = "MEMBER_LEFT"
+    MEMBERSHIP_CHANGED = "MEMBERSHIP_CHANGED"
+    FOLLOW = "FOLLOW"
+    UNFOLLOW = "UNFOLLOW"
+    DECISION_CREATED = "DECISION_CREATED"
+    DECISION_UPDATED = "DECISION_UPDATED"
+    DECISION_PUBLISHED = "DECISION_PUBLISHED"
+    DECISION_CLOSED = "DECISION_CLOSED"
+    VOTE_CAST = "VOTE_CAST"
+    VOTE_RETRACTED = "VOTE_RETRACTED"
+    MAGIC_LINK_REQUESTED = "MAGIC_LINK_REQUESTED"
+    SIGN_IN = "SIGN_IN"
+    SIGN_IN_FAILED = "SIGN_IN_FAILED"
+    SIGN_OUT = "SIGN_OUT"
+    TOKEN_ISSUED = "TOKEN_ISSUED"
+    SIGNAL_TRIGGERED = "SIGNAL_TRIGGERED"
+    CALC_QUEUED = "CALC_QUEUED"
+    SNAPSHOT_CREATED = "SNAPSHOT_CREATED"
+    STAGING_START = "STAGING_START"
+    STAGING_COMPLETE = "STAGING_COMPLETE"
+    TALLY_START = "TALLY_START"
+    TALLY_COMPLETE = "TALLY_COMPLETE"
+    CALC_FAILED = "CALC_FAILED"
+
+
+def log_event(
+    event: Event, actor: str, message: str, *, level: int = logging.INFO
+) -> None:
+    """Log one event line; ``actor`` is a username or a pseudonym, never an anonymous name."""
+    EVENT_LOGGER.log(level, message, extra={"event": event.value, "actor": actor or "-"})
+
+
+class EventFormatter(logging.Formatter):
+    """Format records as ``[time] [LEVEL] [EVENT] [actor] - message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = getattr(record, "event", record.name)
+        actor = getattr(record, "actor", "-")
+        line = (
+            f"[{self.formatTime(record, self.datefmt)}] [{record.levelname}] "
+            f"[{event}] [{actor}] - {record.getMessage()}"
+        )
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def daily_file_handler(directory: str) -> logging.Handler:
+    """Return a handler writing ``crowdvote.log`` in ``directory``, rotated at midnight."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    retention = int(os.environ.get("LOG_RETENTION_DAYS", "30"))
+    return TimedRotatingFileHandler(
+        path / "crowdvote.log", when="midnight", backupCount=retention, utc=True, encoding="utf-8"
+    )

@@ -1,0 +1,63 @@
+"""Read-only queries over communities and decisions, with visibility rules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from democracy.models import Ballot, Community, Decision, Membership
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
+
+def community_list() -> QuerySet[Community]:
+    """Return every community: names and descriptions are a public directory."""
+    return Community.objects.all()
+
+
+def inside_visible_to(user: User | AnonymousUser | None) -> Q:
+    """Return a filter on any model with a ``community``: what ``user`` may see inside.
+
+    Approved members see their community's members and decisions; anyone sees those of a
+    community whose results are public.
+    """
+    public = Q(community__results_are_public=True)
+    if user is None or not user.is_authenticated:
+        return public
+    member = Exists(
+        Membership.objects.filter(
+            community_id=OuterRef("community_id"), user_id=user.pk, is_approved=True
+        )
+    )
+    return public | Q(member)
+
+
+def decision_list_visible(user: User | AnonymousUser | None) -> QuerySet[Decision]:
+    """Return the decisions ``user`` may see."""
+    return Decision.objects.filter(inside_visible_to(user))
+
+
+def can_see_community_inside(user: User | AnonymousUser | None, community: Community) -> bool:
+    """Return whether ``user`` may see the members and decisions of ``community``."""
+    if community.results_are_public:
+        return True
+    if user is None or not user.is_authenticated:
+        return False
+    return Membership.objects.filter(
+        community_id=community.pk, user_id=user.pk, is_approved=True
+    ).exists()
+
+
+def ballot_for(user: User | AnonymousUser | None, decision: Decision) -> Ballot | None:
+    """Return the user's own direct ballot on ``decision``, or None."""
+    if user is None or not user.is_authenticated:
+        return None
+    return (
+        Ballot.objects.filter(decision_id=decision.pk, membership__user_id=user.pk)
+        .prefetch_related("stars__choice")
+        .first()
+    )

@@ -1,0 +1,89 @@
+"""Create and configure communities."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from crowdvote.errors import DomainError
+from crowdvote.logs import Event, log_event
+from democracy import errors
+from democracy.access import manager_require, user_require
+from democracy.errors import DemocracyErrorCode
+from democracy.models import Community, Membership, Role, TieBreakPolicy
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
+
+def _clean_name(name: str, *, exclude_pk: int | None = None) -> str:
+    name = name.strip()
+    if not name:
+        raise DomainError(DemocracyErrorCode.REQUIRED, errors.NAME_REQUIRED, field="name")
+    taken = Community.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists()
+    if taken:
+        raise DomainError(DemocracyErrorCode.NAME_TAKEN, errors.NAME_TAKEN, field="name")
+    return name
+
+
+@transaction.atomic
+def community_create(
+    *,
+    user: User | AnonymousUser | None,
+    name: str,
+    description: str = "",
+    auto_approve_applications: bool = True,
+    tie_break_policy: TieBreakPolicy = TieBreakPolicy.LOT,
+    results_are_public: bool = False,
+) -> Community:
+    """Create a community; its creator becomes its first manager, as a voter."""
+    creator = user_require(user)
+    community = Community(
+        name=_clean_name(name),
+        description=description.strip(),
+        auto_approve_applications=auto_approve_applications,
+        tie_break_policy=tie_break_policy,
+        results_are_public=results_are_public,
+    )
+    community.full_clean()
+    community.save()
+    Membership.objects.create(
+        user=creator, community=community, role=Role.VOTER, is_manager=True, is_approved=True
+    )
+    log_event(Event.COMMUNITY_CREATED, creator.username, f"Community '{community.name}' created")
+    return community
+
+
+@transaction.atomic
+def community_update(
+    *,
+    user: User | AnonymousUser | None,
+    community: Community,
+    name: str | None = None,
+    description: str | None = None,
+    auto_approve_applications: bool | None = None,
+    tie_break_policy: TieBreakPolicy | None = None,
+    results_are_public: bool | None = None,
+) -> Community:
+    """Change a community's settings (managers only); None leaves a setting as it is."""
+    manager = manager_require(user, community)
+    community = Community.objects.select_for_update().get(pk=community.pk)
+    if name is not None:
+        community.name = _clean_name(name, exclude_pk=community.pk)
+    if description is not None:
+        community.description = description.strip()
+    if auto_approve_applications is not None:
+        community.auto_approve_applications = auto_approve_applications
+    if tie_break_policy is not None:
+        community.tie_break_policy = tie_break_policy
+    if results_are_public is not None:
+        community.results_are_public = results_are_public
+    community.full_clean()
+    community.save()
+    log_event(
+        Event.COMMUNITY_UPDATED, manager.user.username, f"Community '{community.name}' updated"
+    )
+    return community

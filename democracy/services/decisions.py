@@ -1,0 +1,195 @@
+"""Create, edit, publish and close decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from crowdvote.errors import DomainError
+from crowdvote.logs import Event, log_event
+from democracy import errors
+from democracy.access import manager_require
+from democracy.errors import DemocracyErrorCode
+from democracy.models import Choice, Community, Decision, DecisionStatus, Membership
+from democracy.pseudonyms import display_name
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
+MIN_CHOICES = 2
+MAX_CHOICES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSpec:
+    title: str
+    description: str = ""
+
+
+def _clean_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise DomainError(DemocracyErrorCode.REQUIRED, errors.TITLE_REQUIRED, field="title")
+    return title
+
+
+def _check_closes_at(closes_at: datetime) -> None:
+    if closes_at <= timezone.now():
+        raise DomainError(
+            DemocracyErrorCode.CLOSES_IN_PAST, errors.CLOSES_IN_PAST, field="closesAt"
+        )
+
+
+def _clean_choices(choices: Sequence[ChoiceSpec]) -> list[ChoiceSpec]:
+    if len(choices) < MIN_CHOICES:
+        message = errors.TOO_FEW_CHOICES.format(minimum=MIN_CHOICES)
+        raise DomainError(DemocracyErrorCode.TOO_FEW_CHOICES, message, field="choices")
+    if len(choices) > MAX_CHOICES:
+        message = errors.TOO_MANY_CHOICES.format(maximum=MAX_CHOICES)
+        raise DomainError(DemocracyErrorCode.TOO_MANY_CHOICES, message, field="choices")
+    cleaned: list[ChoiceSpec] = []
+    seen: set[str] = set()
+    for spec in choices:
+        title = spec.title.strip()
+        if not title:
+            raise DomainError(
+                DemocracyErrorCode.REQUIRED, errors.CHOICE_TITLE_REQUIRED, field="choices"
+            )
+        if title.lower() in seen:
+            message = errors.DUPLICATE_CHOICE.format(title=title)
+            raise DomainError(DemocracyErrorCode.DUPLICATE_CHOICE, message, field="choices")
+        seen.add(title.lower())
+        cleaned.append(ChoiceSpec(title=title, description=spec.description.strip()))
+    return cleaned
+
+
+def _save_choices(decision: Decision, choices: Sequence[ChoiceSpec]) -> None:
+    rows = [
+        Choice(decision=decision, title=spec.title, description=spec.description, position=i)
+        for i, spec in enumerate(choices)
+    ]
+    for row in rows:
+        row.full_clean(exclude=["decision"])
+    Choice.objects.bulk_create(rows)
+
+
+def _locked(decision: Decision) -> Decision:
+    return Decision.objects.select_for_update().select_related("community").get(pk=decision.pk)
+
+
+def _require_draft(decision: Decision) -> None:
+    if decision.status != DecisionStatus.DRAFT:
+        message = errors.DECISION_NOT_DRAFT.format(status=decision.status.lower())
+        raise DomainError(DemocracyErrorCode.DECISION_NOT_DRAFT, message, field="decisionId")
+
+
+@transaction.atomic
+def decision_create(
+    *,
+    user: User | AnonymousUser | None,
+    community: Community,
+    title: str,
+    closes_at: datetime,
+    choices: Sequence[ChoiceSpec],
+    description: str = "",
+) -> Decision:
+    """Create a draft decision with its choices (managers only)."""
+    manager = manager_require(user, community)
+    decision = Decision(
+        community=community,
+        title=_clean_title(title),
+        description=description.strip(),
+        closes_at=closes_at,
+        created_by=manager,
+    )
+    _check_closes_at(closes_at)
+    cleaned = _clean_choices(choices)
+    decision.full_clean()
+    decision.save()
+    _save_choices(decision, cleaned)
+    log_event(
+        Event.DECISION_CREATED,
+        display_name(manager),
+        f"Decision '{decision.title}' created in '{community.name}' with {len(cleaned)} choices",
+    )
+    return decision
+
+
+@transaction.atomic
+def decision_update(
+    *,
+    user: User | AnonymousUser | None,
+    decision: Decision,
+    title: str | None = None,
+    description: str | None = None,
+    closes_at: datetime | None = None,
+    choices: Sequence[ChoiceSpec] | None = None,
+) -> Decision:
+    """Edit a draft decision (managers only); given choices replace all of them."""
+    manager = manager_require(user, decision.community)
+    decision = _locked(decision)
+    _require_draft(decision)
+    if title is not None:
+        decision.title = _clean_title(title)
+    if description is not None:
+        decision.description = description.strip()
+    if closes_at is not None:
+        _check_closes_at(closes_at)
+        decision.closes_at = closes_at
+    decision.full_clean()
+    decision.save()
+    if choices is not None:
+        cleaned = _clean_choices(choices)
+        decision.choices.all().delete()
+        _save_choices(decision, cleaned)
+    log_event(Event.DECISION_UPDATED, display_name(manager), f"Decision '{decision.title}' edited")
+    return decision
+
+
+@transaction.atomic
+def decision_publish(*, user: User | AnonymousUser | None, decision: Decision) -> Decision:
+    """Open a draft decision for ballots; its choices are frozen from now on."""
+    manager = manager_require(user, decision.community)
+    decision = _locked(decision)
+    _require_draft(decision)
+    _check_closes_at(decision.closes_at)
+    decision.status = DecisionStatus.OPEN
+    decision.published_at = timezone.now()
+    decision.save(update_fields=["status", "published_at"])
+    log_event(
+        Event.DECISION_PUBLISHED, display_name(manager), f"Decision '{decision.title}' published"
+    )
+    return decision
+
+
+@transaction.atomic
+def decision_close(*, user: User | AnonymousUser | None, decision: Decision) -> Decision:
+    """Close an open decision now (managers only): no more ballots."""
+    manager = manager_require(user, decision.community)
+    return _close(decision, actor=manager)
+
+
+def _close(decision: Decision, *, actor: Membership | None) -> Decision:
+    decision = _locked(decision)
+    if decision.status != DecisionStatus.OPEN:
+        message = errors.DECISION_NOT_OPEN.format(status=decision.status.lower())
+        raise DomainError(DemocracyErrorCode.DECISION_NOT_OPEN, message, field="decisionId")
+    decision.status = DecisionStatus.CLOSED
+    decision.closed_at = timezone.now()
+    decision.save(update_fields=["status", "closed_at"])
+    who = display_name(actor) if actor else "system"
+    log_event(Event.DECISION_CLOSED, who, f"Decision '{decision.title}' closed")
+    return decision
+
+
+@transaction.atomic
+def decision_close_due(*, decision: Decision) -> Decision:
+    """Close an open decision whose closing time has passed (the worker's sweeper)."""
+    return _close(decision, actor=None)

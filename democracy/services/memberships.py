@@ -1,0 +1,140 @@
+"""Join, leave, approve, and change a member's role, manager flag or anonymity."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from crowdvote.errors import DomainError, Forbidden
+from crowdvote.logs import Event, log_event
+from democracy import errors
+from democracy.access import member_require, membership_of, user_require
+from democracy.errors import DemocracyErrorCode
+from democracy.models import Community, Membership, Role
+from democracy.pseudonyms import display_name
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
+
+@transaction.atomic
+def membership_join(
+    *, user: User | AnonymousUser | None, community: Community, role: Role = Role.VOTER
+) -> Membership:
+    """Join ``community``; without auto-approval the membership waits for a manager."""
+    joiner = user_require(user)
+    Community.objects.select_for_update().filter(pk=community.pk).first()
+    if membership_of(joiner, community) is not None:
+        raise DomainError(
+            DemocracyErrorCode.ALREADY_MEMBER, errors.ALREADY_MEMBER, field="communityId"
+        )
+    membership = Membership(
+        user=joiner,
+        community=community,
+        role=role,
+        is_approved=community.auto_approve_applications,
+    )
+    membership.full_clean()
+    membership.save()
+    event = Event.MEMBER_JOINED if membership.is_approved else Event.MEMBER_APPLIED
+    verb = "joined" if membership.is_approved else "applied to join"
+    log_event(event, display_name(membership), f"Member {verb} '{community.name}' as {role}")
+    return membership
+
+
+def _other_managers(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(community_id=membership.community_id, is_manager=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def _others_remain(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(community_id=membership.community_id)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+@transaction.atomic
+def membership_leave(*, user: User | AnonymousUser | None, community: Community) -> None:
+    """Leave ``community``: the membership, its followings and its ballots are removed."""
+    user_require(user)
+    membership = membership_of(user, community)
+    if membership is None:
+        raise Forbidden(errors.NOT_A_MEMBER)
+    if membership.is_manager and not _other_managers(membership) and _others_remain(membership):
+        raise DomainError(DemocracyErrorCode.LAST_MANAGER, errors.LAST_MANAGER, field="communityId")
+    name = display_name(membership)
+    membership.delete()
+    log_event(Event.MEMBER_LEFT, name, f"Member left '{community.name}'")
+
+
+@transaction.atomic
+def membership_update(
+    *,
+    user: User | AnonymousUser | None,
+    membership: Membership,
+    role: Role | None = None,
+    is_manager: bool | None = None,
+    is_anonymous: bool | None = None,
+    is_approved: bool | None = None,
+) -> Membership:
+    """Change a membership; None leaves a field as it is.
+
+    Members choose their own role and anonymity; managers may change anyone's role and
+    grant or withdraw the manager flag and approval. Anonymity is only ever one's own choice.
+    """
+    actor = member_require(user, membership.community)
+    membership = Membership.objects.select_for_update().select_related("user", "community").get(
+        pk=membership.pk
+    )
+    is_self = actor.pk == membership.pk
+    if is_anonymous is not None and not is_self:
+        raise Forbidden(errors.NOT_YOURS)
+    if (is_manager is not None or is_approved is not None or not is_self) and not actor.is_manager:
+        raise Forbidden(errors.NOT_A_MANAGER if is_self else errors.NOT_YOURS)
+
+    before = (membership.role, membership.is_manager, membership.is_anonymous, membership.is_approved)
+    if is_manager is False and membership.is_manager and not _other_managers(membership):
+        raise DomainError(DemocracyErrorCode.LAST_MANAGER, errors.LAST_MANAGER, field="isManager")
+    membership.role = role if role is not None else membership.role
+    membership.is_manager = is_manager if is_manager is not None else membership.is_manager
+    membership.is_anonymous = is_anonymous if is_anonymous is not None else membership.is_anonymous
+    membership.is_approved = is_approved if is_approved is not None else membership.is_approved
+    if membership.role == Role.LOBBYIST and membership.is_anonymous:
+        field = "isAnonymous" if is_anonymous else "role"
+        raise DomainError(
+            DemocracyErrorCode.LOBBYIST_CANNOT_BE_ANONYMOUS, errors.LOBBYIST_ANONYMOUS, field=field
+        )
+    membership.full_clean()
+    membership.save()
+    after = (membership.role, membership.is_manager, membership.is_anonymous, membership.is_approved)
+    if after != before:
+        _log_change(actor, membership, before_approved=before[3])
+    return membership
+
+
+def _log_change(actor: Membership, membership: Membership, *, before_approved: bool) -> None:
+    community = membership.community.name
+    if membership.is_approved and not before_approved:
+        log_event(
+            Event.MEMBER_APPROVED,
+            display_name(actor),
+            f"Approved {display_name(membership)} in '{community}'",
+        )
+        return
+    flags = [str(membership.role)]
+    flags += ["manager"] if membership.is_manager else []
+    flags += ["anonymous"] if membership.is_anonymous else []
+    flags += [] if membership.is_approved else ["not approved"]
+    log_event(
+        Event.MEMBERSHIP_CHANGED,
+        display_name(actor),
+        f"Membership of {display_name(membership)} in '{community}' is now {', '.join(flags)}",
+    )

@@ -1,0 +1,58 @@
+"""What resolvers need from a request: the user, and objects behind global IDs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+import strawberry
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Model, QuerySet
+from strawberry.relay import GlobalID, GlobalIDValueError
+
+from crowdvote.errors import NotAuthenticated
+from schema.errors import not_found
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+Info: TypeAlias = strawberry.Info[Any, None]
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+def current_user(info: Info) -> User | AnonymousUser:
+    """Return the signed-in user of an HTTP request or a websocket connection."""
+    context = info.context
+    request = context.get("request") if isinstance(context, dict) else context.request
+    user = getattr(request, "user", None)
+    if user is None:
+        scope = getattr(request, "scope", None) or {}
+        user = scope.get("user")
+    return user if user is not None else AnonymousUser()
+
+
+def signed_in_user(info: Info) -> User:
+    """Return the signed-in user, or raise ``NotAuthenticated``."""
+    user = current_user(info)
+    if not user.is_authenticated:
+        raise NotAuthenticated()
+    return user  # type: ignore[return-value]
+
+
+def decode_pk(raw_id: str, *, type_name: str, field: str) -> int:
+    """Return the primary key inside a global ID of ``type_name``, or raise ``INVALID_ID``."""
+    try:
+        global_id = GlobalID.from_id(raw_id)
+    except (GlobalIDValueError, ValueError, TypeError):
+        raise not_found(field, type_name.lower()) from None
+    if global_id.type_name != type_name or not global_id.node_id.isdigit():
+        raise not_found(field, type_name.lower())
+    return int(global_id.node_id)
+
+
+def load(queryset: QuerySet[ModelT], raw_id: str, *, type_name: str, field: str) -> ModelT:
+    """Return the object of ``queryset`` behind a global ID, or raise ``INVALID_ID``."""
+    pk = decode_pk(raw_id, type_name=type_name, field=field)
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise not_found(field, type_name.lower())
+    return obj

@@ -1,0 +1,160 @@
+"""GraphQL types of communities, memberships, followings, decisions and ballots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+import strawberry_django
+from django.db.models import Q, QuerySet
+from strawberry import relay
+from strawberry_django.relay import DjangoListConnection
+
+from crowdvote.errors import Forbidden
+from democracy import models, selectors
+from democracy.pseudonyms import display_name
+from schema.context import Info, current_user
+from schema.errors import graphql_error
+
+RoleEnum = strawberry.enum(models.Role, name="Role")
+DecisionStatusEnum = strawberry.enum(models.DecisionStatus, name="DecisionStatus")
+TieBreakPolicyEnum = strawberry.enum(models.TieBreakPolicy, name="TieBreakPolicy")
+
+MEMBERS_HIDDEN = "Join this community to see its members and decisions."
+
+
+def _require_inside(info: Info, community: models.Community) -> None:
+    if not selectors.can_see_community_inside(current_user(info), community):
+        raise graphql_error(Forbidden(MEMBERS_HIDDEN))
+
+
+@strawberry_django.type(models.Community, name="Community")
+class CommunityType(relay.Node):
+    name: str
+    description: str
+    auto_approve_applications: bool
+    tie_break_policy: TieBreakPolicyEnum  # type: ignore[valid-type]
+    results_are_public: bool
+
+    @strawberry_django.connection(DjangoListConnection["MembershipType"])
+    def members(self, info: Info) -> Iterable[models.Membership]:
+        community: models.Community = self  # type: ignore[assignment]
+        _require_inside(info, community)
+        return community.memberships.filter(is_approved=True).select_related("user")
+
+    @strawberry_django.connection(DjangoListConnection["DecisionType"])
+    def decisions(
+        self, info: Info, status: DecisionStatusEnum | None = None  # type: ignore[valid-type]
+    ) -> Iterable[models.Decision]:
+        community: models.Community = self  # type: ignore[assignment]
+        _require_inside(info, community)
+        queryset = community.decisions.all()
+        return queryset.filter(status=status) if status else queryset
+
+    @strawberry_django.field(only=["id"])
+    def my_membership(self, info: Info) -> MembershipType | None:
+        user = current_user(info)
+        if not user.is_authenticated:
+            return None
+        return self.memberships.filter(user_id=user.pk).first()  # type: ignore[attr-defined,return-value]
+
+
+@strawberry_django.type(models.Membership, name="Membership")
+class MembershipType(relay.Node):
+    role: RoleEnum  # type: ignore[valid-type]
+    is_manager: bool
+    is_anonymous: bool
+    is_approved: bool
+    community: CommunityType
+    following: list[FollowingType]
+    followers: list[FollowingType]
+
+    @strawberry_django.field(only=["is_anonymous", "user__username"], select_related=["user"])
+    def display_name(self) -> str:
+        return display_name(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[models.Membership], info: Info, **kwargs: object
+    ) -> QuerySet[models.Membership]:
+        user = current_user(info)
+        own = Q(user_id=user.pk) if user.is_authenticated else Q(pk__in=[])
+        return queryset.filter(selectors.inside_visible_to(user) | own)
+
+
+@strawberry_django.type(models.Following, name="Following")
+class FollowingType:
+    follower: MembershipType
+    followee: MembershipType
+    tags: list[str]
+    order: int
+
+
+@strawberry_django.type(models.Choice, name="Choice")
+class ChoiceType(relay.Node):
+    title: str
+    description: str
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[models.Choice], info: Info, **kwargs: object
+    ) -> QuerySet[models.Choice]:
+        return queryset.filter(
+            decision__in=selectors.decision_list_visible(current_user(info))
+        )
+
+
+@strawberry.type(name="ChoiceStars")
+class ChoiceStarsType:
+    choice: ChoiceType
+    stars: Decimal
+
+
+@strawberry.type(name="Ballot")
+class BallotType:
+    membership: MembershipType
+    is_delegated: bool
+    tags: list[str]
+    stars: list[ChoiceStarsType]
+    comment: str | None
+
+
+def direct_ballot(ballot: models.Ballot, choices: Iterable[models.Choice]) -> BallotType:
+    """Return a direct ballot as the API shows it: every choice, unrated ones at 0 stars."""
+    rated = {row.choice_id: row.stars for row in ballot.stars.all()}
+    return BallotType(
+        membership=ballot.membership,  # type: ignore[arg-type]
+        is_delegated=False,
+        tags=list(ballot.tags),
+        stars=[
+            ChoiceStarsType(choice=choice, stars=Decimal(rated.get(choice.pk, 0)))  # type: ignore[arg-type]
+            for choice in choices
+        ],
+        comment=ballot.comment,
+    )
+
+
+@strawberry_django.type(models.Decision, name="Decision")
+class DecisionType(relay.Node):
+    title: str
+    description: str
+    status: DecisionStatusEnum  # type: ignore[valid-type]
+    closes_at: datetime
+    community: CommunityType
+    choices: list[ChoiceType]
+
+    @strawberry_django.field(only=["id"])
+    def my_ballot(self, info: Info) -> BallotType | None:
+        decision: models.Decision = self  # type: ignore[assignment]
+        ballot = selectors.ballot_for(current_user(info), decision)
+        if ballot is None:
+            return None
+        return direct_ballot(ballot, decision.choices.all())
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[models.Decision], info: Info, **kwargs: object
+    ) -> QuerySet[models.Decision]:
+        return queryset.filter(selectors.inside_visible_to(current_user(info)))

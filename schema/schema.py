@@ -1,0 +1,35 @@
+"""The CrowdVote GraphQL schema: one Query, Mutation and Subscription merged from the apps."""
+
+from __future__ import annotations
+
+import strawberry
+import strawberry_django
+from django.conf import settings
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.relay import Node
+from strawberry.tools import merge_types
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+from schema.accounts.mutations import AccountsMutation
+from schema.accounts.queries import AccountsQuery
+from schema.democracy.mutations import DemocracyMutation
+from schema.democracy.queries import DemocracyQuery
+
+
+@strawberry.type
+class NodeQuery:
+    node: Node | None = strawberry_django.node()
+
+
+Query = merge_types("Query", (NodeQuery, AccountsQuery, DemocracyQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, DemocracyMutation))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        DjangoOptimizerExtension,
+        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+    ],
+)
