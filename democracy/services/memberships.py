@@ -116,7 +116,8 @@ def membership_update(
     membership.save()
     after = (membership.role, membership.is_manager, membership.is_anonymous, membership.is_approved)
     if after != before:
-        _log_change(actor, membership, before_approved=before[3])
+        # The actor's name is taken after the change, so going anonymous is logged anonymously.
+        _log_change(membership if is_self else actor, membership, before_approved=before[3])
     return membership
 
 

@@ -1,4 +1,8 @@
-"""Mutation inputs, named as in API.md."""
+"""Mutation inputs, named as in API.md.
+
+Optional inputs with defaults are nullable as API.md writes them; an explicit null means
+the default.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from schema.democracy.types import RoleEnum, TieBreakPolicyEnum
 @strawberry.input
 class ChoiceInput:
     title: str
-    description: str = ""
+    description: str | None = ""
 
 
 @strawberry.input
@@ -24,10 +28,10 @@ class StarsInput:
 @strawberry.input
 class CreateCommunityInput:
     name: str
-    description: str = ""
-    auto_approve_applications: bool = True
-    tie_break_policy: TieBreakPolicyEnum = TieBreakPolicyEnum.LOT  # type: ignore[valid-type,attr-defined]
-    results_are_public: bool = False
+    description: str | None = ""
+    auto_approve_applications: bool | None = True
+    tie_break_policy: TieBreakPolicyEnum | None = TieBreakPolicyEnum.LOT  # type: ignore[valid-type,attr-defined]
+    results_are_public: bool | None = False
 
 
 @strawberry.input
@@ -46,7 +50,7 @@ class CreateDecisionInput:
     title: str
     closes_at: datetime
     choices: list[ChoiceInput]
-    description: str = ""
+    description: str | None = ""
 
 
 @strawberry.input
@@ -62,7 +66,7 @@ class UpdateDecisionInput:
 class FollowInput:
     community_id: strawberry.ID
     followee_id: strawberry.ID
-    tags: list[str] = strawberry.field(default_factory=list)
+    tags: list[str] | None = strawberry.field(default_factory=list)
     order: int | None = None
 
 
@@ -70,8 +74,8 @@ class FollowInput:
 class CastBallotInput:
     decision_id: strawberry.ID
     stars: list[StarsInput]
-    tags: list[str] = strawberry.field(default_factory=list)
-    comment: str = ""
+    tags: list[str] | None = strawberry.field(default_factory=list)
+    comment: str | None = ""
 
 
 @strawberry.input

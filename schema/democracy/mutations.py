@@ -6,6 +6,7 @@ import strawberry
 import strawberry_django
 
 from democracy import models
+from democracy.models import Role, TieBreakPolicy
 from democracy.services import ballots, communities, decisions, followings, memberships
 from democracy.services.ballots import StarsSpec
 from democracy.services.decisions import ChoiceSpec
@@ -46,7 +47,7 @@ def _decision(raw_id: str, field: str = "decisionId") -> models.Decision:
 def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
     if choices is None:
         return None
-    return [ChoiceSpec(title=c.title, description=c.description) for c in choices]
+    return [ChoiceSpec(title=c.title, description=c.description or "") for c in choices]
 
 
 @strawberry.type
@@ -57,10 +58,10 @@ class DemocracyMutation:
         community = communities.community_create(
             user=signed_in_user(info),
             name=input.name,
-            description=input.description,
-            auto_approve_applications=input.auto_approve_applications,
-            tie_break_policy=input.tie_break_policy,
-            results_are_public=input.results_are_public,
+            description=input.description or "",
+            auto_approve_applications=input.auto_approve_applications is not False,
+            tie_break_policy=input.tie_break_policy or TieBreakPolicy.LOT,
+            results_are_public=bool(input.results_are_public),
         )
         return CommunityPayload(community=community)  # type: ignore[arg-type]
 
@@ -84,10 +85,10 @@ class DemocracyMutation:
         self,
         info: Info,
         community_id: strawberry.ID,
-        role: RoleEnum = RoleEnum.VOTER,  # type: ignore[valid-type,attr-defined]
+        role: RoleEnum | None = RoleEnum.VOTER,  # type: ignore[valid-type,attr-defined]
     ) -> MembershipPayload:
         membership = memberships.membership_join(
-            user=signed_in_user(info), community=_community(community_id), role=role
+            user=signed_in_user(info), community=_community(community_id), role=role or Role.VOTER
         )
         return MembershipPayload(membership=membership)  # type: ignore[arg-type]
 
@@ -120,7 +121,7 @@ class DemocracyMutation:
             user=user,
             community=_community(input.community_id),
             followee=load(MEMBERSHIPS, input.followee_id, type_name="Membership", field="followeeId"),
-            tags=input.tags,
+            tags=input.tags or [],
             order=input.order,
         )
         return FollowingPayload(following=following)  # type: ignore[arg-type]
@@ -145,7 +146,7 @@ class DemocracyMutation:
             user=signed_in_user(info),
             community=_community(input.community_id),
             title=input.title,
-            description=input.description,
+            description=input.description or "",
             closes_at=input.closes_at,
             choices=_choice_specs(input.choices) or [],
         )
@@ -190,7 +191,11 @@ class DemocracyMutation:
             for s in input.stars
         ]
         ballot = ballots.ballot_cast(
-            user=user, decision=decision, stars=stars, tags=input.tags, comment=input.comment
+            user=user,
+            decision=decision,
+            stars=stars,
+            tags=input.tags or [],
+            comment=input.comment or "",
         )
         return BallotPayload(ballot=direct_ballot(ballot, decision.choices.all()))
 
