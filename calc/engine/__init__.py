@@ -1,0 +1,51 @@
+"""Pure calculation engine: delegation, STAR tally and explanations (no Django)."""
+
+from __future__ import annotations
+
+from calc.engine.delegation import resolve_ballots
+from calc.engine.explain import explain_ballot
+from calc.engine.jsonio import content_hash, decision_from_json, decision_to_json
+from calc.engine.star import tally_star
+from calc.engine.types import (
+    STAR_SCALE,
+    ChoiceScore,
+    DirectBallot,
+    EngineInputError,
+    Explanation,
+    ExplanationSource,
+    Following,
+    FrozenDecision,
+    Member,
+    MemberBallot,
+    Participation,
+    ResolvedBallots,
+    Role,
+    Runoff,
+    StarResult,
+    TieBreakPolicy,
+)
+
+__all__ = [
+    "STAR_SCALE",
+    "ChoiceScore",
+    "DirectBallot",
+    "EngineInputError",
+    "Explanation",
+    "ExplanationSource",
+    "Following",
+    "FrozenDecision",
+    "Member",
+    "MemberBallot",
+    "Participation",
+    "ResolvedBallots",
+    "Role",
+    "Runoff",
+    "StarResult",
+    "TieBreakPolicy",
+    "content_hash",
+    "decision_from_json",
+    "decision_to_json",
+    "explain_ballot",
+    "resolve_ballots",
+    "tally_star",
+]

@@ -1,0 +1,270 @@
+"""Resolve delegated ballots: reach and tags by least fixed point, stars by the averaging system.
+
+Stars are the unique solution of ``k_v x_v - sum(x_f for active f) = 0`` with direct voters
+fixed (an absorbing Markov chain). It is solved in floating point with a sparse LU, then each
+value is given a rigorous error bound from its residual and the expected absorption time
+``t = A⁻¹k``. A value whose bound cannot decide the half-to-even rounding at 8 places (an
+exact tie such as ``…5`` at the 9th place, or a value too close to one) is recomputed with
+exact fractions over the members it depends on; see ``calc/engine/exact.py``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from calc.engine.exact import solve_exact
+from calc.engine.types import STAR_SCALE, ResolvedBallots
+from calc.engine.validation import index_decision
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from calc.engine.types import FrozenDecision
+
+_REACH_BIT = np.uint64(1)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_U = 2.0**-53
+
+
+def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
+    """Return every member's ballot for ``decision`` as defined in SEMANTICS.md.
+
+    Validates the decision first (EngineInputError on malformed input). The result does not
+    depend on the order of any input tuple: everything is indexed by sorted id.
+
+    >>> from calc.engine import FrozenDecision, Member, Following, DirectBallot
+    >>> d = FrozenDecision(("x",), (Member("a"), Member("b")),
+    ...     (Following("b", "a", frozenset()),), (DirectBallot.of("a", {"x": 4}),))
+    >>> resolve_ballots(d).ballot("b").stars
+    (('x', Decimal('4.00000000')),)
+    """
+    ix = index_decision(decision)
+    n = len(ix.member_ids)
+    n_choices = len(ix.choice_ids)
+
+    tag_names = tuple(sorted(set().union(*ix.ballot_tags))) if ix.ballot_tags else ()
+    words = (len(tag_names) + 1 + 63) // 64
+    bit_of = {t: i + 1 for i, t in enumerate(tag_names)}
+
+    is_direct = np.zeros(n, dtype=np.bool_)
+    is_direct[ix.ballot_member] = True
+    tags = np.zeros((n, words), dtype=np.uint64)
+    tags[ix.ballot_member] = _masks([_tag_int(t, bit_of) | 1 for t in ix.ballot_tags], words)
+
+    all_mask = (1 << (64 * words)) - 1
+    cache: dict[frozenset[str], int] = {}
+    follow_ints = [_follow_int(t, bit_of, all_mask, cache) for t in ix.follow_tags]
+    mask = _masks(follow_ints, words)
+    live = mask.any(axis=1)
+    src, dst, order, mask = (
+        ix.follow_src[live],
+        ix.follow_dst[live],
+        ix.follow_order[live],
+        mask[live],
+    )
+
+    _propagate_tags(tags, src, dst, mask, np.flatnonzero(is_direct))
+
+    has_ballot = np.asarray(tags.any(axis=1), dtype=np.bool_)
+    matched = tags[dst] & mask
+    active = matched.any(axis=1)
+    src, dst, order, matched = src[active], dst[active], order[active], matched[active]
+    matched[:, 0] &= ~_REACH_BIT
+    tags[:, 0] &= ~_REACH_BIT
+
+    stars = np.zeros((n, n_choices), dtype=np.int64)
+    stars[ix.ballot_member] = ix.ballot_stars * STAR_SCALE
+    delegated = np.flatnonzero(has_ballot & ~is_direct)
+    if delegated.size:
+        stars[delegated] = _solve_stars(n, delegated, src, dst, ix.ballot_member, ix.ballot_stars)
+
+    # Explanations list active followings by (order, followee id); edges are already by follower.
+    perm = np.lexsort((dst, order, src))
+    src, dst, order, matched = src[perm], dst[perm], order[perm], matched[perm]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
+    return ResolvedBallots(
+        member_ids=ix.member_ids,
+        choice_ids=ix.choice_ids,
+        tag_names=tag_names,
+        is_voter=ix.is_voter,
+        is_direct=is_direct,
+        has_ballot=has_ballot,
+        stars=stars,
+        tag_bits=tags,
+        active_ptr=ptr,
+        active_followee=dst,
+        active_tag_bits=matched,
+        active_order=order,
+        member_index=ix.member_index,
+    )
+
+
+def _tag_int(tags: frozenset[str], bit_of: dict[str, int]) -> int:
+    value = 0
+    for t in tags:
+        value |= 1 << bit_of[t]
+    return value
+
+
+def _follow_int(
+    tags: frozenset[str], bit_of: dict[str, int], all_mask: int, cache: dict[frozenset[str], int]
+) -> int:
+    """Return a following's tag filter: all bits (reach included) for 'every topic'."""
+    value = cache.get(tags)
+    if value is None:
+        if not tags:
+            value = all_mask
+        else:
+            value = 0
+            for t in tags:
+                bit = bit_of.get(t)
+                if bit is not None:
+                    value |= 1 << bit
+        cache[tags] = value
+    return value
+
+
+def _masks(values: list[int], words: int) -> npt.NDArray[np.uint64]:
+    out = np.zeros((len(values), words), dtype=np.uint64)
+    if words == 1:
+        out[:, 0] = np.array(values, dtype=np.uint64) if values else 0
+        return out
+    for w in range(words):
+        shift = 64 * w
+        out[:, w] = np.array([(v >> shift) & 0xFFFFFFFFFFFFFFFF for v in values], dtype=np.uint64)
+    return out
+
+
+def _propagate_tags(
+    tags: npt.NDArray[np.uint64],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    mask: npt.NDArray[np.uint64],
+    frontier: npt.NDArray[np.int64],
+) -> None:
+    """Grow ``tags`` in place to the least fixed point (semi-naive: only changed followees).
+
+    Bit 0 is a reach token every direct voter holds and only 'every topic' followings pass,
+    so a member is in R exactly when any bit is set, and a following is active exactly when
+    its filter lets any bit of the followee through.
+    """
+    n = tags.shape[0]
+    by_dst = np.argsort(dst, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=n), out=ptr[1:])
+    while frontier.size:
+        starts = ptr[frontier]
+        counts = ptr[frontier + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return
+        offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        edges = by_dst[np.arange(total, dtype=np.int64) + offsets]
+        contrib = tags[dst[edges]] & mask[edges]
+        keep = contrib.any(axis=1)
+        edges, contrib = edges[keep], contrib[keep]
+        if not edges.size:
+            return
+        followers = src[edges]
+        perm = np.argsort(followers, kind="stable")
+        followers, contrib = followers[perm], contrib[perm]
+        first = np.flatnonzero(np.r_[True, followers[1:] != followers[:-1]])
+        merged = np.bitwise_or.reduceat(contrib, first, axis=0)
+        who = followers[first]
+        updated = tags[who] | merged
+        grew = (updated != tags[who]).any(axis=1)
+        tags[who[grew]] = updated[grew]
+        frontier = who[grew]
+
+
+def _solve_stars(
+    n: int,
+    delegated: npt.NDArray[np.int64],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    ballot_member: npt.NDArray[np.int64],
+    ballot_stars: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Return the scaled, rounded stars of the delegated members (rows like ``delegated``)."""
+    m = delegated.size
+    n_choices = ballot_stars.shape[1]
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[delegated] = np.arange(m)
+    ballot_row = np.full(n, -1, dtype=np.int64)
+    ballot_row[ballot_member] = np.arange(ballot_member.size)
+
+    row = pos[src]
+    k = np.bincount(row, minlength=m).astype(np.int64)
+    to_direct = ballot_row[dst] >= 0
+    adj_direct = sp.csr_matrix(
+        (
+            np.ones(int(to_direct.sum()), dtype=np.int64),
+            (row[to_direct], ballot_row[dst[to_direct]]),
+        ),
+        shape=(m, ballot_member.size),
+    )
+    rhs_int = np.asarray((adj_direct @ ballot_stars), dtype=np.int64).reshape(m, n_choices)
+    to_u = ~to_direct
+    u_row, u_col = row[to_u], pos[dst[to_u]]
+    adj = sp.csr_matrix((np.ones(u_row.size, dtype=np.float64), (u_row, u_col)), shape=(m, m))
+    rounded = np.empty((m, n_choices), dtype=np.int64)
+    if u_row.size == 0:
+        # Everyone follows direct voters only: x = b / k, exactly rounded with integers.
+        rounded[:] = _round_ratio(rhs_int * STAR_SCALE, k[:, None])
+        return rounded
+
+    a = (sp.diags(k.astype(np.float64)) - adj).tocsc()
+    rhs = np.empty((m, n_choices + 1), dtype=np.float64)
+    rhs[:, :n_choices] = rhs_int
+    rhs[:, n_choices] = k
+    sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
+    x, t = sol[:, :n_choices], sol[:, n_choices]
+    np.clip(x, 0.0, 5.0, out=x)
+
+    # Rigorous bound: |x* - x̂| ≤ A⁻¹|r| ≤ t · max(|r_v| / k_v), A⁻¹ ≥ 0 (an M-matrix).
+    deg = k.astype(np.float64)
+    absx = np.abs(sol)
+    neigh = adj @ absx
+    res = np.abs(rhs - a @ sol)
+    slack = (deg + 4.0)[:, None] * _U * (np.abs(rhs) + deg[:, None] * absx + neigh)
+    per_row = (res + slack) / deg[:, None]
+    rho = per_row.max(axis=0)
+    rho_t = float(rho[n_choices])
+    t_hat = np.abs(t)
+    if rho_t < 0.5:
+        t_bound = t_hat + float(t_hat.max()) / (1.0 - rho_t) * rho_t
+        err = np.outer(t_bound * 1.0001, rho[:n_choices])
+    else:
+        err = np.full_like(x, np.inf)
+
+    y = x * STAR_SCALE
+    window = err * STAR_SCALE + 4.0 * np.spacing(np.maximum(y, 1.0))
+    rounded[:] = np.rint(y).astype(np.int64)
+    frac = y - np.floor(y)
+    doubtful = np.abs(frac - 0.5) <= window
+    if doubtful.any():
+        rows, cols = np.nonzero(doubtful)
+        exact = solve_exact(
+            rows=rows,
+            cols=cols,
+            k=k,
+            rhs=rhs_int,
+            adj_indptr=adj.indptr.astype(np.int64),
+            adj_indices=adj.indices.astype(np.int64),
+        )
+        if exact is not None:
+            rounded[rows, cols] = exact
+    return rounded
+
+
+def _round_ratio(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return num / den rounded half to even, exactly (den > 0)."""
+    q, r = np.divmod(num, den)
+    twice = 2 * r
+    up = (twice > den) | ((twice == den) & (q % 2 == 1))
+    return q + up.astype(np.int64)

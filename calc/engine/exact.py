@@ -1,0 +1,217 @@
+"""Exact stars, with fractions, for the few values floating point cannot round with certainty.
+
+Only the members a doubtful value depends on (its closure under active followings) are
+solved: strongly connected components sinks first, singletons by averaging, cycles by
+sparse Gaussian elimination. The work is capped (``MAX_FRACTION_OPS``): past it the
+floating-point rounding is kept, which can only differ from the exact one when a value lies
+within its ~1e-15 error bound of a rounding boundary without being exactly on it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from calc.engine.types import STAR_SCALE
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+MAX_FRACTION_OPS = 5_000_000
+
+
+class _OverBudgetError(Exception):
+    """The exact solve would take too long; the caller keeps the float rounding."""
+
+
+def round_fraction(value: Fraction) -> int:
+    """Return ``value`` in units of 10⁻⁸ rounded half to even."""
+    num = value.numerator * STAR_SCALE
+    q, r = divmod(num, value.denominator)
+    twice = 2 * r
+    if twice > value.denominator or (twice == value.denominator and q % 2 == 1):
+        q += 1
+    return q
+
+
+def solve_exact(
+    *,
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    k: npt.NDArray[np.int64],
+    rhs: npt.NDArray[np.int64],
+    adj_indptr: npt.NDArray[np.int64],
+    adj_indices: npt.NDArray[np.int64],
+    budget: int = MAX_FRACTION_OPS,
+) -> npt.NDArray[np.int64] | None:
+    """Return exact rounded stars at (rows, cols) of ``k x - adj x = rhs``, or None if too big."""
+    closure = _closure(np.unique(rows), adj_indptr, adj_indices)
+    if closure.size * 4 > budget:
+        return None
+    needed = sorted(set(cols.tolist()))
+    try:
+        values = _solve_closure(closure.tolist(), needed, k, rhs, adj_indptr, adj_indices, budget)
+    except _OverBudgetError:
+        return None
+    col_at = {c: i for i, c in enumerate(needed)}
+    return np.array(
+        [
+            round_fraction(values[r][col_at[c]])
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+
+
+def _closure(
+    start: npt.NDArray[np.int64], indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    seen = np.zeros(indptr.size - 1, dtype=np.bool_)
+    seen[start] = True
+    frontier = start
+    while frontier.size:
+        nxt = np.concatenate([indices[indptr[v] : indptr[v + 1]] for v in frontier.tolist()])
+        nxt = np.unique(nxt[~seen[nxt]]) if nxt.size else nxt
+        seen[nxt] = True
+        frontier = nxt
+    return np.flatnonzero(seen)
+
+
+def _components(
+    nodes: list[int], indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
+) -> list[list[int]]:
+    """Return strongly connected components, sinks first (iterative Tarjan)."""
+    succ = {v: indices[indptr[v] : indptr[v + 1]].tolist() for v in nodes}
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, i = work[-1]
+            if i < len(succ[v]):
+                work[-1] = (v, i + 1)
+                w = succ[v][i]
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                comp: list[int] = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                out.append(sorted(comp))
+    return out
+
+
+def _solve_closure(
+    nodes: list[int],
+    needed: list[int],
+    k: npt.NDArray[np.int64],
+    rhs: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    budget: int,
+) -> dict[int, list[Fraction]]:
+    values: dict[int, list[Fraction]] = {}
+    ops = 0
+    width = len(needed)
+    for comp in _components(nodes, indptr, indices):
+        members = set(comp)
+        eqs: dict[int, dict[int, Fraction]] = {}
+        consts: dict[int, list[Fraction]] = {}
+        for v in comp:
+            b = [Fraction(int(rhs[v, c])) for c in needed]
+            row: dict[int, Fraction] = {v: Fraction(int(k[v]))}
+            for f in indices[indptr[v] : indptr[v + 1]].tolist():
+                if f in members:
+                    row[f] = row.get(f, Fraction(0)) - 1
+                else:
+                    known = values[f]
+                    for j in range(width):
+                        b[j] += known[j]
+            ops += len(row) + width
+            eqs[v] = row
+            consts[v] = b
+        if len(comp) == 1:
+            v = comp[0]
+            values[v] = [x / eqs[v][v] for x in consts[v]]
+        else:
+            ops = _eliminate(comp, eqs, consts, values, ops, budget)
+        if ops > budget:
+            raise _OverBudgetError
+    return values
+
+
+def _eliminate(
+    order: list[int],
+    eqs: dict[int, dict[int, Fraction]],
+    consts: dict[int, list[Fraction]],
+    values: dict[int, list[Fraction]],
+    ops: int,
+    budget: int,
+) -> int:
+    """Solve one cyclic component by sparse Gaussian elimination; return the ops count."""
+    holders: dict[int, set[int]] = {v: set() for v in order}
+    for r, row in eqs.items():
+        for var in row:
+            holders[var].add(r)
+    done: set[int] = set()
+    for p in order:
+        prow = eqs[p]
+        pivot = prow[p]
+        pconst = consts[p]
+        for r in sorted(holders[p] - done - {p}):
+            row = eqs[r]
+            factor = row.pop(p) / pivot
+            for var, coef in prow.items():
+                if var == p:
+                    continue
+                new = row.get(var, Fraction(0)) - factor * coef
+                if new:
+                    row[var] = new
+                    holders[var].add(r)
+                else:
+                    row.pop(var, None)
+                    holders[var].discard(r)
+            rc = consts[r]
+            for j, c in enumerate(pconst):
+                rc[j] -= factor * c
+            ops += len(prow) + len(pconst)
+            if ops > budget:
+                raise _OverBudgetError
+        done.add(p)
+    for p in reversed(order):
+        prow = eqs[p]
+        acc = list(consts[p])
+        for var, coef in prow.items():
+            if var != p:
+                known = values[var]
+                for j in range(len(acc)):
+                    acc[j] -= coef * known[j]
+        values[p] = [a / prow[p] for a in acc]
+    return ops

@@ -1,0 +1,174 @@
+"""The frozen decision's JSON form (SEMANTICS.md): parse, canonical dump, content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import TypedDict
+
+from calc.engine.types import (
+    DirectBallot,
+    EngineInputError,
+    Following,
+    FrozenDecision,
+    Member,
+    Role,
+    TieBreakPolicy,
+)
+
+
+class MemberJson(TypedDict):
+    id: str
+    role: str
+
+
+class FollowingJson(TypedDict):
+    follower: str
+    followee: str
+    tags: list[str]
+    order: int
+
+
+class BallotJson(TypedDict):
+    member: str
+    tags: list[str]
+    stars: dict[str, int]
+
+
+class DecisionJson(TypedDict):
+    choices: list[str]
+    tieBreakPolicy: str
+    members: list[MemberJson]
+    followings: list[FollowingJson]
+    ballots: list[BallotJson]
+
+
+def _need(obj: object, key: str, kind: type | tuple[type, ...], where: str) -> object:
+    if not isinstance(obj, Mapping):
+        raise EngineInputError(f"{where}: expected an object")
+    if key not in obj:
+        raise EngineInputError(f"{where}: missing {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise EngineInputError(f"{where}.{key}: wrong type {type(value).__name__}")
+    return value
+
+
+def _str_list(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise EngineInputError(f"{where}: expected a list of strings")
+    return value
+
+
+def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecision:
+    """Return the decision described by the JSON form; EngineInputError names what is wrong.
+
+    Unknown fields are ignored; the result is validated like any engine input.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise EngineInputError(f"not valid JSON: {exc}") from None
+    else:
+        doc = data
+    if not isinstance(doc, Mapping):
+        raise EngineInputError("decision: expected a JSON object")
+    choices = _str_list(_need(doc, "choices", list, "decision"), "choices")
+    policy_raw = doc.get("tieBreakPolicy", TieBreakPolicy.LOT.value)
+    if policy_raw not in {p.value for p in TieBreakPolicy}:
+        raise EngineInputError(f"tieBreakPolicy: {policy_raw!r} is not LOT or UNRESOLVED")
+    members_raw = _need(doc, "members", list, "decision")
+    assert isinstance(members_raw, list)
+    followings_raw = doc.get("followings", [])
+    ballots_raw = doc.get("ballots", [])
+    if not isinstance(followings_raw, list) or not isinstance(ballots_raw, list):
+        raise EngineInputError("decision: followings and ballots must be lists")
+    members = []
+    for i, m in enumerate(members_raw):
+        where = f"members[{i}]"
+        role = _need(m, "role", str, where)
+        if role not in {r.value for r in Role}:
+            raise EngineInputError(f"{where}.role: {role!r} is not VOTER or LOBBYIST")
+        members.append(Member(str(_need(m, "id", str, where)), Role(role)))
+    followings = []
+    for i, f in enumerate(followings_raw):
+        where = f"followings[{i}]"
+        order = f.get("order", 1) if isinstance(f, Mapping) else None
+        if not isinstance(order, int) or isinstance(order, bool):
+            raise EngineInputError(f"{where}.order: expected an integer")
+        tags = _str_list(f.get("tags", []), f"{where}.tags")
+        followings.append(
+            Following(
+                str(_need(f, "follower", str, where)),
+                str(_need(f, "followee", str, where)),
+                frozenset(tags),
+                order,
+            )
+        )
+    ballots = []
+    for i, b in enumerate(ballots_raw):
+        where = f"ballots[{i}]"
+        stars = _need(b, "stars", dict, where)
+        for c, v in stars.items():  # type: ignore[attr-defined]
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise EngineInputError(f"{where}.stars.{c}: expected an integer 0-5, got {v!r}")
+        tags = _str_list(b.get("tags", []), f"{where}.tags")
+        ballots.append(
+            DirectBallot.of(str(_need(b, "member", str, where)), dict(stars), frozenset(tags))  # type: ignore[call-overload]
+        )
+    decision = FrozenDecision(
+        choices=tuple(choices),
+        members=tuple(members),
+        followings=tuple(followings),
+        ballots=tuple(ballots),
+        tie_break_policy=TieBreakPolicy(policy_raw),
+    )
+    decision.validate()
+    return decision
+
+
+def decision_as_object(decision: FrozenDecision) -> DecisionJson:
+    """Return the canonical JSON object: every list sorted, every choice given in stars."""
+    choices = sorted(decision.choices)
+    return {
+        "choices": choices,
+        "tieBreakPolicy": decision.tie_break_policy.value,
+        "members": [
+            {"id": m.id, "role": m.role.value} for m in sorted(decision.members, key=lambda m: m.id)
+        ],
+        "followings": [
+            {
+                "follower": f.follower,
+                "followee": f.followee,
+                "tags": sorted(f.tags),
+                "order": f.order,
+            }
+            for f in sorted(decision.followings, key=lambda f: (f.follower, f.followee))
+        ],
+        "ballots": [
+            {
+                "member": b.member,
+                "tags": sorted(b.tags),
+                "stars": {c: int(dict(b.stars).get(c, 0)) for c in choices},
+            }
+            for b in sorted(decision.ballots, key=lambda b: b.member)
+        ],
+    }
+
+
+def decision_to_json(decision: FrozenDecision) -> str:
+    """Return the canonical JSON text (sorted keys and lists, no spaces, ASCII only).
+
+    Two decisions with the same content give the same text whatever their tuple orders.
+    """
+    decision.validate()
+    return json.dumps(
+        decision_as_object(decision), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+
+
+def content_hash(decision: FrozenDecision) -> str:
+    """Return the SHA-256 hex digest of the canonical JSON; it seeds the tie lot."""
+    return hashlib.sha256(decision_to_json(decision).encode("ascii")).hexdigest()

@@ -1,0 +1,101 @@
+"""STAR voting tally over resolved ballots, exact with integers at 10⁸ scale."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from calc.engine.tiebreak import FIVE_STARS, PROTOCOL, Contest, average, decide
+from calc.engine.types import (
+    ChoiceScore,
+    EngineInputError,
+    Participation,
+    Runoff,
+    StarResult,
+    scaled_to_decimal,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from calc.engine.types import FrozenDecision, ResolvedBallots
+
+
+def tally_star(
+    decision: FrozenDecision,
+    resolved: ResolvedBallots,
+    *,
+    content_hash: str,
+    choice_titles: Mapping[str, str] | None = None,
+) -> StarResult:
+    """Return the STAR result of the counted ballots (VOTER members with a ballot).
+
+    ``content_hash`` seeds the reproducible lot; ``choice_titles`` only changes how the
+    tiebreak sentences name choices. A one-choice decision is won by that choice as soon as
+    one ballot is counted; with no counted ballot there is no winner and no finalist.
+
+    >>> from calc.engine import FrozenDecision, Member, DirectBallot, resolve_ballots
+    >>> d = FrozenDecision(("a", "b"), (Member("v"),), (), (DirectBallot.of("v", {"a": 5}),))
+    >>> tally_star(d, resolve_ballots(d), content_hash="0" * 64).winner
+    'a'
+    """
+    choice_ids = resolved.choice_ids
+    if tuple(sorted(decision.choices)) != choice_ids or len(decision.members) != len(
+        resolved.member_ids
+    ):
+        raise EngineInputError("resolved ballots do not belong to this decision")
+    if not isinstance(content_hash, str) or not content_hash:
+        raise EngineInputError("content_hash must be a non-empty string")
+    titles = choice_titles or {}
+    counted = resolved.counted
+    ballots = np.ascontiguousarray(resolved.stars[counted])
+    totals = tuple(int(v) for v in ballots.sum(axis=0, dtype=np.int64).tolist())
+    fives = tuple(int(v) for v in np.count_nonzero(ballots == FIVE_STARS, axis=0).tolist())
+    count = int(ballots.shape[0])
+    contest = Contest(
+        choices=choice_ids,
+        names=tuple(titles.get(c, c) for c in choice_ids),
+        totals=totals,
+        fives=fives,
+        ballots=ballots,
+        policy=decision.tie_break_policy,
+        content_hash=content_hash,
+    )
+    outcome = decide(contest)
+    scores = tuple(
+        ChoiceScore(
+            choice=c,
+            total_stars=scaled_to_decimal(totals[i]),
+            average_stars=average(totals[i], count),
+            five_star_count=fives[i],
+            total_scaled=totals[i],
+        )
+        for i, c in enumerate(choice_ids)
+    )
+    runoff = None
+    if outcome.runoff is not None:
+        a, b, pa, pb, none = outcome.runoff
+        runoff = Runoff(choice_ids[a], choice_ids[b], pa, pb, none)
+    n_direct = int(resolved.is_direct.sum())
+    n_ballots = int(resolved.has_ballot.sum())
+    participation = Participation(
+        members=len(resolved.member_ids),
+        voters=int(resolved.is_voter.sum()),
+        direct_ballots=n_direct,
+        delegated_ballots=n_ballots - n_direct,
+        abstentions=len(resolved.member_ids) - n_ballots,
+        counted_ballots=count,
+    )
+    return StarResult(
+        scores=scores,
+        finalists=tuple(choice_ids[c] for c in outcome.finalists),
+        runoff=runoff,
+        winner=None if outcome.winner is None else choice_ids[outcome.winner],
+        tied_choices=tuple(choice_ids[c] for c in outcome.tied),
+        tiebreaks=outcome.steps,
+        participation=participation,
+        content_hash=content_hash,
+        tie_break_policy=decision.tie_break_policy,
+        protocol=PROTOCOL,
+    )
