@@ -19,7 +19,7 @@ def user_require(user: User | AnonymousUser | None) -> User:
     """Return ``user`` if signed in, else raise ``NotAuthenticated``."""
     if user is None or not user.is_authenticated:
         raise NotAuthenticated()
-    return user  # type: ignore[return-value]
+    return user
 
 
 def membership_of(user: User | AnonymousUser | None, community: Community) -> Membership | None:
@@ -37,11 +37,11 @@ def member_require(
     user: User | AnonymousUser | None, community: Community, *, for_update: bool = False
 ) -> Membership:
     """Return the user's approved membership in ``community``, or raise."""
-    user_require(user)
+    signed_in = user_require(user)
     queryset = Membership.objects.select_related("user", "community")
     if for_update:
         queryset = queryset.select_for_update()
-    membership = queryset.filter(user_id=user.pk, community_id=community.pk).first()  # type: ignore[union-attr]
+    membership = queryset.filter(user_id=signed_in.pk, community_id=community.pk).first()
     if membership is None:
         raise Forbidden(errors.NOT_A_MEMBER)
     if not membership.is_approved:

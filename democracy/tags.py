@@ -1,4 +1,4 @@
-"""Tag normalisation: lower-case, trimmed, spaces to '-', 1–40 of ``a-z 0-9 - _``."""
+"""Tag normalisation: lower-case, trimmed, spaces to '-', 1 to 40 of ``a-z 0-9 - _``."""
 
 from __future__ import annotations
 

@@ -56,7 +56,9 @@ def _clean_stars(decision: Decision, stars: Sequence[StarsSpec]) -> dict[int, in
         if not 0 <= spec.stars <= MAX_STARS:
             raise DomainError(DemocracyErrorCode.INVALID_STARS, errors.INVALID_STARS, field="stars")
         if spec.choice_id not in choice_ids:
-            raise DomainError(DemocracyErrorCode.UNKNOWN_CHOICE, errors.UNKNOWN_CHOICE, field="stars")
+            raise DomainError(
+                DemocracyErrorCode.UNKNOWN_CHOICE, errors.UNKNOWN_CHOICE, field="stars"
+            )
         if spec.choice_id in rated:
             raise DomainError(
                 DemocracyErrorCode.DUPLICATE_STARS, errors.DUPLICATE_STARS, field="stars"

@@ -12,6 +12,7 @@ from democracy import errors
 from democracy.access import manager_require, user_require
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Community, Membership, Role, TieBreakPolicy
+from democracy.pseudonyms import display_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -23,8 +24,10 @@ def _clean_name(name: str, *, exclude_pk: int | None = None) -> str:
     name = name.strip()
     if not name:
         raise DomainError(DemocracyErrorCode.REQUIRED, errors.NAME_REQUIRED, field="name")
-    taken = Community.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists()
-    if taken:
+    others = Community.objects.filter(name__iexact=name)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if others.exists():
         raise DomainError(DemocracyErrorCode.NAME_TAKEN, errors.NAME_TAKEN, field="name")
     return name
 
@@ -84,6 +87,6 @@ def community_update(
     community.full_clean()
     community.save()
     log_event(
-        Event.COMMUNITY_UPDATED, manager.user.username, f"Community '{community.name}' updated"
+        Event.COMMUNITY_UPDATED, display_name(manager), f"Community '{community.name}' updated"
     )
     return community

@@ -46,8 +46,11 @@ def membership_join(
 
 
 def _other_managers(membership: Membership) -> bool:
+    """Return whether another approved manager could still act for the community."""
     return (
-        Membership.objects.filter(community_id=membership.community_id, is_manager=True)
+        Membership.objects.filter(
+            community_id=membership.community_id, is_manager=True, is_approved=True
+        )
         .exclude(pk=membership.pk)
         .exists()
     )
@@ -75,6 +78,10 @@ def membership_leave(*, user: User | AnonymousUser | None, community: Community)
     log_event(Event.MEMBER_LEFT, name, f"Member left '{community.name}'")
 
 
+def _flags(membership: Membership) -> tuple[str, bool, bool, bool]:
+    return (membership.role, membership.is_manager, membership.is_anonymous, membership.is_approved)
+
+
 @transaction.atomic
 def membership_update(
     *,
@@ -100,9 +107,12 @@ def membership_update(
     if (is_manager is not None or is_approved is not None or not is_self) and not actor.is_manager:
         raise Forbidden(errors.NOT_A_MANAGER if is_self else errors.NOT_YOURS)
 
-    before = (membership.role, membership.is_manager, membership.is_anonymous, membership.is_approved)
-    if is_manager is False and membership.is_manager and not _other_managers(membership):
-        raise DomainError(DemocracyErrorCode.LAST_MANAGER, errors.LAST_MANAGER, field="isManager")
+    before = _flags(membership)
+    # Losing the flag or the approval both leave the community without an acting manager.
+    losing = "isManager" if is_manager is False else "isApproved" if is_approved is False else None
+    acting_manager = membership.is_manager and membership.is_approved
+    if losing and acting_manager and not _other_managers(membership):
+        raise DomainError(DemocracyErrorCode.LAST_MANAGER, errors.LAST_MANAGER, field=losing)
     membership.role = role if role is not None else membership.role
     membership.is_manager = is_manager if is_manager is not None else membership.is_manager
     membership.is_anonymous = is_anonymous if is_anonymous is not None else membership.is_anonymous
@@ -114,8 +124,7 @@ def membership_update(
         )
     membership.full_clean()
     membership.save()
-    after = (membership.role, membership.is_manager, membership.is_anonymous, membership.is_approved)
-    if after != before:
+    if _flags(membership) != before:
         # The actor's name is taken after the change, so going anonymous is logged anonymously.
         _log_change(membership if is_self else actor, membership, before_approved=before[3])
     return membership
