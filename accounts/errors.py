@@ -19,3 +19,6 @@ RATE_LIMITED = "Too many sign-in links were requested. Wait a few minutes and tr
 INVALID_TOKEN = "This sign-in link is not valid. Request a new one."
 EXPIRED_TOKEN = "This sign-in link has expired. Request a new one."
 USED_TOKEN = "This sign-in link was already used. Request a new one."
+INVALID_USERNAME = (
+    "Not a valid username: {names}. Use at most 150 letters, digits and @ . + - _ characters."
+)

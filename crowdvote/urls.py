@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import path
 
+from accounts.views import SignInView
 from schema.views import CrowdVoteGraphQLView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("graphql", CrowdVoteGraphQLView.as_view(), name="graphql"),
     path("graphql/", CrowdVoteGraphQLView.as_view()),
+    path("sign-in/", SignInView.as_view(), name="sign-in"),
 ]

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import errors
+from accounts.errors import AccountErrorCode
 from accounts.models import ApiToken, User
+from accounts.services.users import user_get_or_create_by_username, username_is_valid
+from crowdvote.errors import DomainError
+from crowdvote.logs import Event, log_event
 
 TOKEN_PREFIX = "cv_"
 # last_used_at is informative only; writing it on every request would serialise SQLite.
@@ -25,9 +32,16 @@ def hash_secret(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def new_secret() -> str:
-    """Return a fresh random secret with the CrowdVote prefix."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+def new_secret(prefix: str = TOKEN_PREFIX) -> str:
+    """Return a fresh random secret (256 bits) with a recognisable prefix."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    username: str
+    token: str
+    user_created: bool
 
 
 @transaction.atomic
@@ -35,7 +49,36 @@ def token_issue(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     """Create a token for ``user`` and return it with its clear text (shown once)."""
     raw = new_secret()
     token = ApiToken.objects.create(user=user, name=name[:100], token_hash=hash_secret(raw))
+    label = f" ({token.name})" if token.name else ""
+    # The id identifies the token in the admin; the secret itself is never logged.
+    log_event(Event.TOKEN_ISSUED, user.get_username(), f"API token #{token.pk}{label} issued")
     return token, raw
+
+
+@transaction.atomic
+def token_issue_for_usernames(
+    *, usernames: Sequence[str], name: str = "issue_token"
+) -> list[IssuedToken]:
+    """Create the users that do not exist yet and issue one token to each name.
+
+    Repeated names get one token. One invalid name refuses the whole batch, so a typo in a
+    script never leaves half of the accounts created.
+    """
+    wanted = list(dict.fromkeys(usernames))
+    invalid = [username for username in wanted if not username_is_valid(username)]
+    if invalid or not wanted:
+        names = ", ".join(repr(username) for username in invalid) or "none given"
+        raise DomainError(
+            AccountErrorCode.INVALID_USERNAME,
+            errors.INVALID_USERNAME.format(names=names),
+            field="usernames",
+        )
+    issued = []
+    for username in wanted:
+        user, created = user_get_or_create_by_username(username=username)
+        raw = token_issue(user=user, name=name)[1]
+        issued.append(IssuedToken(username=username, token=raw, user_created=created))
+    return issued
 
 
 def token_authenticate(raw: str) -> ApiToken | None:

@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import strawberry
+import strawberry_django
+
+from accounts.services import magic_links, sessions
+from schema.accounts.payloads import AuthPayload
+from schema.context import Info, signed_in_user
+from schema.errors import mutation_payload
+from schema.payloads import OkPayload
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+def _request(info: Info) -> HttpRequest:
+    request: HttpRequest = info.context.request
+    return request
 
 
 @strawberry.type
 class AccountsMutation:
-    pass
+    @strawberry_django.mutation(
+        handle_django_errors=False,
+        description="Email a single-use sign-in link; the answer is the same for any address.",
+    )
+    @mutation_payload(OkPayload)
+    def request_magic_link(self, info: Info, email: str) -> OkPayload:
+        magic_links.magic_link_request(email=email, ip=sessions.client_ip(_request(info)))
+        return OkPayload(ok=True)
+
+    @strawberry_django.mutation(
+        handle_django_errors=False,
+        description="Redeem a sign-in link: returns an API token and sets a session cookie.",
+    )
+    @mutation_payload(AuthPayload)
+    def sign_in_with_magic_link(self, info: Info, token: str) -> AuthPayload:
+        signed_in = sessions.session_sign_in(request=_request(info), token=token)
+        return AuthPayload(token=signed_in.token, user=signed_in.user)  # type: ignore[arg-type]
+
+    @strawberry_django.mutation(
+        handle_django_errors=False,
+        description="Revoke the bearer token of this request and end the session.",
+    )
+    @mutation_payload(OkPayload)
+    def sign_out(self, info: Info) -> OkPayload:
+        signed_in_user(info)
+        sessions.session_sign_out(request=_request(info))
+        return OkPayload(ok=True)

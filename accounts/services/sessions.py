@@ -1,0 +1,62 @@
+"""Sign a browser or a script in and out: session cookie plus API bearer token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import login, logout
+from django.db import transaction
+
+from accounts.services.magic_links import magic_link_redeem
+from accounts.services.tokens import token_issue, token_revoke
+from crowdvote.errors import NotAuthenticated
+from crowdvote.logs import Event, log_event
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from accounts.models import ApiToken, User
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+SIGN_IN_TOKEN_NAME = "magic link sign-in"
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    user: User
+    token: str  # the API bearer token in clear, shown once
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """Return the address the request came from (the proxy's, behind a proxy)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@transaction.atomic
+def session_sign_in(*, request: HttpRequest, token: str) -> SignIn:
+    """Redeem a magic link, issue an API token and log the browser in with a session.
+
+    Scripts keep the bearer token; browsers may ignore it and use the session cookie.
+    """
+    user = magic_link_redeem(token=token, ip=client_ip(request))
+    raw = token_issue(user=user, name=SIGN_IN_TOKEN_NAME)[1]
+    login(request, user, backend=MODEL_BACKEND)
+    return SignIn(user=user, token=raw)
+
+
+@transaction.atomic
+def session_sign_out(*, request: HttpRequest) -> None:
+    """Revoke the bearer token of this request (if any) and end its session.
+
+    Other tokens of the user stay valid: each script or device signs out on its own.
+    """
+    user = request.user if request.user.is_authenticated else None
+    if user is None:
+        raise NotAuthenticated()
+    api_token: ApiToken | None = getattr(request, "api_token", None)
+    if api_token is not None:
+        token_revoke(token=api_token)
+    logout(request)
+    revoked = f" and revoked API token #{api_token.pk}" if api_token else ""
+    log_event(Event.SIGN_OUT, user.get_username(), f"Signed out{revoked}")
