@@ -24,11 +24,19 @@ if TYPE_CHECKING:
 
 
 def _followee_in(community: Community, followee: Membership | None) -> Membership:
-    if followee is None or followee.community_id != community.pk or not followee.is_approved:
+    # Re-read: the caller's copy may predate the followee leaving or losing approval.
+    current = None
+    if followee is not None:
+        current = (
+            Membership.objects.select_related("user")
+            .filter(pk=followee.pk, community_id=community.pk, is_approved=True)
+            .first()
+        )
+    if current is None:
         raise DomainError(
             DemocracyErrorCode.NOT_MEMBER, errors.FOLLOWEE_NOT_MEMBER, field="followeeId"
         )
-    return followee
+    return current
 
 
 def _topics(tags: list[str]) -> str:
@@ -52,7 +60,9 @@ def following_upsert(
     followee = _followee_in(community, followee)
     if followee.pk == follower.pk:
         raise DomainError(DemocracyErrorCode.FOLLOW_SELF, errors.FOLLOW_SELF, field="followeeId")
-    if order is not None and (isinstance(order, bool) or order < 1):
+    if order is not None and (
+        isinstance(order, bool) or not isinstance(order, int) or order < 1
+    ):
         raise DomainError(DemocracyErrorCode.INVALID_ORDER, errors.INVALID_ORDER, field="order")
     clean_tags = normalize_tags(tags)
     following = Following.objects.filter(follower=follower, followee=followee).first()
