@@ -117,7 +117,7 @@ class Decision(models.Model):
     )
     closes_at = models.DateTimeField()
     created_by = models.ForeignKey(
-        Membership, null=True, on_delete=models.SET_NULL, related_name="+"
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import strawberry
 import strawberry_django
 from django.conf import settings
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.relay import Node
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
@@ -14,6 +17,7 @@ from schema.accounts.mutations import AccountsMutation
 from schema.accounts.queries import AccountsQuery
 from schema.democracy.mutations import DemocracyMutation
 from schema.democracy.queries import DemocracyQuery
+from schema.scalars import DECIMAL
 
 
 @strawberry.type
@@ -25,6 +29,7 @@ Query = merge_types("Query", (NodeQuery, AccountsQuery, DemocracyQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, DemocracyMutation))
 
 schema = strawberry.Schema(
+    config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     query=Query,
     mutation=Mutation,
     extensions=[

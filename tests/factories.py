@@ -7,7 +7,8 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import ApiToken, MagicLink, User
+from accounts.services.tokens import hash_secret
 from democracy.models import (
     Ballot,
     BallotStar,
@@ -62,6 +63,7 @@ class FollowingFactory(factory.django.DjangoModelFactory):
 class DecisionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Decision
+        skip_postgeneration_save = True
 
     community = factory.SubFactory(CommunityFactory)
     title = factory.Sequence(lambda n: f"Decision {n}")
@@ -80,6 +82,7 @@ class BallotFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Ballot
+        skip_postgeneration_save = True
 
     decision = factory.SubFactory(DecisionFactory)
     membership = factory.SubFactory(
@@ -92,3 +95,32 @@ class BallotFactory(factory.django.DjangoModelFactory):
         for title, value in (extracted or {}).items():
             choice = self.decision.choices.get(title=title)
             BallotStar.objects.create(ballot=self, choice=choice, stars=value)
+
+
+class MagicLinkFactory(factory.django.DjangoModelFactory):
+    """An unused sign-in link; pass ``token=`` to know its clear token."""
+
+    class Meta:
+        model = MagicLink
+
+    class Params:
+        token = factory.Sequence(lambda n: f"cvl_test-link-{n}")
+
+    email = factory.Sequence(lambda n: f"person{n}@example.org")
+    token_hash = factory.LazyAttribute(lambda link: hash_secret(link.token))
+    requested_ip = "127.0.0.1"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """An active API token; pass ``token=`` to know its clear token."""
+
+    class Meta:
+        model = ApiToken
+
+    class Params:
+        token = factory.Sequence(lambda n: f"cv_test-token-{n}")
+
+    user = factory.SubFactory(UserFactory)
+    name = "test"
+    token_hash = factory.LazyAttribute(lambda api_token: hash_secret(api_token.token))

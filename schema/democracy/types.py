@@ -22,6 +22,7 @@ RoleEnum = strawberry.enum(models.Role, name="Role")
 DecisionStatusEnum = strawberry.enum(models.DecisionStatus, name="DecisionStatus")
 TieBreakPolicyEnum = strawberry.enum(models.TieBreakPolicy, name="TieBreakPolicy")
 
+EIGHT_PLACES = Decimal("0.00000001")
 MEMBERS_HIDDEN = "Join this community to see its members and decisions."
 
 
@@ -121,6 +122,11 @@ class BallotType:
     comment: str | None
 
 
+def stars_decimal(stars: int | Decimal) -> Decimal:
+    """Return stars with the 8 decimal places every ballot shows (SEMANTICS.md)."""
+    return Decimal(stars).quantize(EIGHT_PLACES)
+
+
 def direct_ballot(ballot: models.Ballot, choices: Iterable[models.Choice]) -> BallotType:
     """Return a direct ballot as the API shows it: every choice, unrated ones at 0 stars."""
     rated = {row.choice_id: row.stars for row in ballot.stars.all()}
@@ -129,7 +135,7 @@ def direct_ballot(ballot: models.Ballot, choices: Iterable[models.Choice]) -> Ba
         is_delegated=False,
         tags=list(ballot.tags),
         stars=[
-            ChoiceStarsType(choice=choice, stars=Decimal(rated.get(choice.pk, 0)))  # type: ignore[arg-type]
+            ChoiceStarsType(choice=choice, stars=stars_decimal(rated.get(choice.pk, 0)))  # type: ignore[arg-type]
             for choice in choices
         ],
         comment=ballot.comment,

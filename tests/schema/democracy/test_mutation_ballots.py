@@ -1,0 +1,161 @@
+"""castBallot and retractBallot through the API, and reading the ballot back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from democracy.models import Ballot, BallotStar, DecisionStatus
+from tests.factories import DecisionFactory, MembershipFactory
+from tests.schema.conftest import gid
+
+pytestmark = pytest.mark.django_db
+
+CAST = """
+mutation($input: CastBallotInput!) {
+  castBallot(input: $input) {
+    ballot { isDelegated tags comment membership { displayName }
+             stars { choice { title } stars } }
+    errors { code field message }
+  }
+}"""
+RETRACT = """mutation($id: ID!) { retractBallot(decisionId: $id) { ok errors { code field } } }"""
+MY_BALLOT = """
+query($id: ID!) { decision(id: $id) { myBallot { tags comment stars { choice { title } stars } } } }
+"""
+
+
+@pytest.fixture
+def voter(user):
+    return MembershipFactory(user=user)
+
+
+@pytest.fixture
+def decision(voter):
+    return DecisionFactory(community=voter.community, choices=["Park", "Road", "Pool"])
+
+
+def stars_input(decision, **ratings):
+    choices = {choice.title: gid(choice) for choice in decision.choices.all()}
+    return [{"choiceId": choices[title], "stars": value} for title, value in ratings.items()]
+
+
+def test_cast_ballot_reads_back_with_unrated_choices_at_zero(graphql_as, voter, decision):
+    client = graphql_as(voter.user)
+    payload = client(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=5, Road=2),
+                     "tags": ["Budget"], "comment": "Parks first"}
+    ).data["castBallot"]
+    assert payload["errors"] == []
+    assert payload["ballot"] == {
+        "isDelegated": False, "tags": ["budget"], "comment": "Parks first",
+        "membership": {"displayName": "alice"},
+        "stars": [
+            {"choice": {"title": "Park"}, "stars": "5.00000000"},
+            {"choice": {"title": "Road"}, "stars": "2.00000000"},
+            {"choice": {"title": "Pool"}, "stars": "0.00000000"},
+        ],
+    }
+    mine = client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"]
+    assert mine["tags"] == ["budget"]
+    assert [s["stars"] for s in mine["stars"]] == ["5.00000000", "2.00000000", "0.00000000"]
+
+
+def test_casting_again_replaces_the_ballot(graphql_as, voter, decision):
+    client = graphql_as(voter.user)
+    client(CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=5)})
+    client(CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Road=4)})
+    assert Ballot.objects.count() == 1
+    assert list(BallotStar.objects.values_list("choice__title", "stars")) == [("Road", 4)]
+
+
+@pytest.mark.parametrize(
+    ("ratings", "code"),
+    [({"Park": 6}, "INVALID_STARS"), ({"Park": -1}, "INVALID_STARS")],
+)
+def test_stars_outside_zero_to_five_change_nothing(graphql_as, voter, decision, ratings, code):
+    payload = graphql_as(voter.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, **ratings)}
+    ).data["castBallot"]
+    assert payload["errors"][0]["code"] == code
+    assert payload["errors"][0]["field"] == "stars"
+    assert not Ballot.objects.exists()
+
+
+def test_non_integer_stars_are_refused_by_the_schema(graphql_as, voter, decision):
+    stars = stars_input(decision, Park=1)
+    stars[0]["stars"] = 3.5
+    response = graphql_as(voter.user)(CAST, input={"decisionId": gid(decision), "stars": stars})
+    assert response.body["data"] is None
+    assert "Int cannot represent non-integer value" in response.body["errors"][0]["message"]
+    assert not Ballot.objects.exists()
+
+
+def test_choice_of_another_decision_is_refused(graphql_as, voter, decision):
+    other = DecisionFactory(community=voter.community, choices=["Elsewhere", "Nowhere"])
+    payload = graphql_as(voter.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(other, Elsewhere=3)}
+    ).data["castBallot"]
+    assert payload["errors"][0]["code"] == "UNKNOWN_CHOICE"
+    assert not Ballot.objects.exists()
+
+
+def test_rating_a_choice_twice_is_refused(graphql_as, voter, decision):
+    stars = stars_input(decision, Park=1) + stars_input(decision, Park=2)
+    payload = graphql_as(voter.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars}
+    ).data["castBallot"]
+    assert payload["errors"][0]["code"] == "DUPLICATE_STARS"
+
+
+@pytest.mark.parametrize("status", [DecisionStatus.DRAFT, DecisionStatus.CLOSED])
+def test_ballot_on_draft_or_closed_decision_is_refused(graphql_as, voter, decision, status):
+    decision.status = status
+    decision.save()
+    payload = graphql_as(voter.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)}
+    ).data["castBallot"]
+    assert payload["errors"][0]["code"] == "DECISION_NOT_OPEN"
+    assert not Ballot.objects.exists()
+
+
+def test_ballot_after_closing_time_is_refused_before_the_sweeper_closes_it(
+    graphql_as, voter, decision
+):
+    decision.closes_at = timezone.now() - timedelta(seconds=1)
+    decision.save()
+    payload = graphql_as(voter.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)}
+    ).data["castBallot"]
+    assert payload["errors"][0]["code"] == "DECISION_NOT_OPEN"
+    assert "closed" in payload["errors"][0]["message"]
+
+
+def test_non_member_ballot_is_forbidden(graphql_as, decision):
+    outsider = MembershipFactory()
+    response = graphql_as(outsider.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)}
+    )
+    assert response.error_codes == ["FORBIDDEN"]
+    assert not Ballot.objects.exists()
+
+
+def test_ballot_with_bad_tag_changes_nothing(graphql_as, voter, decision):
+    payload = graphql_as(voter.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3),
+                     "tags": ["ok", "no/slashes"]}
+    ).data["castBallot"]
+    assert payload["errors"][0]["code"] == "INVALID_TAG"
+    assert "no/slashes" in payload["errors"][0]["message"]
+    assert not Ballot.objects.exists()
+
+
+def test_retract_ballot_then_nothing_left_to_retract(graphql_as, voter, decision):
+    client = graphql_as(voter.user)
+    client(CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)})
+    assert client(RETRACT, id=gid(decision)).data["retractBallot"] == {"ok": True, "errors": []}
+    assert client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"] is None
+    again = client(RETRACT, id=gid(decision)).data["retractBallot"]
+    assert again["errors"] == [{"code": "NO_BALLOT", "field": "decisionId"}]
