@@ -181,6 +181,10 @@ def _close(decision: Decision, *, actor: Membership | None) -> Decision:
     if decision.status != DecisionStatus.OPEN:
         message = errors.DECISION_NOT_OPEN.format(status=decision.status.lower())
         raise DomainError(DemocracyErrorCode.DECISION_NOT_OPEN, message, field="decisionId")
+    if actor is None and decision.closes_at > timezone.now():
+        raise DomainError(
+            DemocracyErrorCode.DECISION_NOT_DUE, errors.DECISION_NOT_DUE, field="decisionId"
+        )
     decision.status = DecisionStatus.CLOSED
     decision.closed_at = timezone.now()
     decision.save(update_fields=["status", "closed_at"])
