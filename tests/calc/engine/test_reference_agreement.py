@@ -1,0 +1,102 @@
+"""The engine equals the slow exact reference, and no input order changes a byte of output."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calc.engine import (
+    content_hash,
+    decision_to_json,
+    explain_ballot,
+    resolve_ballots,
+    tally_star,
+)
+from calc.engine.jsonio import ballots_as_objects, result_as_object
+from calc.reference import reference_resolve, reference_tally
+from tests.calc.engine.strategies import averaging_layers, decisions, shuffled
+
+
+def _draw_steps(tiebreaks: tuple[str, ...]) -> int:
+    return sum(1 for t in tiebreaks if "lot (" in t or "a draw is needed" in t)
+
+
+def assert_matches_reference(decision) -> None:
+    resolved = resolve_ballots(decision)
+    expected = reference_resolve(decision)
+    for i, member in enumerate(resolved.member_ids):
+        ballot = resolved.ballot(member)
+        if member not in expected:
+            assert ballot is None, member
+            continue
+        ref = expected[member]
+        assert ballot is not None, member
+        assert ballot.is_delegated == ref.is_delegated, member
+        assert set(ballot.tags) == ref.tags, member
+        assert dict(zip(resolved.choice_ids, resolved.stars[i].tolist(), strict=True)) == ref.stars
+    digest = content_hash(decision)
+    result = tally_star(decision, resolved, content_hash=digest)
+    ref = reference_tally(decision, expected, digest)
+    assert {s.choice: s.total_scaled for s in result.scores} == ref.totals
+    assert {s.choice: s.five_star_count for s in result.scores} == ref.fives
+    assert result.finalists == ref.finalists
+    runoff = result.runoff
+    got_runoff = (
+        None
+        if runoff is None
+        else (
+            runoff.first,
+            runoff.second,
+            runoff.prefer_first,
+            runoff.prefer_second,
+            runoff.no_preference,
+        )
+    )
+    assert got_runoff == ref.runoff
+    assert result.winner == ref.winner
+    assert result.tied_choices == ref.tied
+    assert _draw_steps(result.tiebreaks) == ref.draws
+    assert result.participation.counted_ballots == ref.counted
+
+
+def _output(decision) -> str:
+    resolved = resolve_ballots(decision)
+    digest = content_hash(decision)
+    result = tally_star(decision, resolved, content_hash=digest)
+    explanations = [repr(explain_ballot(decision, resolved, m)) for m in resolved.member_ids]
+    return json.dumps(
+        [
+            decision_to_json(decision),
+            ballots_as_objects(resolved),
+            result_as_object(result),
+            explanations,
+        ],
+        sort_keys=True,
+    )
+
+
+@given(decisions())
+def test_engine_equals_reference_on_random_communities(decision) -> None:
+    assert_matches_reference(decision)
+
+
+@given(decisions(max_members=8, max_choices=5, tie_prone=True))
+def test_engine_equals_reference_when_ties_are_likely(decision) -> None:
+    assert_matches_reference(decision)
+
+
+@given(decisions(max_members=20, max_choices=3))
+def test_engine_equals_reference_on_larger_communities(decision) -> None:
+    assert_matches_reference(decision)
+
+
+@given(decisions(), st.integers(0, 2**32))
+def test_shuffling_the_input_gives_byte_identical_output(decision, seed: int) -> None:
+    assert _output(shuffled(decision, seed)) == _output(decision)
+
+
+@given(averaging_layers())
+def test_engine_rounds_exact_ninth_place_fives_like_the_reference(decision) -> None:
+    assert_matches_reference(decision)
