@@ -1,0 +1,211 @@
+"""Casting, replacing and retracting a member's own ballot."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+
+from crowdvote.errors import DomainError, Forbidden, NotAuthenticated
+from democracy.models import Ballot, BallotStar, DecisionStatus, Role
+from democracy.pseudonyms import pseudonym
+from democracy.services.ballots import StarsSpec, ballot_cast, ballot_retract
+from tests.democracy.conftest import assert_error
+from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def decision():
+    return DecisionFactory(choices=["Park", "Road", "Pool"])
+
+
+@pytest.fixture
+def member(decision):
+    return MembershipFactory(community=decision.community)
+
+
+def rate(decision, **stars: object) -> list[StarsSpec]:
+    """Return star specs keyed by choice title."""
+    return [
+        StarsSpec(choice_id=decision.choices.get(title=title).pk, stars=value)  # type: ignore[arg-type]
+        for title, value in stars.items()
+    ]
+
+
+def stored(ballot: Ballot) -> dict[str, int]:
+    return {row.choice.title: row.stars for row in BallotStar.objects.filter(ballot=ballot)}
+
+
+def test_cast_stores_only_the_rated_choices(decision, member, events):
+    ballot = ballot_cast(
+        user=member.user,
+        decision=decision,
+        stars=rate(decision, Park=5, Road=0),
+        tags=[" Budget Plans ", "parks"],
+        comment="  Green first.  ",
+    )
+    ballot.refresh_from_db()
+    assert (ballot.decision, ballot.membership) == (decision, member)
+    assert stored(ballot) == {"Park": 5, "Road": 0}
+    assert ballot.tags == ["budget-plans", "parks"]
+    assert ballot.comment == "Green first."
+    record = events.one("VOTE_CAST")
+    assert record.actor == member.user.username
+    assert "cast" in record.getMessage()
+
+
+def test_casting_again_replaces_the_ballot(decision, member, events):
+    first = ballot_cast(
+        user=member.user, decision=decision, stars=rate(decision, Park=5, Road=2), tags=["a"]
+    )
+    second = ballot_cast(user=member.user, decision=decision, stars=rate(decision, Pool=3))
+    assert second.pk == first.pk
+    assert Ballot.objects.count() == 1
+    assert stored(second) == {"Pool": 3}
+    second.refresh_from_db()
+    assert second.tags == []
+    assert "replaced" in events.of("VOTE_CAST")[-1].getMessage()
+
+
+def test_a_ballot_may_rate_nothing(decision, member):
+    ballot = ballot_cast(user=member.user, decision=decision, stars=[])
+    assert stored(ballot) == {}
+
+
+def test_a_lobbyist_may_vote(decision):
+    lobbyist = MembershipFactory(community=decision.community, role=Role.LOBBYIST)
+    ballot = ballot_cast(user=lobbyist.user, decision=decision, stars=rate(decision, Road=4))
+    assert stored(ballot) == {"Road": 4}
+
+
+@pytest.mark.parametrize("value", [6, -1, 2.5, 3.0, "4", True, False, None])
+def test_stars_outside_whole_numbers_0_to_5_are_refused(decision, member, unchanged, value):
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=value))
+    assert_error(raised, "INVALID_STARS", "stars")
+
+
+def test_bad_stars_leave_an_earlier_ballot_as_it_was(decision, member, unchanged):
+    BallotFactory(decision=decision, membership=member, stars={"Park": 1})
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Road=5, Park=6))
+    assert_error(raised, "INVALID_STARS", "stars")
+
+
+def test_a_choice_of_another_decision_is_refused(decision, member, unchanged):
+    other = DecisionFactory(community=decision.community, choices=["Park", "Road"])
+    stars = [*rate(decision, Road=3), *rate(other, Park=5)]
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=stars)
+    assert_error(raised, "UNKNOWN_CHOICE", "stars")
+
+
+def test_rating_a_choice_twice_is_refused(decision, member, unchanged):
+    stars = [*rate(decision, Park=3), *rate(decision, Park=4)]
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=stars)
+    assert_error(raised, "DUPLICATE_STARS", "stars")
+
+
+@pytest.mark.parametrize(
+    ("status", "closes_in"),
+    [
+        pytest.param(DecisionStatus.DRAFT, timedelta(days=1), id="draft"),
+        pytest.param(DecisionStatus.CLOSED, timedelta(days=1), id="closed"),
+        pytest.param(DecisionStatus.OPEN, -timedelta(seconds=1), id="past-closing-time"),
+    ],
+)
+def test_a_decision_that_is_not_open_refuses_a_ballot(member, unchanged, status, closes_in):
+    decision = DecisionFactory(
+        community=member.community, status=status, closes_at=timezone.now() + closes_in
+    )
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Yes=5))
+    assert_error(raised, "DECISION_NOT_OPEN", "decisionId")
+
+
+def test_past_closing_time_the_refusal_says_closed(member):
+    decision = DecisionFactory(
+        community=member.community, closes_at=timezone.now() - timedelta(seconds=1)
+    )
+    with pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=[])
+    assert "closed" in raised.value.message
+
+
+def test_a_non_member_cannot_vote(decision, unchanged):
+    outsider = MembershipFactory()
+    with unchanged(), pytest.raises(Forbidden):
+        ballot_cast(user=outsider.user, decision=decision, stars=rate(decision, Park=5))
+
+
+def test_voting_requires_sign_in(decision, unchanged):
+    with unchanged(), pytest.raises(NotAuthenticated):
+        ballot_cast(user=AnonymousUser(), decision=decision, stars=rate(decision, Park=5))
+
+
+def test_an_invalid_ballot_tag_is_refused(decision, member, unchanged):
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(
+            user=member.user, decision=decision, stars=rate(decision, Park=5), tags=["ok", "n/a"]
+        )
+    assert_error(raised, "INVALID_TAG", "tags")
+    assert "'n/a'" in raised.value.message
+
+
+def test_a_comment_too_long_is_refused(decision, member, unchanged):
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=[], comment="x" * 2001)
+    assert_error(raised, "TOO_LONG", "comment")
+
+
+def test_a_comment_of_the_longest_length_is_kept(decision, member):
+    ballot = ballot_cast(user=member.user, decision=decision, stars=[], comment="x" * 2000)
+    ballot.refresh_from_db()
+    assert len(ballot.comment) == 2000
+
+
+def test_retract_deletes_the_ballot_and_its_stars(decision, member, events):
+    BallotFactory(decision=decision, membership=member, stars={"Park": 5})
+    kept = BallotFactory(decision=decision, stars={"Road": 1})
+    ballot_retract(user=member.user, decision=decision)
+    assert list(Ballot.objects.all()) == [kept]
+    assert list(BallotStar.objects.values_list("ballot_id", flat=True)) == [kept.pk]
+    assert events.one("VOTE_RETRACTED").actor == member.user.username
+
+
+def test_retracting_without_a_ballot_is_refused(decision, member, unchanged):
+    BallotFactory(decision=decision, stars={"Road": 1})
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_retract(user=member.user, decision=decision)
+    assert_error(raised, "NO_BALLOT", "decisionId")
+
+
+def test_retracting_on_a_closed_decision_is_refused(member, unchanged):
+    decision = DecisionFactory(community=member.community, status=DecisionStatus.CLOSED)
+    BallotFactory(decision=decision, membership=member, stars={"Yes": 5})
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_retract(user=member.user, decision=decision)
+    assert_error(raised, "DECISION_NOT_OPEN", "decisionId")
+
+
+def test_a_non_member_cannot_retract(decision, unchanged):
+    outsider = MembershipFactory()
+    BallotFactory(decision=decision, stars={"Road": 1})
+    with unchanged(), pytest.raises(Forbidden):
+        ballot_retract(user=outsider.user, decision=decision)
+
+
+def test_votes_log_an_anonymous_member_by_pseudonym(decision, events):
+    member = MembershipFactory(
+        community=decision.community, is_anonymous=True, user__username="secretsam"
+    )
+    ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=5))
+    ballot_retract(user=member.user, decision=decision)
+    assert events.one("VOTE_CAST").actor == pseudonym(member.pk)
+    assert events.one("VOTE_RETRACTED").actor == pseudonym(member.pk)
+    assert "secretsam" not in " ".join(events.lines())
