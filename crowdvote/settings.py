@@ -109,6 +109,7 @@ if DATABASE_URL:
     if _database["ENGINE"] == "django.db.backends.postgresql":
         _database.setdefault("OPTIONS", {})
 else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     _database = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "crowdvote.sqlite3"),
