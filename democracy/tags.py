@@ -15,7 +15,7 @@ SPACES = re.compile(r"\s+")
 
 def normalize_tag(raw: str, *, field: str = "tags") -> str:
     """Return ``raw`` as a tag, or raise ``INVALID_TAG``; input is never silently dropped."""
-    tag = SPACES.sub("-", raw.strip().lower())
+    tag = SPACES.sub("-", raw.strip().lower()) if isinstance(raw, str) else ""
     if not TAG_PATTERN.fullmatch(tag):
         raise DomainError(
             DemocracyErrorCode.INVALID_TAG, errors.INVALID_TAG.format(tag=raw), field=field
