@@ -26,7 +26,7 @@ def membership_join(
 ) -> Membership:
     """Join ``community``; without auto-approval the membership waits for a manager."""
     joiner = user_require(user)
-    Community.objects.select_for_update().filter(pk=community.pk).first()
+    community = Community.objects.select_for_update().get(pk=community.pk)
     if membership_of(joiner, community) is not None:
         raise DomainError(
             DemocracyErrorCode.ALREADY_MEMBER, errors.ALREADY_MEMBER, field="communityId"

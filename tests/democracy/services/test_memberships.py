@@ -356,3 +356,12 @@ def test_an_anonymous_member_becomes_a_public_lobbyist_in_one_change():
     membership_update(user=member.user, membership=member, role=Role.LOBBYIST, is_anonymous=False)
     member.refresh_from_db()
     assert (member.role, member.is_anonymous) == (Role.LOBBYIST, False)
+
+
+def test_join_follows_the_current_approval_setting_not_a_stale_copy():
+    community = CommunityFactory(auto_approve_applications=True)
+    stale = type(community).objects.get(pk=community.pk)
+    type(community).objects.filter(pk=community.pk).update(auto_approve_applications=False)
+    membership = membership_join(user=UserFactory(), community=stale)
+    membership.refresh_from_db()
+    assert not membership.is_approved
