@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UsernameField
@@ -29,6 +30,17 @@ def hash_prefix(token_hash: str) -> str:
     return f"{token_hash[:HASH_PREFIX_LENGTH]}…"
 
 
+EMAIL_TAKEN = "Another account already uses this email address."
+
+
+def email_free(email: str, *, user: User) -> str:
+    """Return ``email`` lower-cased, or raise if another account uses it in any case."""
+    email = email.strip().lower()
+    if email and User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+        raise forms.ValidationError(EMAIL_TAKEN, code="email_taken")
+    return email
+
+
 class UserCreateForm(AdminUserCreationForm):
     class Meta:
         model = User
@@ -37,6 +49,9 @@ class UserCreateForm(AdminUserCreationForm):
         help_texts = {
             "email": "Sign-in links are sent here. Leave empty for script-only accounts.",
         }
+
+    def clean_email(self) -> str:
+        return email_free(self.cleaned_data["email"], user=self.instance)
 
 
 class UserEditForm(UserChangeForm):
@@ -47,6 +62,9 @@ class UserEditForm(UserChangeForm):
         help_texts = {
             "email": "Sign-in links are sent here. Each address belongs to one account.",
         }
+
+    def clean_email(self) -> str:
+        return email_free(self.cleaned_data["email"], user=self.instance)
 
 
 class ApiTokenInline(admin.TabularInline):

@@ -1,0 +1,3 @@
+"""Fixtures shared by sign-in tests."""
+
+from tests.accounts.support import logs  # noqa: F401
