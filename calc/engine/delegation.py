@@ -53,12 +53,12 @@ def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
     is_direct = np.zeros(n, dtype=np.bool_)
     is_direct[ix.ballot_member] = True
     tags = np.zeros((n, words), dtype=np.uint64)
-    tags[ix.ballot_member] = _masks([_tag_int(t, bit_of) | 1 for t in ix.ballot_tags], words)
+    ballot_ints = {t: _tag_int(t, bit_of) | 1 for t in set(ix.ballot_tags)}
+    tags[ix.ballot_member] = _masks(list(map(ballot_ints.__getitem__, ix.ballot_tags)), words)
 
     all_mask = (1 << (64 * words)) - 1
-    cache: dict[frozenset[str], int] = {}
-    follow_ints = [_follow_int(t, bit_of, all_mask, cache) for t in ix.follow_tags]
-    mask = _masks(follow_ints, words)
+    follow_ints = {t: _follow_int(t, bit_of, all_mask) for t in set(ix.follow_tags)}
+    mask = _masks(list(map(follow_ints.__getitem__, ix.follow_tags)), words)
     live = mask.any(axis=1)
     src, dst, order, mask = (
         ix.follow_src[live],
@@ -111,21 +111,15 @@ def _tag_int(tags: frozenset[str], bit_of: dict[str, int]) -> int:
     return value
 
 
-def _follow_int(
-    tags: frozenset[str], bit_of: dict[str, int], all_mask: int, cache: dict[frozenset[str], int]
-) -> int:
+def _follow_int(tags: frozenset[str], bit_of: dict[str, int], all_mask: int) -> int:
     """Return a following's tag filter: all bits (reach included) for 'every topic'."""
-    value = cache.get(tags)
-    if value is None:
-        if not tags:
-            value = all_mask
-        else:
-            value = 0
-            for t in tags:
-                bit = bit_of.get(t)
-                if bit is not None:
-                    value |= 1 << bit
-        cache[tags] = value
+    if not tags:
+        return all_mask
+    value = 0
+    for t in tags:
+        bit = bit_of.get(t)
+        if bit is not None:
+            value |= 1 << bit
     return value
 
 

@@ -9,6 +9,7 @@ within its ~1e-15 error bound of a rounding boundary without being exactly on it
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -137,34 +138,70 @@ def _solve_closure(
     indices: npt.NDArray[np.int64],
     budget: int,
 ) -> dict[int, list[Fraction]]:
-    values: dict[int, list[Fraction]] = {}
+    """Return exact values of every closure member, component by component, sinks first.
+
+    Values are kept as one shared denominator and integer numerators per member (all
+    choices share the same averaging weights), which avoids a gcd per fraction operation.
+    """
+    exact: dict[int, tuple[int, list[int]]] = {}
     ops = 0
-    width = len(needed)
     for comp in _components(nodes, indptr, indices):
-        members = set(comp)
-        eqs: dict[int, dict[int, Fraction]] = {}
-        consts: dict[int, list[Fraction]] = {}
-        for v in comp:
-            b = [Fraction(int(rhs[v, c])) for c in needed]
-            row: dict[int, Fraction] = {v: Fraction(int(k[v]))}
-            for f in indices[indptr[v] : indptr[v + 1]].tolist():
-                if f in members:
-                    row[f] = row.get(f, Fraction(0)) - 1
-                else:
-                    known = values[f]
-                    for j in range(width):
-                        b[j] += known[j]
-            ops += len(row) + width
-            eqs[v] = row
-            consts[v] = b
         if len(comp) == 1:
             v = comp[0]
-            values[v] = [x / eqs[v][v] for x in consts[v]]
+            succ = indices[indptr[v] : indptr[v + 1]].tolist()
+            dens = [exact[f][0] for f in succ]
+            lcm = math.lcm(*dens) if dens else 1
+            nums = [int(rhs[v, c]) * lcm for c in needed]
+            for f in succ:
+                den, fnums = exact[f]
+                scale = lcm // den
+                nums = [a + b * scale for a, b in zip(nums, fnums, strict=True)]
+            den = int(k[v]) * lcm
+            g = math.gcd(den, *nums)
+            exact[v] = (den // g, [a // g for a in nums])
+            ops += (len(succ) + 1) * len(needed)
         else:
-            ops = _eliminate(comp, eqs, consts, values, ops, budget)
+            ops = _cycle(comp, needed, k, rhs, indptr, indices, exact, ops, budget)
         if ops > budget:
             raise _OverBudgetError
-    return values
+    return {v: [Fraction(a, den) for a in nums] for v, (den, nums) in exact.items()}
+
+
+def _cycle(
+    comp: list[int],
+    needed: list[int],
+    k: npt.NDArray[np.int64],
+    rhs: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    exact: dict[int, tuple[int, list[int]]],
+    ops: int,
+    budget: int,
+) -> int:
+    """Solve one cyclic component exactly; store its values in ``exact``; return ops."""
+    members = set(comp)
+    width = len(needed)
+    eqs: dict[int, dict[int, Fraction]] = {}
+    consts: dict[int, list[Fraction]] = {}
+    for v in comp:
+        b = [Fraction(int(rhs[v, c])) for c in needed]
+        row: dict[int, Fraction] = {v: Fraction(int(k[v]))}
+        for f in indices[indptr[v] : indptr[v + 1]].tolist():
+            if f in members:
+                row[f] = row.get(f, Fraction(0)) - 1
+            else:
+                den, nums = exact[f]
+                for j in range(width):
+                    b[j] += Fraction(nums[j], den)
+        ops += len(row) + width
+        eqs[v] = row
+        consts[v] = b
+    values: dict[int, list[Fraction]] = {}
+    ops = _eliminate(comp, eqs, consts, values, ops, budget)
+    for v, vec in values.items():
+        den = math.lcm(*(x.denominator for x in vec)) if vec else 1
+        exact[v] = (den, [x.numerator * (den // x.denominator) for x in vec])
+    return ops
 
 
 def _eliminate(

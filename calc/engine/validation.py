@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from calc.engine.types import MAX_STARS, EngineInputError, Member, Role
+
+MIN_STARS = 0
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -62,23 +66,21 @@ def index_decision(decision: FrozenDecision) -> Indexed:
     if dup is not None:
         raise EngineInputError(f"duplicate choice id {dup!r}")
     choice_ids = tuple(sorted(choices))
-    choice_index = {c: i for i, c in enumerate(choice_ids)}
+    choice_index = dict(zip(choice_ids, range(len(choice_ids)), strict=True))
 
     members = decision.members
-    for m in members:
-        if not isinstance(m, Member):
-            raise EngineInputError(f"members must be Member values, got {m!r}")
-    ids = [m.id for m in members]
+    if not set(map(type, members)) <= {Member}:
+        bad = next(m for m in members if not isinstance(m, Member))
+        raise EngineInputError(f"members must be Member values, got {bad!r}")
+    ids = list(map(attrgetter("id"), members))
     _check_strings(set(ids), "member ids")
-    dup = _first_duplicate(ids)
-    if dup is not None:
-        raise EngineInputError(f"duplicate member {dup!r}")
-    order = sorted(range(len(ids)), key=ids.__getitem__)
-    member_ids = tuple(ids[i] for i in order)
-    member_index = {m: i for i, m in enumerate(member_ids)}
-    is_voter = np.fromiter(
-        (members[i].role is Role.VOTER for i in order), dtype=np.bool_, count=len(order)
-    )
+    if len(set(ids)) != len(ids):
+        raise EngineInputError(f"duplicate member {_first_duplicate(ids)!r}")
+    member_ids = tuple(sorted(ids))
+    member_index = dict(zip(member_ids, range(len(member_ids)), strict=True))
+    is_voter = np.ones(len(member_ids), dtype=np.bool_)
+    lobbyists = [m.id for m in members if m.role is not Role.VOTER]
+    is_voter[list(map(member_index.__getitem__, lobbyists))] = False
 
     ballot_member, ballot_stars, ballot_tags = _index_ballots(decision, member_index, choice_index)
     direct = np.zeros(len(member_ids), dtype=np.bool_)
@@ -102,43 +104,59 @@ def index_decision(decision: FrozenDecision) -> Indexed:
 def _index_ballots(
     decision: FrozenDecision, member_index: dict[str, int], choice_index: dict[str, int]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[frozenset[str], ...]]:
+    """Return ballot rows (sorted), their stars matrix and tags; refuse bad ballots."""
     ballots = decision.ballots
-    get = member_index.get
-    rows = [get(b.member, -1) for b in ballots]
-    if rows and min(rows) < 0:
-        bad = min(str(b.member) for b, r in zip(ballots, rows, strict=True) if r < 0)
-        raise EngineInputError(f"ballot by non-member {bad!r}")
-    dup = _first_duplicate([b.member for b in ballots])
-    if dup is not None:
-        raise EngineInputError(f"duplicate ballot by {dup!r}")
-    perm = sorted(range(len(ballots)), key=rows.__getitem__)
-    stars = np.zeros((len(ballots), len(choice_index)), dtype=np.int64)
-    for out_row, k in enumerate(perm):
-        b = ballots[k]
-        seen: set[str] = set()
-        for pair in b.stars:
-            if len(pair) != 2:
-                raise EngineInputError(
-                    f"ballot of {b.member!r}: stars must be (choice, stars) pairs"
-                )
-            choice, value = pair
-            col = choice_index.get(choice) if isinstance(choice, str) else None
-            if col is None:
-                raise EngineInputError(f"ballot of {b.member!r}: unknown choice {choice!r}")
-            if choice in seen:
-                raise EngineInputError(f"ballot of {b.member!r}: choice {choice!r} given twice")
-            seen.add(choice)
-            if not _is_int(value) or not 0 <= value <= MAX_STARS:
-                raise EngineInputError(
-                    f"ballot of {b.member!r}: stars for {choice!r} must be an integer 0-5, "
-                    f"got {value!r}"
-                )
-            stars[out_row, col] = value
-    tags = tuple(ballots[k].tags for k in perm)
-    all_tags: set[object] = set().union(*tags) if tags else set()
-    _check_strings(all_tags, "ballot tags")
-    member = np.array([rows[k] for k in perm], dtype=np.int64)
-    return member, stars, tags
+    n_choices = len(choice_index)
+    who = list(map(attrgetter("member"), ballots))
+    strangers = set(who) - member_index.keys()
+    if strangers:
+        raise EngineInputError(f"ballot by non-member {min(map(str, strangers))!r}")
+    if len(set(who)) != len(who):
+        raise EngineInputError(f"duplicate ballot by {_first_duplicate(who)!r}")
+    rows = np.fromiter(map(member_index.__getitem__, who), np.int64, len(who))
+    star_lists = list(map(attrgetter("stars"), ballots))
+    flat = list(chain.from_iterable(star_lists))
+    if not set(map(len, flat)) <= {2}:
+        bad = next(b for b in ballots if any(len(p) != 2 for p in b.stars))
+        raise EngineInputError(f"ballot of {bad.member!r}: stars must be (choice, stars) pairs")
+    named = list(map(itemgetter(0), flat))
+    values = list(map(itemgetter(1), flat))
+    unknown = set(named) - choice_index.keys()
+    if unknown:
+        bad_choice = min(map(repr, unknown))
+        bad_member = min(
+            b.member for b in ballots if any(repr(c) == bad_choice for c, _ in b.stars)
+        )
+        raise EngineInputError(f"ballot of {bad_member!r}: unknown choice {bad_choice}")
+    lengths = np.fromiter(map(len, star_lists), np.int64, len(star_lists))
+    owner = np.repeat(np.arange(len(ballots), dtype=np.int64), lengths)
+    cols = np.fromiter(map(choice_index.__getitem__, named), np.int64, len(named))
+    key = owner * n_choices + cols
+    uniq, counts = np.unique(key, return_counts=True)
+    if uniq.size != key.size:
+        k, col = divmod(int(uniq[counts > 1][0]), n_choices)
+        choice = sorted(choice_index)[col]
+        raise EngineInputError(f"ballot of {who[k]!r}: choice {choice!r} given twice")
+    if not set(map(type, values)) <= {int} or (
+        values and not MIN_STARS <= min(values) <= max(values) <= MAX_STARS
+    ):
+        for b in sorted(ballots, key=attrgetter("member")):
+            for choice, value in b.stars:
+                if not _is_int(value) or not MIN_STARS <= value <= MAX_STARS:
+                    raise EngineInputError(
+                        f"ballot of {b.member!r}: stars for {choice!r} must be an integer 0-5, "
+                        f"got {value!r}"
+                    )
+    perm = np.argsort(rows, kind="stable")
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(perm.size)
+    stars = np.zeros((len(ballots), n_choices), dtype=np.int64)
+    stars[rank[owner], cols] = np.array(values, dtype=np.int64)
+    tags_list = list(map(attrgetter("tags"), ballots))
+    tags = tuple(map(tags_list.__getitem__, perm.tolist()))
+    distinct = set(tags)
+    _check_strings(set().union(*distinct) if distinct else set(), "ballot tags")
+    return rows[perm], stars, tags
 
 
 def _index_followings(
@@ -146,21 +164,24 @@ def _index_followings(
 ) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[frozenset[str], ...], npt.NDArray[np.int64]
 ]:
+    """Return the followings out of non-direct members; refuse inconsistent ones."""
     followings = decision.followings
-    get = member_index.get
     n = len(member_index)
-    src = np.fromiter((get(f.follower, -1) for f in followings), np.int64, len(followings))
-    dst = np.fromiter((get(f.followee, -1) for f in followings), np.int64, len(followings))
-    for arr, end in ((src, "follower"), (dst, "followee")):
-        bad_rows = np.flatnonzero(arr < 0)
-        if bad_rows.size:
-            f = min(
-                (followings[int(i)] for i in bad_rows),
+    count = len(followings)
+    ends: dict[str, npt.NDArray[np.int64]] = {}
+    for end in ("follower", "followee"):
+        names = list(map(attrgetter(end), followings))
+        strangers = set(names) - member_index.keys()
+        if strangers:
+            bad = min(
+                (f for f in followings if getattr(f, end) in strangers),
                 key=lambda f: (str(f.follower), str(f.followee)),
             )
             raise EngineInputError(
-                f"following {f.follower!r} -> {f.followee!r}: {end} is not a member"
+                f"following {bad.follower!r} -> {bad.followee!r}: {end} is not a member"
             )
+        ends[end] = np.fromiter(map(member_index.__getitem__, names), np.int64, count)
+    src, dst = ends["follower"], ends["followee"]
     self_rows = np.flatnonzero(src == dst)
     if self_rows.size:
         who = min(followings[int(i)].follower for i in self_rows)
@@ -172,15 +193,16 @@ def _index_followings(
     if dup_at.size:
         f = followings[int(perm[dup_at[0]])]
         raise EngineInputError(f"following {f.follower!r} -> {f.followee!r} appears twice")
-    orders = [f.order for f in followings]
-    if not all(map(_is_int, orders)):
+    orders = list(map(attrgetter("order"), followings))
+    if not set(map(type, orders)) <= {int}:
         f = next(f for f in followings if not _is_int(f.order))
         raise EngineInputError(
             f"following {f.follower!r} -> {f.followee!r}: order must be an integer, got {f.order!r}"
         )
-    all_tags: set[object] = set().union(*(f.tags for f in followings)) if followings else set()
-    _check_strings(all_tags, "following tags")
+    tags_list = list(map(attrgetter("tags"), followings))
+    distinct = set(tags_list)
+    _check_strings(set().union(*distinct) if distinct else set(), "following tags")
     keep = perm[~direct[src[perm]]]
     order_arr = np.array(orders, dtype=np.int64) if orders else np.zeros(0, np.int64)
-    kept_tags = tuple(followings[i].tags for i in keep.tolist())
+    kept_tags = tuple(map(tags_list.__getitem__, keep.tolist()))
     return src[keep], dst[keep], kept_tags, order_arr[keep]
