@@ -116,12 +116,14 @@ def magic_link_request(*, email: str, ip: str | None) -> None:
         )
         raise DomainError(AccountErrorCode.RATE_LIMITED, errors.RATE_LIMITED, field="email")
     token = new_secret(MAGIC_LINK_PREFIX)
-    MagicLink.objects.create(
+    link = MagicLink(
         email=address,
         token_hash=hash_secret(token),
         requested_ip=ip or None,
         expires_at=timezone.now() + timedelta(seconds=settings.MAGIC_LINK_TTL_SECONDS),
     )
+    link.full_clean()
+    link.save()
     transaction.on_commit(partial(_send, address, token))
     log_event(
         Event.MAGIC_LINK_REQUESTED,

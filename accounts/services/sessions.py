@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import login, logout
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db import transaction
 
 from accounts.services.magic_links import magic_link_redeem
@@ -29,8 +31,13 @@ class SignIn:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """Return the address the request came from (the proxy's, behind a proxy)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """Return the address the request came from (the proxy's, behind a proxy), if it is one."""
+    address = str(request.META.get("REMOTE_ADDR") or "")
+    try:
+        validate_ipv46_address(address)
+    except ValidationError:
+        return None  # A unix socket or an odd ASGI server: no per-address limit applies.
+    return address
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.errors import AccountErrorCode
 from accounts.models import MagicLink, User
 from accounts.services.magic_links import magic_link_redeem, magic_link_request
+from accounts.services.sessions import client_ip
 from accounts.services.tokens import hash_secret
 from crowdvote.errors import DomainError
 from tests.accounts.support import token_from_mail
@@ -245,3 +246,12 @@ def test_rate_limited_request_is_logged_as_a_warning(logs, settings):
         magic_link_request(email="ann@example.org", ip=IP)
     levels = [r.levelname for r in logs.events("MAGIC_LINK_REQUESTED")]
     assert levels == ["INFO", "WARNING"]
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "expected"),
+    [("203.0.113.5", "203.0.113.5"), ("2001:db8::1", "2001:db8::1"), ("", None), ("unix", None)],
+)
+def test_client_ip_is_the_remote_address_when_it_is_one(rf, remote_addr, expected):
+    request = rf.post("/graphql", REMOTE_ADDR=remote_addr)
+    assert client_ip(request) == expected
