@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets to the GraphQL subscriptions consumer."""
+"""ASGI entry point: HTTP through Django, websockets to GraphQL, channel ``calc`` to the worker."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdvote.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from calc.queue import CALC_CHANNEL  # noqa: E402
+from calc.worker import CalcConsumer  # noqa: E402
 from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(
-            [re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())]
-        ),
+        "websocket": URLRouter([re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())]),
+        "channel": ChannelNameRouter({CALC_CHANNEL: CalcConsumer.as_asgi()}),
     }
 )

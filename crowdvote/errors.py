@@ -18,7 +18,9 @@ class DomainError(Exception):
 class NotAuthenticated(Exception):
     """The caller must sign in first (``extensions.code`` ``UNAUTHENTICATED``)."""
 
-    def __init__(self, message: str = "Sign in first: send 'Authorization: Bearer <token>'.") -> None:
+    def __init__(
+        self, message: str = "Sign in first: send 'Authorization: Bearer <token>'."
+    ) -> None:
         super().__init__(message)
 
 

@@ -46,9 +46,7 @@ class Event(StrEnum):
     CALC_FAILED = "CALC_FAILED"
 
 
-def log_event(
-    event: Event, actor: str, message: str, *, level: int = logging.INFO
-) -> None:
+def log_event(event: Event, actor: str, message: str, *, level: int = logging.INFO) -> None:
     """Log one event line; ``actor`` is a username or a pseudonym, never an anonymous name."""
     EVENT_LOGGER.log(level, message, extra={"event": event.value, "actor": actor or "-"})
 

@@ -56,8 +56,14 @@ WEBSOCKET_ALLOWED_ORIGINS = env_list(
 )
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# The first app that provides a management command wins: ours come before channels
+# (runworker with the sweeper) and strawberry_django (export_schema without arguments).
 INSTALLED_APPS = [
     "daphne",
+    "accounts",
+    "democracy",
+    "calc",
+    "schema",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -65,11 +71,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "accounts",
-    "democracy",
-    "calc",
-    # Before strawberry_django so that our export_schema command wins.
-    "schema",
     "strawberry_django",
 ]
 
@@ -134,7 +135,9 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 defaults (5 s socket timeout, 100 connections) break the layer's
                 # blocking receive and large fan-outs (CHANNELS-NOTES.md §1).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}],
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}
+                ],
                 "capacity": 1_000,
                 "group_expiry": 86_400,
             },
@@ -180,6 +183,16 @@ STRAWBERRY_DJANGO = {
     "MUTATIONS_DEFAULT_HANDLE_ERRORS": False,
     "PAGINATION_DEFAULT_LIMIT": GRAPHQL_MAX_PAGE_SIZE,
 }
+
+# Recalculation (calc.queue and calc.worker)
+CALC_DEBOUNCE_MS = int(os.environ.get("CALC_DEBOUNCE_MS", "50"))
+CALC_MAX_CONCURRENT = int(os.environ.get("CALC_MAX_CONCURRENT", "2"))
+CALC_LEASE_SECONDS = int(os.environ.get("CALC_LEASE_SECONDS", "60"))
+CALC_STUCK_SECONDS = int(os.environ.get("CALC_STUCK_SECONDS", "300"))
+CALC_RETRY_LIMIT = int(os.environ.get("CALC_RETRY_LIMIT", "5"))
+CALC_RETRY_BACKOFF_SECONDS = float(os.environ.get("CALC_RETRY_BACKOFF_SECONDS", "2"))
+CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "5"))
+CALC_RETENTION_DAYS = int(os.environ.get("CALC_RETENTION_DAYS", "30"))
 
 LOGGING = {
     "version": 1,

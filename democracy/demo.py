@@ -18,12 +18,22 @@ from democracy.services.ballots import StarsSpec
 from democracy.services.decisions import ChoiceSpec
 
 RIVERSIDE_PEOPLE = {
-    "alice": Role.VOTER, "bob": Role.VOTER, "carol": Role.VOTER, "dave": Role.VOTER,
-    "erin": Role.VOTER, "frank": Role.VOTER, "grace": Role.VOTER, "parks_trust": Role.LOBBYIST,
+    "alice": Role.VOTER,
+    "bob": Role.VOTER,
+    "carol": Role.VOTER,
+    "dave": Role.VOTER,
+    "erin": Role.VOTER,
+    "frank": Role.VOTER,
+    "grace": Role.VOTER,
+    "parks_trust": Role.LOBBYIST,
 }
 GUILD_PEOPLE = {
-    "heidi": Role.VOTER, "ivan": Role.VOTER, "judy": Role.VOTER, "mallory": Role.VOTER,
-    "niaj": Role.VOTER, "cycling_club": Role.LOBBYIST,
+    "heidi": Role.VOTER,
+    "ivan": Role.VOTER,
+    "judy": Role.VOTER,
+    "mallory": Role.VOTER,
+    "niaj": Role.VOTER,
+    "cycling_club": Role.LOBBYIST,
 }
 
 
@@ -35,7 +45,9 @@ class Demo:
 
 def _users(names: dict[str, Role]) -> dict[str, User]:
     return {
-        name: User.objects.get_or_create(username=name, defaults={"email": f"{name}@example.org"})[0]
+        name: User.objects.get_or_create(username=name, defaults={"email": f"{name}@example.org"})[
+            0
+        ]
         for name in names
     }
 
@@ -73,35 +85,52 @@ def demo_create() -> Demo:
         user=u["erin"], membership=_member(u["erin"], riverside), is_anonymous=True
     )
     follow = [
-        ("bob", "alice", ["budget"]), ("bob", "parks_trust", []), ("carol", "bob", ["budget"]),
-        ("dave", "bob", ["schools"]), ("frank", "carol", []), ("grace", "erin", ["parks"]),
+        ("bob", "alice", ["budget"]),
+        ("bob", "parks_trust", []),
+        ("carol", "bob", ["budget"]),
+        ("dave", "bob", ["schools"]),
+        ("frank", "carol", []),
+        ("grace", "erin", ["parks"]),
         ("grace", "alice", ["parks", "budget"]),
     ]
     for follower, followee, tags in follow:
         followings.following_upsert(
-            user=u[follower], community=riverside, followee=_member(u[followee], riverside),
+            user=u[follower],
+            community=riverside,
+            followee=_member(u[followee], riverside),
             tags=tags,
         )
     budget = decisions.decision_create(
-        user=u["alice"], community=riverside, title="Spend the 2027 park budget",
+        user=u["alice"],
+        community=riverside,
+        title="Spend the 2027 park budget",
         description="Where should this year's 40,000 go?",
         closes_at=now + timedelta(days=14),
-        choices=[ChoiceSpec("New playground"), ChoiceSpec("Riverbank path"),
-                 ChoiceSpec("Community garden"), ChoiceSpec("Keep it in reserve")],
+        choices=[
+            ChoiceSpec("New playground"),
+            ChoiceSpec("Riverbank path"),
+            ChoiceSpec("Community garden"),
+            ChoiceSpec("Keep it in reserve"),
+        ],
     )
     decisions.decision_publish(user=u["alice"], decision=budget)
     votes = {
         "alice": ({"New playground": 2, "Riverbank path": 5, "Community garden": 4}, ["budget"]),
-        "parks_trust": ({"New playground": 4, "Riverbank path": 3, "Community garden": 5},
-                        ["budget", "parks"]),
+        "parks_trust": (
+            {"New playground": 4, "Riverbank path": 3, "Community garden": 5},
+            ["budget", "parks"],
+        ),
         "erin": ({"New playground": 1, "Riverbank path": 4, "Community garden": 5}, ["parks"]),
     }
     for name, (ratings, tags) in votes.items():
         ballots.ballot_cast(user=u[name], decision=budget, stars=_stars(budget, ratings), tags=tags)
 
     lights = decisions.decision_create(
-        user=u["alice"], community=riverside, title="Turn the path lights off at midnight",
-        closes_at=now + timedelta(days=1), choices=[ChoiceSpec("Yes"), ChoiceSpec("No")],
+        user=u["alice"],
+        community=riverside,
+        title="Turn the path lights off at midnight",
+        closes_at=now + timedelta(days=1),
+        choices=[ChoiceSpec("Yes"), ChoiceSpec("No")],
     )
     decisions.decision_publish(user=u["alice"], decision=lights)
     for name, yes in (("alice", 4), ("bob", 1), ("carol", 5), ("dave", 2)):
@@ -122,21 +151,31 @@ def demo_create() -> Demo:
         member = _member(g[name], guild)
         if not member.is_approved:
             memberships.membership_update(user=g["heidi"], membership=member, is_approved=True)
-    for follower, followee, tags in (("ivan", "heidi", ["routes"]), ("judy", "ivan", []),
-                                      ("mallory", "cycling_club", ["safety"]),
-                                      ("niaj", "judy", ["routes", "safety"])):
+    for follower, followee, tags in (
+        ("ivan", "heidi", ["routes"]),
+        ("judy", "ivan", []),
+        ("mallory", "cycling_club", ["safety"]),
+        ("niaj", "judy", ["routes", "safety"]),
+    ):
         followings.following_upsert(
             user=g[follower], community=guild, followee=_member(g[followee], guild), tags=tags
         )
     route = decisions.decision_create(
-        user=g["heidi"], community=guild, title="Route for the spring ride",
+        user=g["heidi"],
+        community=guild,
+        title="Route for the spring ride",
         closes_at=now + timedelta(days=10),
-        choices=[ChoiceSpec("Coastal loop"), ChoiceSpec("Old town hills"),
-                 ChoiceSpec("Canal and back")],
+        choices=[
+            ChoiceSpec("Coastal loop"),
+            ChoiceSpec("Old town hills"),
+            ChoiceSpec("Canal and back"),
+        ],
     )
     decisions.decision_publish(user=g["heidi"], decision=route)
-    for name, ratings in (("heidi", {"Coastal loop": 5, "Old town hills": 2, "Canal and back": 3}),
-                          ("cycling_club", {"Coastal loop": 3, "Canal and back": 5})):
+    for name, ratings in (
+        ("heidi", {"Coastal loop": 5, "Old town hills": 2, "Canal and back": 3}),
+        ("cycling_club", {"Coastal loop": 3, "Canal and back": 5}),
+    ):
         ballots.ballot_cast(
             user=g[name], decision=route, stars=_stars(route, ratings), tags=["routes", "safety"]
         )

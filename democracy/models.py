@@ -74,9 +74,7 @@ class Membership(models.Model):
                 condition=~Q(role=Role.LOBBYIST, is_anonymous=True),
                 name="membership_lobbyist_not_anonymous",
             ),
-            models.CheckConstraint(
-                condition=Q(role__in=Role.values), name="membership_role_valid"
-            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
         ]
 
     def __str__(self) -> str:
@@ -98,9 +96,7 @@ class Following(models.Model):
         ordering = ["follower_id", "order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["follower", "followee"], name="following_once"),
-            models.CheckConstraint(
-                condition=~Q(follower=F("followee")), name="following_not_self"
-            ),
+            models.CheckConstraint(condition=~Q(follower=F("followee")), name="following_not_self"),
             models.CheckConstraint(condition=Q(order__gte=1), name="following_order_positive"),
         ]
 
@@ -123,8 +119,20 @@ class Decision(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
+    # Recalculation bookkeeping, written only by calc.queue and calc.worker: a change asks
+    # for generation N+1; a calculation that read generation N marks it completed.
+    calc_requested_gen = models.PositiveBigIntegerField(default=0, editable=False)
+    calc_completed_gen = models.PositiveBigIntegerField(default=0, editable=False)
+    calc_lease_owner = models.CharField(max_length=120, blank=True, editable=False)
+    calc_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    calc_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    calc_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "closes_at"], name="decision_status_closes"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=DecisionStatus.values), name="decision_status_valid"
@@ -184,3 +192,6 @@ class BallotStar(models.Model):
                 condition=Q(stars__gte=0, stars__lte=5), name="ballot_star_range"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.stars} stars for choice {self.choice_id}"

@@ -35,7 +35,7 @@ def signed_in_user(info: Info) -> User:
     user = current_user(info)
     if not user.is_authenticated:
         raise NotAuthenticated()
-    return user  # type: ignore[return-value]
+    return user
 
 
 def decode_pk(raw_id: str, *, type_name: str, field: str) -> int:

@@ -83,7 +83,9 @@ def mutation_payload(
                     return resolver(*args, **kwargs)
             except DomainError as error:
                 return payload(
-                    errors=[UserError(code=str(error.code), field=error.field, message=error.message)]
+                    errors=[
+                        UserError(code=str(error.code), field=error.field, message=error.message)
+                    ]
                 )
             except ValidationError as error:
                 return payload(errors=user_errors_of(error))

@@ -21,7 +21,7 @@ def _parse(value: object) -> Decimal:
 
 DECIMAL = strawberry.scalar(
     name="Decimal",
-    description="A fixed-point decimal number as a string, e.g. \"3.66666667\".",
+    description='A fixed-point decimal number as a string, e.g. "3.66666667".',
     serialize=_serialize,
     parse_value=_parse,
 )

@@ -18,4 +18,6 @@ class CrowdVoteGraphQLView(GraphQLView):
     schema = schema
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(schema=schema, graphql_ide="graphiql" if settings.GRAPHIQL_ENABLED else None)
+        super().__init__(
+            schema=schema, graphql_ide="graphiql" if settings.GRAPHIQL_ENABLED else None
+        )

@@ -30,7 +30,7 @@ class CreateCommunityInput:
     name: str
     description: str | None = ""
     auto_approve_applications: bool | None = True
-    tie_break_policy: TieBreakPolicyEnum | None = TieBreakPolicyEnum.LOT  # type: ignore[valid-type,attr-defined]
+    tie_break_policy: TieBreakPolicyEnum | None = TieBreakPolicyEnum.LOT  # type: ignore[valid-type]
     results_are_public: bool | None = False
 
 

@@ -85,7 +85,7 @@ class DemocracyMutation:
         self,
         info: Info,
         community_id: strawberry.ID,
-        role: RoleEnum | None = RoleEnum.VOTER,  # type: ignore[valid-type,attr-defined]
+        role: RoleEnum | None = RoleEnum.VOTER,  # type: ignore[valid-type]
     ) -> MembershipPayload:
         membership = memberships.membership_join(
             user=signed_in_user(info), community=_community(community_id), role=role or Role.VOTER
@@ -102,7 +102,9 @@ class DemocracyMutation:
     @mutation_payload(MembershipPayload)
     def update_membership(self, info: Info, input: UpdateMembershipInput) -> MembershipPayload:
         user = signed_in_user(info)
-        target = load(MEMBERSHIPS, input.membership_id, type_name="Membership", field="membershipId")
+        target = load(
+            MEMBERSHIPS, input.membership_id, type_name="Membership", field="membershipId"
+        )
         membership = memberships.membership_update(
             user=user,
             membership=target,
@@ -120,7 +122,9 @@ class DemocracyMutation:
         following = followings.following_upsert(
             user=user,
             community=_community(input.community_id),
-            followee=load(MEMBERSHIPS, input.followee_id, type_name="Membership", field="followeeId"),
+            followee=load(
+                MEMBERSHIPS, input.followee_id, type_name="Membership", field="followeeId"
+            ),
             tags=input.tags or [],
             order=input.order,
         )

@@ -13,11 +13,11 @@ from schema.context import Info, current_user, decode_pk
 from schema.democracy.types import CommunityType, DecisionType
 
 
-def _pk_or_none(raw_id: str, type_name: str) -> int | None:
+def _pk_or_none(raw_id: str, type_name: str) -> int:
     try:
         return decode_pk(raw_id, type_name=type_name, field="id")
     except (DomainError, GlobalIDValueError):
-        return None
+        return 0  # No row has primary key 0: the lookup finds nothing.
 
 
 @strawberry.type

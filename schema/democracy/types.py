@@ -47,7 +47,9 @@ class CommunityType(relay.Node):
 
     @strawberry_django.connection(DjangoListConnection["DecisionType"])
     def decisions(
-        self, info: Info, status: DecisionStatusEnum | None = None  # type: ignore[valid-type]
+        self,
+        info: Info,
+        status: DecisionStatusEnum | None = None,  # type: ignore[valid-type]
     ) -> Iterable[models.Decision]:
         community: models.Community = self  # type: ignore[assignment]
         _require_inside(info, community)
@@ -59,7 +61,7 @@ class CommunityType(relay.Node):
         user = current_user(info)
         if not user.is_authenticated:
             return None
-        return self.memberships.filter(user_id=user.pk).first()  # type: ignore[attr-defined,return-value]
+        return self.memberships.filter(user_id=user.pk).first()  # type: ignore[attr-defined]
 
 
 @strawberry_django.type(models.Membership, name="Membership")
@@ -102,9 +104,7 @@ class ChoiceType(relay.Node):
     def get_queryset(
         cls, queryset: QuerySet[models.Choice], info: Info, **kwargs: object
     ) -> QuerySet[models.Choice]:
-        return queryset.filter(
-            decision__in=selectors.decision_list_visible(current_user(info))
-        )
+        return queryset.filter(decision__in=selectors.decision_list_visible(current_user(info)))
 
 
 @strawberry.type(name="ChoiceStars")

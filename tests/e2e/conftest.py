@@ -48,8 +48,13 @@ class ServerProcess:
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-            capture_output=True, text=True, timeout=120, check=False,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -91,8 +96,10 @@ class HttpGraphQL:
         request = urllib.request.Request(
             self.url,
             data=json.dumps({"query": document, "variables": variables}).encode(),
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {token}"} if token else {})},
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
@@ -101,14 +108,19 @@ class HttpGraphQL:
 
 
 def embedded_env(workdir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
-    env.update({
-        "CROWDVOTE_DATA_DIR": str(workdir / "var"),
-        "CROWDVOTE_LOG_DIR": str(workdir / "logs"),
-        "SECRET_KEY": "e2e-secret-key-not-for-production",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        {
+            "CROWDVOTE_DATA_DIR": str(workdir / "var"),
+            "CROWDVOTE_LOG_DIR": str(workdir / "logs"),
+            "SECRET_KEY": "e2e-secret-key-not-for-production",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 

@@ -42,7 +42,8 @@ def test_a_script_runs_a_decision_through_graphql_only(embedded: ServerProcess) 
     assert eve_join["membership"]["role"] == "LOBBYIST"
     eve = eve_join["membership"]["id"]
     assert api(FOLLOW, tokens["ben"], c=community, f=ann, tags=["Budget"])["follow"] == {
-        "following": {"tags": ["budget"]}, "errors": []
+        "following": {"tags": ["budget"]},
+        "errors": [],
     }
     api(FOLLOW, tokens["ben"], c=community, f=eve, tags=[])
 
@@ -55,13 +56,19 @@ def test_a_script_runs_a_decision_through_graphql_only(embedded: ServerProcess) 
     }
 
     api(CAST, tokens["ann"], d=decision_id, stars=[{"choiceId": park, "stars": 5}], tags=["budget"])
-    replaced = api(CAST, tokens["ann"], d=decision_id,
-                   stars=[{"choiceId": park, "stars": 4}, {"choiceId": road, "stars": 1}])
+    replaced = api(
+        CAST,
+        tokens["ann"],
+        d=decision_id,
+        stars=[{"choiceId": park, "stars": 4}, {"choiceId": road, "stars": 1}],
+    )
     assert replaced["castBallot"]["errors"] == []
     assert api(READ, tokens["ann"], id=decision_id)["decision"]["myBallot"] == {
         "tags": [],
-        "stars": [{"choice": {"title": "park"}, "stars": "4.00000000"},
-                  {"choice": {"title": "road"}, "stars": "1.00000000"}],
+        "stars": [
+            {"choice": {"title": "park"}, "stars": "4.00000000"},
+            {"choice": {"title": "road"}, "stars": "1.00000000"},
+        ],
     }
     api(CAST, tokens["eve"], d=decision_id, stars=[{"choiceId": road, "stars": 5}])
     assert api(RETRACT, tokens["eve"], d=decision_id)["retractBallot"] == {"ok": True, "errors": []}

@@ -19,10 +19,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, if_empty: bool, **options: Any) -> None:
-        if Community.objects.exists():
-            if if_empty:
-                self.stdout.write("Demo data: the database already has communities; kept as is.")
-                return
+        if if_empty and Community.objects.exists():
+            self.stdout.write("Demo data: the database already has communities; kept as is.")
+            return
         demo = demo_create()
         names = ", ".join(c.name for c in demo.communities)
         self.stdout.write(f"Demo data created: {names}.")

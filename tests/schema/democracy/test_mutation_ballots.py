@@ -45,12 +45,19 @@ def stars_input(decision, **ratings):
 def test_cast_ballot_reads_back_with_unrated_choices_at_zero(graphql_as, voter, decision):
     client = graphql_as(voter.user)
     payload = client(
-        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=5, Road=2),
-                     "tags": ["Budget"], "comment": "Parks first"}
+        CAST,
+        input={
+            "decisionId": gid(decision),
+            "stars": stars_input(decision, Park=5, Road=2),
+            "tags": ["Budget"],
+            "comment": "Parks first",
+        },
     ).data["castBallot"]
     assert payload["errors"] == []
     assert payload["ballot"] == {
-        "isDelegated": False, "tags": ["budget"], "comment": "Parks first",
+        "isDelegated": False,
+        "tags": ["budget"],
+        "comment": "Parks first",
         "membership": {"displayName": "alice"},
         "stars": [
             {"choice": {"title": "Park"}, "stars": "5.00000000"},
@@ -144,8 +151,12 @@ def test_non_member_ballot_is_forbidden(graphql_as, decision):
 
 def test_ballot_with_bad_tag_changes_nothing(graphql_as, voter, decision):
     payload = graphql_as(voter.user)(
-        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3),
-                     "tags": ["ok", "no/slashes"]}
+        CAST,
+        input={
+            "decisionId": gid(decision),
+            "stars": stars_input(decision, Park=3),
+            "tags": ["ok", "no/slashes"],
+        },
     ).data["castBallot"]
     assert payload["errors"][0]["code"] == "INVALID_TAG"
     assert "no/slashes" in payload["errors"][0]["message"]

@@ -47,7 +47,10 @@ def test_create_community_makes_creator_its_manager(graphql_as, user):
     assert payload["community"]["resultsArePublic"] is True
     assert payload["community"]["autoApproveApplications"] is True
     assert payload["community"]["myMembership"] == {
-        "role": "VOTER", "isManager": True, "isApproved": True, "displayName": "alice"
+        "role": "VOTER",
+        "isManager": True,
+        "isApproved": True,
+        "displayName": "alice",
     }
 
 
@@ -112,7 +115,8 @@ def test_leave_then_acting_in_community_is_forbidden(graphql_as, user):
     MembershipFactory(community=membership.community, is_manager=True)
     client = graphql_as(user)
     assert client(LEAVE, id=gid(membership.community)).data["leaveCommunity"] == {
-        "ok": True, "errors": []
+        "ok": True,
+        "errors": [],
     }
     assert client(LEAVE, id=gid(membership.community)).error_codes == ["FORBIDDEN"]
 

@@ -39,8 +39,11 @@ def manager(user):
 
 def create_input(manager, **overrides):
     return {
-        "communityId": gid(manager.community), "title": "Budget", "closesAt": later(),
-        "choices": [{"title": "Park", "description": "Green"}, {"title": "Road"}], **overrides,
+        "communityId": gid(manager.community),
+        "title": "Budget",
+        "closesAt": later(),
+        "choices": [{"title": "Park", "description": "Green"}, {"title": "Road"}],
+        **overrides,
     }
 
 
@@ -48,8 +51,12 @@ def test_manager_creates_a_draft_with_choices_in_order(graphql_as, manager):
     payload = graphql_as(manager.user)(CREATE, input=create_input(manager)).data["createDecision"]
     assert payload["errors"] == []
     assert payload["decision"] == {
-        "title": "Budget", "status": "DRAFT",
-        "choices": [{"title": "Park", "description": "Green"}, {"title": "Road", "description": ""}],
+        "title": "Budget",
+        "status": "DRAFT",
+        "choices": [
+            {"title": "Park", "description": "Green"},
+            {"title": "Road", "description": ""},
+        ],
     }
 
 
@@ -83,11 +90,18 @@ def test_member_who_is_not_manager_cannot_create(graphql_as, manager):
 def test_update_replaces_choices_of_a_draft(graphql_as, manager):
     decision = DecisionFactory(community=manager.community, status=DecisionStatus.DRAFT)
     payload = graphql_as(manager.user)(
-        UPDATE, input={"decisionId": gid(decision), "title": "Renamed",
-                       "choices": [{"title": "A"}, {"title": "B"}, {"title": "C"}]}
+        UPDATE,
+        input={
+            "decisionId": gid(decision),
+            "title": "Renamed",
+            "choices": [{"title": "A"}, {"title": "B"}, {"title": "C"}],
+        },
     ).data["updateDecision"]
     assert payload == {
-        "decision": {"title": "Renamed", "choices": [{"title": "A"}, {"title": "B"}, {"title": "C"}]},
+        "decision": {
+            "title": "Renamed",
+            "choices": [{"title": "A"}, {"title": "B"}, {"title": "C"}],
+        },
         "errors": [],
     }
 
@@ -96,7 +110,8 @@ def test_published_decision_freezes_its_choices(graphql_as, manager):
     decision = DecisionFactory(community=manager.community, status=DecisionStatus.DRAFT)
     client = graphql_as(manager.user)
     assert client(PUBLISH, id=gid(decision)).data["publishDecision"] == {
-        "decision": {"status": "OPEN"}, "errors": []
+        "decision": {"status": "OPEN"},
+        "errors": [],
     }
     payload = client(
         UPDATE, input={"decisionId": gid(decision), "choices": [{"title": "X"}, {"title": "Y"}]}

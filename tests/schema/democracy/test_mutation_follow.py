@@ -34,8 +34,12 @@ def pair(user):
 def test_follow_on_tags_normalises_them(graphql_as, pair):
     me, them = pair
     payload = graphql_as(me.user)(
-        FOLLOW, input={"communityId": gid(me.community), "followeeId": gid(them),
-                       "tags": ["Budget Plans", "parks"]}
+        FOLLOW,
+        input={
+            "communityId": gid(me.community),
+            "followeeId": gid(them),
+            "tags": ["Budget Plans", "parks"],
+        },
     ).data["follow"]
     assert payload["errors"] == []
     assert payload["following"]["tags"] == ["budget-plans", "parks"]
@@ -89,7 +93,8 @@ def test_following_someone_in_another_community_is_refused(graphql_as, pair):
         FOLLOW, input={"communityId": gid(me.community), "followeeId": gid(stranger)}
     ).data["follow"]
     assert payload["errors"][0] == {
-        "code": "NOT_MEMBER", "field": "followeeId",
+        "code": "NOT_MEMBER",
+        "field": "followeeId",
         "message": "You can only follow a current member of the same community.",
     }
 

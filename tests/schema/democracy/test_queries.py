@@ -79,7 +79,7 @@ def test_members_listing_is_free_of_n_plus_one(graphql_as, user):
 
     def count_queries() -> int:
         with CaptureQueriesContext(connection) as captured:
-            client(MEMBERS, id=gid(community)).data
+            assert client(MEMBERS, id=gid(community)).data["community"]
         return len(captured)
 
     for _ in range(3):
@@ -115,7 +115,8 @@ def test_node_finds_a_visible_decision_and_hides_a_private_one(graphql_as, user)
 def test_me_lists_my_memberships_and_is_null_when_signed_out(graphql_as, user):
     MembershipFactory(user=user, community=CommunityFactory(name="Garden"), is_manager=True)
     assert graphql_as(user)(ME).data["me"] == {
-        "username": "alice", "memberships": [{"community": {"name": "Garden"}, "isManager": True}]
+        "username": "alice",
+        "memberships": [{"community": {"name": "Garden"}, "isManager": True}],
     }
     assert graphql_as(None)(ME).data == {"me": None}
 

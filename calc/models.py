@@ -1,0 +1,81 @@
+"""Calculations: one row per recalculation of a decision, with its frozen input and result."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from democracy.models import Decision
+
+
+class CalculationStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    CREATING = "CREATING", "Creating snapshot"
+    READY = "READY", "Snapshot ready"
+    STAGING = "STAGING", "Resolving delegated ballots"
+    TALLYING = "TALLYING", "Tallying"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed"
+
+
+RUNNING = (
+    CalculationStatus.CREATING,
+    CalculationStatus.READY,
+    CalculationStatus.STAGING,
+    CalculationStatus.TALLYING,
+)
+
+
+class Calculation(models.Model):
+    """One calculation of a decision from one consistent snapshot.
+
+    ``snapshot`` is the engine input in its canonical JSON form, zlib-compressed; anyone can
+    re-run it (``bench_calc --input``) and get ``results`` back bit for bit.
+    """
+
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="calculations")
+    generation = models.PositiveBigIntegerField(
+        default=0, help_text="The decision's requested generation this calculation read."
+    )
+    status = models.CharField(
+        max_length=10, choices=CalculationStatus.choices, default=CalculationStatus.QUEUED
+    )
+    failed_stage = models.CharField(max_length=10, choices=CalculationStatus.choices, blank=True)
+    trigger = models.CharField(max_length=250)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    retry_count = models.PositiveSmallIntegerField(default=0)
+    is_final = models.BooleanField(default=False)
+    content_hash = models.CharField(max_length=64, blank=True)
+    snapshot = models.BinaryField(null=True, blank=True)
+    results = models.JSONField(null=True, blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        get_latest_by = "id"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision"], condition=Q(is_final=True), name="calculation_one_final"
+            ),
+            models.UniqueConstraint(
+                fields=["decision"],
+                condition=Q(status=CalculationStatus.QUEUED),
+                name="calculation_one_queued",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=CalculationStatus.values), name="calculation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(is_final=True) | Q(status=CalculationStatus.COMPLETED),
+                name="calculation_final_is_completed",
+            ),
+        ]
+        indexes = [models.Index(fields=["decision", "status"], name="calculation_decision_status")]
+
+    def __str__(self) -> str:
+        return f"Calculation {self.pk} of decision {self.decision_id} ({self.status})"

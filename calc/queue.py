@@ -1,0 +1,93 @@
+"""Ask for recalculation: a durable generation bump plus a wake-up call after commit.
+
+The row change is the request; the channel message only wakes a worker sooner. A lost
+message is recovered by the sweeper (calc.worker), which looks for decisions whose
+requested generation is ahead of their completed one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F
+
+from calc.broadcast import broadcast
+from calc.models import Calculation, CalculationStatus
+from crowdvote.logs import Event, log_event
+from democracy.models import Decision, DecisionStatus
+
+CALC_CHANNEL = "calc"
+WAKE = "calc.wake"
+logger = logging.getLogger(__name__)
+
+
+def wake_message(decision_id: int) -> dict[str, object]:
+    """Return the wake-up message for one decision (every message needs a ``type``)."""
+    return {"type": WAKE, "decision_id": decision_id}
+
+
+def wake(decision_ids: Iterable[int]) -> None:
+    """Send wake-up calls to the worker channel; losing one only delays the work."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for decision_id in decision_ids:
+        async_to_sync(layer.send)(CALC_CHANNEL, wake_message(decision_id))
+
+
+def _broadcast_all(calculations: list[Calculation]) -> None:
+    for calculation in calculations:
+        broadcast(calculation)
+
+
+def request_recalculation(
+    *,
+    community_id: int,
+    trigger: str,
+    actor: str = "-",
+    decision_ids: Iterable[int] | None = None,
+) -> list[Calculation]:
+    """Ask for a recalculation of the community's open decisions, or of ``decision_ids``.
+
+    Runs in the caller's transaction. Returns the queued calculation of each decision: an
+    existing QUEUED one absorbs this request (bursts coalesce into one pending calculation).
+    """
+    decisions = Decision.objects.filter(community_id=community_id)
+    if decision_ids is None:
+        decisions = decisions.filter(status=DecisionStatus.OPEN)
+    else:
+        decisions = decisions.filter(pk__in=list(decision_ids)).exclude(status=DecisionStatus.DRAFT)
+    with transaction.atomic():
+        ids = sorted(decisions.values_list("pk", flat=True))
+        # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
+        # decision queue up here and each sees the other's QUEUED calculation.
+        Decision.objects.filter(pk__in=ids).update(
+            calc_requested_gen=F("calc_requested_gen") + 1, calc_failures=0, calc_retry_at=None
+        )
+        existing = {
+            calc.decision_id: calc
+            for calc in Calculation.objects.filter(
+                decision_id__in=ids, status=CalculationStatus.QUEUED
+            )
+        }
+        created = [
+            Calculation.objects.create(decision_id=pk, trigger=trigger[:250])
+            for pk in ids
+            if pk not in existing
+        ]
+    for calc in created:
+        log_event(
+            Event.CALC_QUEUED,
+            actor,
+            f"Calculation {calc.pk} queued for decision {calc.decision_id} ({trigger})",
+        )
+    if created:
+        new_ids = [calc.decision_id for calc in created]
+        transaction.on_commit(lambda: wake(new_ids), robust=True)
+        transaction.on_commit(lambda: _broadcast_all(created), robust=True)
+    by_decision = {**existing, **{calc.decision_id: calc for calc in created}}
+    return [by_decision[pk] for pk in ids]

@@ -1,0 +1,273 @@
+"""Run calculations: claim a decision, snapshot it, resolve, tally, store, broadcast.
+
+Every step is idempotent and guarded by a lease on the decision row, so any number of
+workers may be woken for the same decision: one calculates, the others return at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from calc.broadcast import broadcast
+from calc.engine import content_hash, resolve_ballots, tally_star
+from calc.engine.jsonio import result_as_object
+from calc.models import RUNNING, Calculation, CalculationStatus
+from calc.snapshot import Snapshot, snapshot_pack, snapshot_read
+from crowdvote.logs import Event, log_event
+from democracy.models import Choice, Decision, DecisionStatus
+
+logger = logging.getLogger(__name__)
+SYSTEM = "system"
+
+
+def worker_name() -> str:
+    """Return this process's name in leases and calculation rows."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseLost(Exception):
+    """Another worker took the decision over after this one's lease expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    decision_id: int
+    owner: str
+
+    def renew(self) -> None:
+        """Extend the lease, or raise ``LeaseLost``."""
+        until = timezone.now() + timedelta(seconds=settings.CALC_LEASE_SECONDS)
+        renewed = Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
+            calc_lease_until=until
+        )
+        if not renewed:
+            raise LeaseLost(f"lease on decision {self.decision_id} was taken over")
+
+    def release(self) -> None:
+        Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
+            calc_lease_owner="", calc_lease_until=None
+        )
+
+
+def _lease_free(now: object) -> Q:
+    return Q(calc_lease_until__isnull=True) | Q(calc_lease_until__lt=now)
+
+
+def lease_claim(decision_id: int, owner: str) -> Lease | None:
+    """Take the decision's lease if it is free (or expired); None if someone holds it."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.CALC_LEASE_SECONDS)
+    claimed = (
+        Decision.objects.filter(pk=decision_id)
+        .filter(_lease_free(now))
+        .update(calc_lease_owner=owner, calc_lease_until=until)
+    )
+    return Lease(decision_id, owner) if claimed else None
+
+
+def _pending(decision_id: int) -> bool:
+    return Decision.objects.filter(
+        pk=decision_id,
+        calc_requested_gen__gt=F("calc_completed_gen"),
+        status__in=[DecisionStatus.OPEN, DecisionStatus.CLOSED],
+    ).exists()
+
+
+def _set_status(calculation: Calculation, status: CalculationStatus, lease: Lease) -> None:
+    lease.renew()
+    calculation.status = status
+    calculation.save(update_fields=["status"])
+    broadcast(calculation)
+
+
+def _start(decision_id: int, owner: str) -> Calculation:
+    """Turn the QUEUED calculation (or a new one for a sweeper retry) into CREATING."""
+    with transaction.atomic():
+        decision = Decision.objects.select_for_update().get(pk=decision_id)
+        calculation = Calculation.objects.filter(
+            decision_id=decision_id, status=CalculationStatus.QUEUED
+        ).first() or Calculation(decision_id=decision_id, trigger="Retry after a failure")
+        calculation.status = CalculationStatus.CREATING
+        calculation.started_at = timezone.now()
+        calculation.worker = owner
+        calculation.retry_count = decision.calc_failures
+        calculation.save()
+    broadcast(calculation)
+    return calculation
+
+
+def _complete(calculation: Calculation, snapshot: Snapshot, choices: list[Choice]) -> None:
+    with transaction.atomic():
+        final_taken = Calculation.objects.filter(
+            decision_id=calculation.decision_id, is_final=True
+        ).exists()
+        calculation.is_final = snapshot.status == DecisionStatus.CLOSED and not final_taken
+        calculation.status = CalculationStatus.COMPLETED
+        calculation.finished_at = timezone.now()
+        assert calculation.started_at is not None
+        elapsed = calculation.finished_at - calculation.started_at
+        calculation.duration_ms = int(elapsed.total_seconds() * 1000)
+        calculation.save()
+        Decision.objects.filter(
+            pk=calculation.decision_id, calc_completed_gen__lt=snapshot.generation
+        ).update(calc_completed_gen=snapshot.generation, calc_failures=0, calc_retry_at=None)
+    broadcast(calculation, choices)
+
+
+def calculation_run(decision_id: int, lease: Lease) -> Calculation:
+    """Calculate one generation of a decision under ``lease``; record and re-raise failures."""
+    calculation = _start(decision_id, lease.owner)
+    try:
+        debounce = settings.CALC_DEBOUNCE_MS / 1000
+        if debounce:
+            time.sleep(debounce)  # Gathers a burst of changes into this snapshot.
+        snapshot = snapshot_read(decision_id)
+        calculation.generation = snapshot.generation
+        calculation.content_hash = content_hash(snapshot.frozen)
+        calculation.snapshot = snapshot_pack(snapshot.frozen)
+        calculation.status = CalculationStatus.READY
+        lease.renew()
+        calculation.save(update_fields=["generation", "content_hash", "snapshot", "status"])
+        broadcast(calculation)
+        members = len(snapshot.frozen.members)
+        log_event(
+            Event.SNAPSHOT_CREATED,
+            SYSTEM,
+            f"Snapshot of decision {decision_id} for "
+            f"calculation {calculation.pk}: {members} members, generation "
+            f"{snapshot.generation}",
+        )
+
+        _set_status(calculation, CalculationStatus.STAGING, lease)
+        log_event(
+            Event.STAGING_START, SYSTEM, f"Resolving ballots for calculation {calculation.pk}"
+        )
+        started = time.perf_counter()
+        resolved = resolve_ballots(snapshot.frozen)
+        log_event(
+            Event.STAGING_COMPLETE,
+            SYSTEM,
+            f"Calculation {calculation.pk}: "
+            f"{int(resolved.counted.sum())} ballots counted, "
+            f"{int(resolved.is_delegated.sum())} delegated, "
+            f"{time.perf_counter() - started:.3f}s",
+        )
+
+        _set_status(calculation, CalculationStatus.TALLYING, lease)
+        log_event(Event.TALLY_START, SYSTEM, f"Tallying calculation {calculation.pk}")
+        started = time.perf_counter()
+        result = tally_star(
+            snapshot.frozen,
+            resolved,
+            content_hash=calculation.content_hash,
+            choice_titles=snapshot.choice_titles,
+        )
+        calculation.results = dict(result_as_object(result))
+        winner = snapshot.choice_titles.get(result.winner or "", "no winner")
+        log_event(
+            Event.TALLY_COMPLETE,
+            SYSTEM,
+            f"Calculation {calculation.pk}: winner "
+            f"'{winner}', {time.perf_counter() - started:.3f}s",
+        )
+        lease.renew()
+        _complete(calculation, snapshot, list(Choice.objects.filter(decision_id=decision_id)))
+        return calculation
+    except Exception as error:
+        calculation_fail(calculation, error)
+        raise
+
+
+def calculation_fail(calculation: Calculation, error: BaseException) -> None:
+    """Record a failed calculation and schedule the decision's retry with backoff."""
+    failures = (
+        Decision.objects.filter(pk=calculation.decision_id)
+        .values_list("calc_failures", flat=True)
+        .first()
+        or 0
+    )
+    failures += 1
+    backoff = settings.CALC_RETRY_BACKOFF_SECONDS * 2 ** (failures - 1)
+    Decision.objects.filter(pk=calculation.decision_id).update(
+        calc_failures=failures, calc_retry_at=timezone.now() + timedelta(seconds=backoff)
+    )
+    calculation.failed_stage = calculation.status
+    calculation.status = CalculationStatus.FAILED
+    calculation.finished_at = timezone.now()
+    calculation.error = "".join(traceback.format_exception_only(error)).strip()[:4000]
+    calculation.retry_count = failures - 1
+    calculation.save()
+    broadcast(calculation)
+    log_event(
+        Event.CALC_FAILED,
+        SYSTEM,
+        f"Calculation {calculation.pk} of decision "
+        f"{calculation.decision_id} failed in {calculation.failed_stage}: "
+        f"{calculation.error} (failure {failures}, retry in {backoff:.0f}s)",
+        level=logging.ERROR,
+    )
+
+
+def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calculation]:
+    """Bring a decision up to date if nobody else is calculating it; return what ran.
+
+    Loops while changes keep arriving, so a burst gives one running and one pending
+    calculation at most.
+    """
+    lease = lease_claim(decision_id, owner or worker_name())
+    if lease is None:
+        return []
+    done: list[Calculation] = []
+    try:
+        while _pending(decision_id) and not _waiting_for_retry(decision_id):
+            done.append(calculation_run(decision_id, lease))
+    finally:
+        lease.release()
+        connection.close_if_unusable_or_obsolete()
+    return done
+
+
+def _waiting_for_retry(decision_id: int) -> bool:
+    return Decision.objects.filter(pk=decision_id, calc_retry_at__gt=timezone.now()).exists()
+
+
+def decisions_due() -> list[int]:
+    """Return decisions that need a calculation nobody is running (the sweeper's list)."""
+    now = timezone.now()
+    return list(
+        Decision.objects.filter(
+            calc_requested_gen__gt=F("calc_completed_gen"),
+            status__in=[DecisionStatus.OPEN, DecisionStatus.CLOSED],
+            calc_failures__lt=settings.CALC_RETRY_LIMIT,
+        )
+        .filter(_lease_free(now))
+        .filter(Q(calc_retry_at__isnull=True) | Q(calc_retry_at__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def calculations_fail_stuck() -> int:
+    """Mark running calculations whose worker vanished as FAILED; return how many."""
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=settings.CALC_STUCK_SECONDS)
+    lease_gone = Q(decision__calc_lease_until__isnull=True) | Q(decision__calc_lease_until__lt=now)
+    stuck = Calculation.objects.filter(status__in=RUNNING).filter(
+        lease_gone | Q(started_at__lt=stuck_before)
+    )
+    count = 0
+    for calculation in stuck:
+        calculation_fail(calculation, TimeoutError("the worker stopped responding"))
+        count += 1
+    return count

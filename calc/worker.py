@@ -1,0 +1,135 @@
+"""The Channels worker: wake-ups on channel ``calc``, a runner off the event loop, a sweeper.
+
+Engine work runs in threads (``sync_to_async(thread_sensitive=False)``) so the event loop
+that serves websockets in the embedded setup never waits for a calculation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.consumer import AsyncConsumer
+from channels.worker import Worker
+from django.conf import settings
+from django.utils import timezone
+
+from calc.services import calculations_fail_stuck, decision_calculate, decisions_due
+from crowdvote.errors import DomainError
+from democracy.models import Decision, DecisionStatus
+from democracy.services.decisions import decision_close_due
+
+logger = logging.getLogger(__name__)
+
+
+class CalcRunner:
+    """Run decision calculations, at most ``CALC_MAX_CONCURRENT`` at once in this process.
+
+    A wake-up for a decision already running here is remembered and run once more after it,
+    so nothing that arrived during a calculation is left behind.
+    """
+
+    def __init__(self, max_concurrent: int) -> None:
+        self.semaphore = asyncio.Semaphore(max_concurrent)
+        self.running: set[int] = set()
+        self.again: set[int] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, decision_id: int) -> None:
+        if decision_id in self.running:
+            self.again.add(decision_id)
+            return
+        self.running.add(decision_id)
+        task = asyncio.get_running_loop().create_task(self._run(decision_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, decision_id: int) -> None:
+        try:
+            async with self.semaphore:
+                await sync_to_async(decision_calculate, thread_sensitive=False)(decision_id)
+        except Exception:
+            # Already recorded as FAILED with its retry; the sweeper will try again.
+            logger.exception("Calculation of decision %s failed", decision_id)
+        finally:
+            self.running.discard(decision_id)
+        if decision_id in self.again:
+            self.again.discard(decision_id)
+            self.schedule(decision_id)
+
+    async def drain(self) -> None:
+        """Wait for every calculation started so far (tests and shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+_runners: dict[asyncio.AbstractEventLoop, CalcRunner] = {}
+
+
+def get_runner() -> CalcRunner:
+    """Return this event loop's runner (one per process in practice; one per test loop)."""
+    loop = asyncio.get_running_loop()
+    runner = _runners.get(loop)
+    if runner is None:
+        for stale in [other for other in _runners if other.is_closed()]:
+            del _runners[stale]
+        runner = _runners[loop] = CalcRunner(settings.CALC_MAX_CONCURRENT)
+    return runner
+
+
+def close_due_decisions() -> int:
+    """Close open decisions whose closing time has passed; their final calculation follows."""
+    closed = 0
+    due = Decision.objects.filter(status=DecisionStatus.OPEN, closes_at__lte=timezone.now())
+    for decision in due:
+        try:
+            decision_close_due(decision=decision)
+            closed += 1
+        except DomainError:
+            pass  # Closed by a manager or another worker in the meantime.
+    return closed
+
+
+def sweep() -> list[int]:
+    """Repair what lost messages and dead workers left: return the decisions to calculate."""
+    close_due_decisions()
+    calculations_fail_stuck()
+    return decisions_due()
+
+
+async def sweep_once(runner: CalcRunner) -> None:
+    for decision_id in await sync_to_async(sweep, thread_sensitive=False)():
+        runner.schedule(decision_id)
+
+
+async def sweep_forever(runner: CalcRunner) -> None:
+    while True:
+        try:
+            await sweep_once(runner)
+        except Exception:
+            logger.exception("Sweep failed; trying again in %ss", settings.CALC_SWEEP_SECONDS)
+        await asyncio.sleep(settings.CALC_SWEEP_SECONDS)
+
+
+class CalcConsumer(AsyncConsumer):
+    """Turns ``calc.wake`` messages into scheduled calculations; never raises."""
+
+    async def calc_wake(self, message: dict[str, Any]) -> None:
+        decision_id = message.get("decision_id")
+        if isinstance(decision_id, int) and not isinstance(decision_id, bool):
+            get_runner().schedule(decision_id)
+        else:
+            logger.warning("Ignored a calc.wake message without a decision id: %r", message)
+
+
+class CalcWorker(Worker):
+    """``runworker calc`` with the sweeper: it runs at start and every ``CALC_SWEEP_SECONDS``."""
+
+    async def handle(self) -> None:
+        sweeper = asyncio.ensure_future(sweep_forever(get_runner()))
+        try:
+            await super().handle()
+        finally:
+            sweeper.cancel()

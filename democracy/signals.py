@@ -1,0 +1,112 @@
+"""Ask for recalculation whenever something a result depends on changes.
+
+Receivers only work out the community and call ``calc.queue.request_recalculation``. A
+deletion cascaded from a membership (someone leaving) is reported once, by the membership's
+own receiver, so one change bumps each decision once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from django.db.models.signals import post_delete, post_save
+
+from calc.queue import request_recalculation
+from democracy.models import Ballot, Decision, DecisionStatus, Following, Membership
+from democracy.pseudonyms import display_name
+
+
+def _deleted_directly(origin: object, model: type[Model]) -> bool:
+    """Return whether a deletion was asked for on ``model`` itself, not cascaded."""
+    return isinstance(origin, model) or (isinstance(origin, QuerySet) and origin.model is model)
+
+
+def ballot_saved(sender: type[Ballot], instance: Ballot, **kwargs: Any) -> None:
+    who = display_name(instance.membership)
+    request_recalculation(
+        community_id=instance.membership.community_id,
+        actor=who,
+        decision_ids=[instance.decision_id],
+        trigger=f"Ballot cast by {who}",
+    )
+
+
+def ballot_deleted(
+    sender: type[Ballot], instance: Ballot, origin: object = None, **kwargs: Any
+) -> None:
+    if _deleted_directly(origin, Ballot):
+        who = display_name(instance.membership)
+        request_recalculation(
+            community_id=instance.membership.community_id,
+            actor=who,
+            decision_ids=[instance.decision_id],
+            trigger=f"Ballot retracted by {who}",
+        )
+
+
+def following_saved(sender: type[Following], instance: Following, **kwargs: Any) -> None:
+    who = display_name(instance.follower)
+    request_recalculation(
+        community_id=instance.community_id,
+        actor=who,
+        trigger=f"{who} follows {display_name(instance.followee)}",
+    )
+
+
+def following_deleted(
+    sender: type[Following], instance: Following, origin: object = None, **kwargs: Any
+) -> None:
+    if _deleted_directly(origin, Following):
+        who = display_name(instance.follower)
+        request_recalculation(
+            community_id=instance.community_id,
+            actor=who,
+            trigger=f"{who} unfollowed {display_name(instance.followee)}",
+        )
+
+
+def membership_saved(
+    sender: type[Membership], instance: Membership, created: bool, **kwargs: Any
+) -> None:
+    who = display_name(instance)
+    request_recalculation(
+        community_id=instance.community_id,
+        actor=who,
+        trigger=f"{who} joined" if created else f"Membership of {who} changed",
+    )
+
+
+def membership_deleted(
+    sender: type[Membership], instance: Membership, origin: object = None, **kwargs: Any
+) -> None:
+    from democracy.models import Community
+
+    if not _deleted_directly(origin, Community):
+        who = display_name(instance)
+        request_recalculation(community_id=instance.community_id, actor=who, trigger=f"{who} left")
+
+
+def decision_saved(sender: type[Decision], instance: Decision, **kwargs: Any) -> None:
+    changed = kwargs.get("update_fields") or ()
+    if "status" in changed and instance.status != DecisionStatus.DRAFT:
+        request_recalculation(
+            community_id=instance.community_id,
+            decision_ids=[instance.pk],
+            trigger=f"Decision {instance.status.lower()}",
+        )
+
+
+def connect() -> None:
+    """Connect every receiver once (``dispatch_uid`` guards against double imports)."""
+    post_save.connect(ballot_saved, sender=Ballot, dispatch_uid="recalc.ballot_saved")
+    post_delete.connect(ballot_deleted, sender=Ballot, dispatch_uid="recalc.ballot_deleted")
+    post_save.connect(following_saved, sender=Following, dispatch_uid="recalc.following_saved")
+    post_delete.connect(
+        following_deleted, sender=Following, dispatch_uid="recalc.following_deleted"
+    )
+    post_save.connect(membership_saved, sender=Membership, dispatch_uid="recalc.membership_saved")
+    post_delete.connect(
+        membership_deleted, sender=Membership, dispatch_uid="recalc.membership_deleted"
+    )
+    post_save.connect(decision_saved, sender=Decision, dispatch_uid="recalc.decision_saved")
