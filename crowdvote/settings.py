@@ -123,7 +123,12 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    _database["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or None}
+    # A file, not memory: the shared-cache in-memory database refuses concurrent writers
+    # ("database table is locked") where the worker's threads need to wait their turn.
+    # One file per process, so test runs side by side never share one.
+    _database["TEST"] = {
+        "NAME": os.environ.get("SQLITE_TEST_NAME") or str(DATA_DIR / f"test-{os.getpid()}.sqlite3")
+    }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,51 @@
+"""Fixtures for calculation tests: a clean in-memory channel layer and no debounce."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.test import override_settings
+
+from tests.democracy.conftest import events
+
+__all__ = ["events"]
+
+
+@pytest.fixture(autouse=True)
+def layer() -> Iterator[BaseChannelLayer]:
+    """Return the in-memory channel layer, emptied before and after the test.
+
+    Its queues bind to the first event loop that waits on them, so each test starts afresh.
+    """
+    channel_layer = get_channel_layer()
+    assert channel_layer is not None
+    async_to_sync(channel_layer.flush)()
+    with override_settings(CALC_DEBOUNCE_MS=0):
+        yield channel_layer
+    async_to_sync(channel_layer.flush)()
+
+
+async def _drain(channel_layer: BaseChannelLayer, channel: str, wait: float) -> list[Any]:
+    messages = []
+    while True:
+        try:
+            messages.append(await asyncio.wait_for(channel_layer.receive(channel), wait))
+        except TimeoutError:
+            return messages
+
+
+def received(channel_layer: BaseChannelLayer, channel: str, wait: float = 0.05) -> list[Any]:
+    """Return every message waiting on ``channel`` (from sync code)."""
+    return async_to_sync(_drain)(channel_layer, channel, wait)
+
+
+def subscribe(channel_layer: BaseChannelLayer, decision_id: int) -> str:
+    """Return a new channel that is a member of the decision's broadcast group."""
+    channel = async_to_sync(channel_layer.new_channel)()
+    async_to_sync(channel_layer.group_add)(f"decision.{decision_id}", channel)
+    return channel
