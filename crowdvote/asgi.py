@@ -9,6 +9,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdvote.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
@@ -19,7 +20,10 @@ from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())]),
+        # Sessions give browsers their cookie user; a bearer token in connection_init wins.
+        "websocket": AuthMiddlewareStack(
+            URLRouter([re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())])
+        ),
         "channel": ChannelNameRouter({CALC_CHANNEL: CalcConsumer.as_asgi()}),
     }
 )

@@ -15,6 +15,8 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from schema.accounts.mutations import AccountsMutation
 from schema.accounts.queries import AccountsQuery
+from schema.calc.mutations import CalcMutation
+from schema.calc.subscriptions import CalcSubscription
 from schema.democracy.mutations import DemocracyMutation
 from schema.democracy.queries import DemocracyQuery
 from schema.scalars import DECIMAL
@@ -26,12 +28,14 @@ class NodeQuery:
 
 
 Query = merge_types("Query", (NodeQuery, AccountsQuery, DemocracyQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, DemocracyMutation))
+Mutation = merge_types("Mutation", (AccountsMutation, DemocracyMutation, CalcMutation))
+Subscription = merge_types("Subscription", (CalcSubscription,))
 
 schema = strawberry.Schema(
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         DjangoOptimizerExtension,
         lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 import strawberry_django
 
+from calc.results import calculations_queued as queued
 from democracy import models
 from democracy.models import Role, TieBreakPolicy
 from democracy.services import ballots, communities, decisions, followings, memberships
@@ -90,13 +91,17 @@ class DemocracyMutation:
         membership = memberships.membership_join(
             user=signed_in_user(info), community=_community(community_id), role=role or Role.VOTER
         )
-        return MembershipPayload(membership=membership)  # type: ignore[arg-type]
+        return MembershipPayload(
+            membership=membership,  # type: ignore[arg-type]
+            calculations=queued(community_id=membership.community_id),  # type: ignore[arg-type]
+        )
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(OkPayload)
     def leave_community(self, info: Info, community_id: strawberry.ID) -> OkPayload:
-        memberships.membership_leave(user=signed_in_user(info), community=_community(community_id))
-        return OkPayload(ok=True)
+        community = _community(community_id)
+        memberships.membership_leave(user=signed_in_user(info), community=community)
+        return OkPayload(ok=True, calculations=queued(community_id=community.pk))  # type: ignore[arg-type]
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(MembershipPayload)
@@ -113,7 +118,10 @@ class DemocracyMutation:
             is_anonymous=input.is_anonymous,
             is_approved=input.is_approved,
         )
-        return MembershipPayload(membership=membership)  # type: ignore[arg-type]
+        return MembershipPayload(
+            membership=membership,  # type: ignore[arg-type]
+            calculations=queued(community_id=membership.community_id),  # type: ignore[arg-type]
+        )
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(FollowingPayload)
@@ -128,7 +136,10 @@ class DemocracyMutation:
             tags=input.tags or [],
             order=input.order,
         )
-        return FollowingPayload(following=following)  # type: ignore[arg-type]
+        return FollowingPayload(
+            following=following,  # type: ignore[arg-type]
+            calculations=queued(community_id=following.community_id),  # type: ignore[arg-type]
+        )
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(OkPayload)
@@ -136,12 +147,13 @@ class DemocracyMutation:
         self, info: Info, community_id: strawberry.ID, followee_id: strawberry.ID
     ) -> OkPayload:
         user = signed_in_user(info)
+        community = _community(community_id)
         followings.following_delete(
             user=user,
-            community=_community(community_id),
+            community=community,
             followee=load(MEMBERSHIPS, followee_id, type_name="Membership", field="followeeId"),
         )
-        return OkPayload(ok=True)
+        return OkPayload(ok=True, calculations=queued(community_id=community.pk))  # type: ignore[arg-type]
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(DecisionPayload)
@@ -174,14 +186,20 @@ class DemocracyMutation:
     def publish_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_publish(user=user, decision=_decision(decision_id))
-        return DecisionPayload(decision=decision)  # type: ignore[arg-type]
+        return DecisionPayload(
+            decision=decision,  # type: ignore[arg-type]
+            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+        )
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(DecisionPayload)
     def close_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_close(user=user, decision=_decision(decision_id))
-        return DecisionPayload(decision=decision)  # type: ignore[arg-type]
+        return DecisionPayload(
+            decision=decision,  # type: ignore[arg-type]
+            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+        )
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(BallotPayload)
@@ -201,10 +219,14 @@ class DemocracyMutation:
             tags=input.tags or [],
             comment=input.comment or "",
         )
-        return BallotPayload(ballot=direct_ballot(ballot, decision.choices.all()))
+        return BallotPayload(
+            ballot=direct_ballot(ballot, decision.choices.all()),
+            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+        )
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(OkPayload)
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
-        ballots.ballot_retract(user=signed_in_user(info), decision=_decision(decision_id))
-        return OkPayload(ok=True)
+        decision = _decision(decision_id)
+        ballots.ballot_retract(user=signed_in_user(info), decision=decision)
+        return OkPayload(ok=True, calculations=queued(decision_ids=[decision.pk]))  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
@@ -12,11 +13,15 @@ from django.db.models import Q, QuerySet
 from strawberry import relay
 from strawberry_django.relay import DjangoListConnection
 
+from calc.models import Calculation
 from crowdvote.errors import Forbidden
 from democracy import models, selectors
 from democracy.pseudonyms import display_name
 from schema.context import Info, current_user
 from schema.errors import graphql_error
+
+if TYPE_CHECKING:
+    from schema.calc.types import BallotExplanationType, CalculationType, DecisionResultsType
 
 RoleEnum = strawberry.enum(models.Role, name="Role")
 DecisionStatusEnum = strawberry.enum(models.DecisionStatus, name="DecisionStatus")
@@ -151,13 +156,46 @@ class DecisionType(relay.Node):
     community: CommunityType
     choices: list[ChoiceType]
 
-    @strawberry_django.field(only=["id"])
+    @strawberry_django.field(only=["id", "community_id"])
     def my_ballot(self, info: Info) -> BallotType | None:
-        decision: models.Decision = self  # type: ignore[assignment]
-        ballot = selectors.ballot_for(current_user(info), decision)
-        if ballot is None:
-            return None
-        return direct_ballot(ballot, decision.choices.all())
+        """The caller's direct ballot, else their delegated one in the current result."""
+        from schema.calc.resolvers import my_ballot
+
+        return my_ballot(current_user(info), self)  # type: ignore[arg-type]
+
+    @strawberry_django.field(only=["id"])
+    def results(
+        self,
+    ) -> Annotated[DecisionResultsType, strawberry.lazy("schema.calc.types")] | None:
+        """The latest completed calculation's result (the final one once closed)."""
+        from schema.calc.resolvers import decision_results
+
+        return decision_results(self)  # type: ignore[arg-type]
+
+    @strawberry_django.field(only=["id"])
+    def calculation(
+        self,
+    ) -> Annotated[CalculationType, strawberry.lazy("schema.calc.types")] | None:
+        """The latest calculation, whatever its status."""
+        from calc.results import calculation_latest
+
+        return calculation_latest(self)  # type: ignore[arg-type,return-value]
+
+    @strawberry_django.connection(
+        DjangoListConnection[Annotated["CalculationType", strawberry.lazy("schema.calc.types")]]
+    )
+    def snapshots(self) -> Iterable[Calculation]:
+        """Every calculation of this decision, newest first, each with its frozen input."""
+        return Calculation.objects.filter(decision_id=self.pk).defer("snapshot")  # type: ignore[attr-defined]
+
+    @strawberry_django.field(only=["id", "community_id"])
+    def explanation(
+        self, membership_id: strawberry.ID
+    ) -> Annotated[BallotExplanationType, strawberry.lazy("schema.calc.types")] | None:
+        """How a member's ballot came about in the current result; null without a ballot."""
+        from schema.calc.resolvers import decision_explanation
+
+        return decision_explanation(self, membership_id)  # type: ignore[arg-type]
 
     @classmethod
     def get_queryset(

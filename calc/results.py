@@ -1,0 +1,122 @@
+"""Read calculations and their results: latest ones, resolved ballots, explanations.
+
+Resolved ballots are not stored: they are recomputed from the stored snapshot, which gives
+them back bit for bit, and kept in a small per-process cache keyed by calculation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+
+from calc.engine import Explanation, FrozenDecision, MemberBallot, ResolvedBallots, resolve_ballots
+from calc.engine import explain_ballot as engine_explain
+from calc.models import Calculation, CalculationStatus
+from calc.snapshot import snapshot_unpack
+from democracy.models import Decision, DecisionStatus
+
+CACHE_SIZE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    frozen: FrozenDecision
+    resolved: ResolvedBallots
+
+
+class _ResolutionCache:
+    """A tiny LRU of resolutions: pages of ``results.ballots`` reuse one resolution."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[int, Resolution] = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, calculation: Calculation) -> Resolution:
+        with self.lock:
+            if calculation.pk in self.entries:
+                self.entries.move_to_end(calculation.pk)
+                return self.entries[calculation.pk]
+        packed = calculation.snapshot
+        if packed is None:
+            packed = Calculation.objects.values_list("snapshot", flat=True).get(pk=calculation.pk)
+        if packed is None:
+            raise ValueError(f"calculation {calculation.pk} has no snapshot yet")
+        frozen = snapshot_unpack(packed)
+        resolution = Resolution(frozen, resolve_ballots(frozen))
+        with self.lock:
+            self.entries[calculation.pk] = resolution
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return resolution
+
+
+_cache = _ResolutionCache(CACHE_SIZE)
+
+
+def calculation_latest(decision: Decision) -> Calculation | None:
+    """Return the decision's newest calculation, whatever its status."""
+    return Calculation.objects.filter(decision_id=decision.pk).defer("snapshot").first()
+
+
+def calculation_latest_completed(decision_id: int) -> Calculation | None:
+    """Return the calculation whose result is current: the final one, else the newest."""
+    completed = Calculation.objects.filter(
+        decision_id=decision_id, status=CalculationStatus.COMPLETED
+    ).defer("snapshot")
+    return completed.filter(is_final=True).first() or completed.first()
+
+
+def calculations_queued(
+    *, decision_ids: list[int] | None = None, community_id: int | None = None
+) -> list[Calculation]:
+    """Return the QUEUED calculations a change just asked for, by decision id.
+
+    With ``community_id``: those of the community's open decisions.
+    """
+    queued = Calculation.objects.filter(status=CalculationStatus.QUEUED).defer("snapshot")
+    if community_id is not None:
+        queued = queued.filter(
+            decision__community_id=community_id, decision__status=DecisionStatus.OPEN
+        )
+    if decision_ids is not None:
+        queued = queued.filter(decision_id__in=decision_ids)
+    return list(queued.order_by("decision_id"))
+
+
+def resolution_of(calculation: Calculation) -> Resolution:
+    """Return the frozen input and resolved ballots of a completed calculation."""
+    return _cache.get(calculation)
+
+
+def ballot_resolved(calculation: Calculation, membership_id: int) -> MemberBallot | None:
+    """Return a member's ballot as the calculation resolved it, or None."""
+    resolution = resolution_of(calculation)
+    if str(membership_id) not in resolution.resolved.member_index:
+        return None
+    return resolution.resolved.ballot(str(membership_id))
+
+
+def ballots_page(
+    calculation: Calculation, offset: int, limit: int
+) -> tuple[list[MemberBallot], int]:
+    """Return a page of resolved ballots (in membership order) and how many there are."""
+    resolved = resolution_of(calculation).resolved
+    rows = sorted(
+        resolved.has_ballot.nonzero()[0].tolist(), key=lambda i: int(resolved.member_ids[i])
+    )
+    page = []
+    for i in rows[offset : offset + limit]:
+        ballot = resolved.ballot(resolved.member_ids[i])
+        assert ballot is not None
+        page.append(ballot)
+    return page, len(rows)
+
+
+def explanation_of(calculation: Calculation, membership_id: int) -> Explanation | None:
+    """Return why a member holds their ballot in this calculation, or None."""
+    resolution = resolution_of(calculation)
+    if str(membership_id) not in resolution.resolved.member_index:
+        return None
+    return engine_explain(resolution.frozen, resolution.resolved, str(membership_id))

@@ -1,0 +1,29 @@
+"""recalculateDecision: a manager's explicit request."""
+
+from __future__ import annotations
+
+import strawberry
+import strawberry_django
+
+from calc.recalculation import recalculation_request
+from democracy.models import Decision
+from schema.context import Info, load, signed_in_user
+from schema.errors import mutation_payload
+from schema.payloads import CalculationPayload
+
+
+@strawberry.type
+class CalcMutation:
+    @strawberry_django.mutation(handle_django_errors=False)
+    @mutation_payload(CalculationPayload)
+    def recalculate_decision(self, info: Info, decision_id: strawberry.ID) -> CalculationPayload:
+        """Queue a recalculation now (managers only); answers at once with the calculation."""
+        user = signed_in_user(info)
+        decision = load(
+            Decision.objects.select_related("community"),
+            decision_id,
+            type_name="Decision",
+            field="decisionId",
+        )
+        calculation = recalculation_request(user=user, decision=decision)
+        return CalculationPayload(calculation=calculation, calculations=[calculation])  # type: ignore[list-item,arg-type]

@@ -1,0 +1,97 @@
+"""Subscriptions: each calculation's status changes, and each new result of a decision.
+
+A subscription joins the decision's group before it reads the current state, so nothing
+falls between the read and the first broadcast; broadcasts carry the whole state, and any
+that repeats or precedes what was already sent is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from channels.db import database_sync_to_async
+
+from calc import results
+from calc.broadcast import STATUS, calculation_from_message, choices_from_message, group_name
+from calc.models import Calculation, CalculationStatus
+from crowdvote.errors import DomainError, Forbidden
+from democracy import selectors
+from democracy.models import Choice, Decision
+from schema.calc.types import CalculationType, DecisionResultsType, results_type
+from schema.context import Info, current_user, decode_pk
+from schema.errors import graphql_error
+
+STAGE = {status: rank for rank, status in enumerate(CalculationStatus.values)}
+STAGE[CalculationStatus.FAILED] = STAGE[CalculationStatus.COMPLETED]
+NOT_VISIBLE = "No decision has this ID, or you cannot see it: sign in as a member."
+
+
+@database_sync_to_async
+def _visible_decision(info: Info, decision_id: str) -> Decision:
+    try:
+        pk = decode_pk(decision_id, type_name="Decision", field="decisionId")
+    except DomainError:
+        raise graphql_error(Forbidden(NOT_VISIBLE)) from None
+    decision = selectors.decision_list_visible(current_user(info)).filter(pk=pk).first()
+    if decision is None:
+        raise graphql_error(Forbidden(NOT_VISIBLE))
+    return decision
+
+
+@database_sync_to_async
+def _current_calculation(decision: Decision) -> Calculation | None:
+    return results.calculation_latest(decision)
+
+
+@database_sync_to_async
+def _current_results(decision: Decision) -> DecisionResultsType | None:
+    calculation = results.calculation_latest_completed(decision.pk)
+    if calculation is None:
+        return None
+    return results_type(calculation, list(Choice.objects.filter(decision_id=decision.pk)))
+
+
+@strawberry.type
+class CalcSubscription:
+    @strawberry.subscription
+    async def calculation_status(
+        self, info: Info, decision_id: strawberry.ID
+    ) -> AsyncGenerator[CalculationType, None]:
+        """The decision's latest calculation at once, then each status change of each one."""
+        decision = await _visible_decision(info, decision_id)
+        sent: dict[int, int] = {}
+        ws: Any = info.context["ws"]
+        async with ws.listen_to_channel(STATUS, groups=[group_name(decision.pk)]) as messages:
+            current = await _current_calculation(decision)
+            if current is not None:
+                sent[current.pk] = STAGE[current.status]
+                yield current
+            async for message in messages:
+                calculation = calculation_from_message(message)
+                stage = STAGE[calculation.status]
+                if sent.get(calculation.pk, -1) >= stage:
+                    continue
+                sent[calculation.pk] = stage
+                yield calculation  # type: ignore[misc]
+
+    @strawberry.subscription
+    async def decision_results(
+        self, info: Info, decision_id: strawberry.ID
+    ) -> AsyncGenerator[DecisionResultsType, None]:
+        """The decision's current result at once (if any), then each new one."""
+        decision = await _visible_decision(info, decision_id)
+        newest = 0
+        ws: Any = info.context["ws"]
+        async with ws.listen_to_channel(STATUS, groups=[group_name(decision.pk)]) as messages:
+            current = await _current_results(decision)
+            if current is not None:
+                newest = current.calculation.pk
+                yield current
+            async for message in messages:
+                calculation = calculation_from_message(message)
+                if calculation.status != CalculationStatus.COMPLETED or calculation.pk <= newest:
+                    continue
+                newest = calculation.pk
+                yield results_type(calculation, choices_from_message(message))

@@ -1,0 +1,315 @@
+"""GraphQL types of calculations, results and explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+import strawberry_django
+from django.db.models import QuerySet
+from strawberry import relay
+from strawberry.relay import to_base64
+
+from calc import results
+from calc.engine import Explanation, MemberBallot
+from calc.models import Calculation, CalculationStatus
+from democracy import selectors
+from democracy.models import Choice, Membership, Role
+from schema.context import Info, current_user
+from schema.democracy.types import (
+    BallotType,
+    ChoiceStarsType,
+    ChoiceType,
+    MembershipType,
+    stars_decimal,
+)
+
+if TYPE_CHECKING:
+    from schema.democracy.types import DecisionType
+
+CalculationStatusEnum = strawberry.enum(CalculationStatus, name="CalculationStatus")
+MAX_PAGE = 100
+
+
+@strawberry_django.type(Calculation, name="Calculation")
+class CalculationType(relay.Node):
+    decision: Annotated[DecisionType, strawberry.lazy("schema.democracy.types")]
+    status: CalculationStatusEnum  # type: ignore[valid-type]
+    is_final: bool
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    trigger: str
+    retry_count: int
+    generation: int
+
+    @strawberry_django.field(only=["error"])
+    def error(self) -> str | None:
+        return self.error or None
+
+    @strawberry_django.field(only=["failed_stage"])
+    def failed_stage(self) -> CalculationStatusEnum | None:  # type: ignore[valid-type]
+        return self.failed_stage or None
+
+    @strawberry_django.field(only=["content_hash"])
+    def content_hash(self) -> str | None:
+        """SHA-256 of the frozen input; it seeds the tie lot."""
+        return self.content_hash or None
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[Calculation], info: Info, **kwargs: object
+    ) -> QuerySet[Calculation]:
+        visible = selectors.decision_list_visible(current_user(info))
+        return queryset.filter(decision__in=visible).defer("snapshot")
+
+
+@strawberry.type(name="ChoiceScore")
+class ChoiceScoreType:
+    choice: ChoiceType
+    total_stars: Decimal
+    average_stars: Decimal
+    five_star_count: int
+
+
+@strawberry.type(name="Runoff")
+class RunoffType:
+    first: ChoiceType
+    second: ChoiceType
+    prefer_first: int
+    prefer_second: int
+    no_preference: int
+
+
+@strawberry.type(name="Participation")
+class ParticipationType:
+    members: int
+    voters: int
+    direct_ballots: int
+    delegated_ballots: int
+    abstentions: int
+    counted_ballots: int
+
+
+@strawberry.type(name="BallotEdge")
+class BallotEdge:
+    cursor: str
+    node: BallotType
+
+
+@strawberry.type(name="BallotConnection")
+class BallotConnection:
+    edges: list[BallotEdge]
+    page_info: relay.PageInfo
+    total_count: int | None
+
+
+def _members(ids: Iterable[str], community_id: int) -> dict[str, Membership]:
+    """Return memberships by id; one who has left since is shown by pseudonym."""
+    wanted = {int(i) for i in ids}
+    found = {
+        str(m.pk): m
+        for m in Membership.objects.filter(pk__in=wanted).select_related("user", "community")
+    }
+    for pk in wanted - {int(k) for k in found}:
+        found[str(pk)] = Membership(
+            pk=pk, community_id=community_id, role=Role.VOTER, is_anonymous=True
+        )
+    return found
+
+
+def _stars(
+    pairs: Iterable[tuple[str, Decimal]], choices: dict[str, Choice]
+) -> list[ChoiceStarsType]:
+    by_choice = dict(pairs)
+    return [
+        ChoiceStarsType(choice=choice, stars=stars_decimal(by_choice.get(key, 0)))  # type: ignore[arg-type]
+        for key, choice in choices.items()
+    ]
+
+
+def _cursor(offset: int) -> str:
+    return to_base64("ballot", offset)
+
+
+def _offset(after: str | None) -> int:
+    if not after:
+        return 0
+    try:
+        _, raw = relay.from_base64(after)
+        return int(raw) + 1
+    except (ValueError, TypeError):
+        return 0
+
+
+@strawberry.type(name="DecisionResults")
+class DecisionResultsType:
+    calculation_id: strawberry.ID
+    is_final: bool
+    calculated_at: datetime
+    winner: ChoiceType | None
+    tied_choices: list[ChoiceType]
+    finalists: list[ChoiceType]
+    scores: list[ChoiceScoreType]
+    runoff: RunoffType | None
+    tiebreaks: list[str]
+    participation: ParticipationType
+    tie_break_protocol: str = strawberry.field(
+        description="The STAR tiebreak protocol these results follow."
+    )
+    calculation: strawberry.Private[Calculation]
+    choices: strawberry.Private[dict[str, Choice]]
+
+    @strawberry_django.field
+    def ballots(self, first: int | None = None, after: str | None = None) -> BallotConnection:
+        """Every member's ballot in this result, direct or delegated, in membership order."""
+        limit = max(0, min(first if first is not None else MAX_PAGE, MAX_PAGE))
+        offset = _offset(after)
+        page, total = results.ballots_page(self.calculation, offset, limit)
+        members = _members((b.member for b in page), self.calculation.decision.community_id)
+        edges = [
+            BallotEdge(cursor=_cursor(offset + i), node=ballot_type(b, members, self.choices))
+            for i, b in enumerate(page)
+        ]
+        return BallotConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=offset + len(page) < total,
+                has_previous_page=offset > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )
+
+
+def ballot_type(
+    ballot: MemberBallot, members: dict[str, Membership], choices: dict[str, Choice]
+) -> BallotType:
+    """Return a resolved ballot as the API shows it."""
+    return BallotType(
+        membership=members[ballot.member],  # type: ignore[arg-type]
+        is_delegated=ballot.is_delegated,
+        tags=list(ballot.tags),
+        stars=_stars(ballot.stars, choices),
+        comment=None,
+    )
+
+
+def results_type(calculation: Calculation, choices: Sequence[Choice]) -> DecisionResultsType:
+    """Return the stored result of a completed calculation, choices in the decision's order."""
+    data: dict[str, Any] = calculation.results or {}
+    by_id = {str(c.pk): c for c in choices}
+    scores = {s["choice"]: s for s in data.get("scores", [])}
+    runoff = data.get("runoff")
+    assert calculation.finished_at is not None
+    return DecisionResultsType(
+        calculation_id=strawberry.ID(to_base64("Calculation", calculation.pk)),
+        is_final=calculation.is_final,
+        calculated_at=calculation.finished_at,
+        winner=by_id.get(data.get("winner") or ""),  # type: ignore[arg-type]
+        tied_choices=[by_id[c] for c in data.get("tiedChoices", [])],  # type: ignore[misc]
+        finalists=[by_id[c] for c in data.get("finalists", [])],  # type: ignore[misc]
+        scores=[
+            ChoiceScoreType(
+                choice=choice,  # type: ignore[arg-type]
+                total_stars=Decimal(scores[key]["totalStars"]),
+                average_stars=Decimal(scores[key]["averageStars"]),
+                five_star_count=scores[key]["fiveStarCount"],
+            )
+            for key, choice in by_id.items()
+            if key in scores
+        ],
+        runoff=RunoffType(
+            first=by_id[runoff["first"]],  # type: ignore[arg-type]
+            second=by_id[runoff["second"]],  # type: ignore[arg-type]
+            prefer_first=runoff["preferFirst"],
+            prefer_second=runoff["preferSecond"],
+            no_preference=runoff["noPreference"],
+        )
+        if runoff
+        else None,
+        tiebreaks=list(data.get("tiebreaks", [])),
+        participation=ParticipationType(
+            **{
+                name: data["participation"][camel]
+                for name, camel in (
+                    ("members", "members"),
+                    ("voters", "voters"),
+                    ("direct_ballots", "directBallots"),
+                    ("delegated_ballots", "delegatedBallots"),
+                    ("abstentions", "abstentions"),
+                    ("counted_ballots", "countedBallots"),
+                )
+            }
+        ),
+        tie_break_protocol=data.get("protocol", ""),
+        calculation=calculation,
+        choices=by_id,
+    )
+
+
+@strawberry.type(name="BallotSource")
+class BallotSourceType:
+    delegate: MembershipType
+    matched_tags: list[str]
+    weight: Decimal
+    stars: list[ChoiceStarsType]
+    order: int
+    is_cycle: bool = strawberry.field(
+        description="The delegate is already on the path above: shown once, not expanded."
+    )
+    explanation: BallotExplanationType | None = strawberry.field(
+        description="How the delegate's own ballot came about; null when shown elsewhere."
+    )
+
+
+@strawberry.type(name="BallotExplanation")
+class BallotExplanationType:
+    membership: MembershipType
+    is_delegated: bool
+    tags: list[str]
+    stars: list[ChoiceStarsType]
+    sources: list[BallotSourceType]
+
+
+def _explained_ids(explanation: Explanation) -> set[str]:
+    ids = {explanation.member}
+    for source in explanation.sources:
+        ids.add(source.delegate)
+        if source.explanation is not None:
+            ids |= _explained_ids(source.explanation)
+    return ids
+
+
+def explanation_type(
+    explanation: Explanation, community_id: int, choices: dict[str, Choice]
+) -> BallotExplanationType:
+    """Return an engine explanation tree with memberships and choices from the database."""
+    members = _members(_explained_ids(explanation), community_id)
+
+    def build(node: Explanation) -> BallotExplanationType:
+        return BallotExplanationType(
+            membership=members[node.member],  # type: ignore[arg-type]
+            is_delegated=node.is_delegated,
+            tags=list(node.tags),
+            stars=_stars(node.stars, choices),
+            sources=[
+                BallotSourceType(
+                    delegate=members[s.delegate],  # type: ignore[arg-type]
+                    matched_tags=list(s.matched_tags),
+                    weight=s.weight,
+                    stars=_stars(s.stars, choices),
+                    order=s.order,
+                    is_cycle=s.cycle,
+                    explanation=build(s.explanation) if s.explanation else None,
+                )
+                for s in node.sources
+            ],
+        )
+
+    return build(explanation)
