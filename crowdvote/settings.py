@@ -145,6 +145,7 @@ if REDIS_URL:
                 ],
                 "capacity": 1_000,
                 "group_expiry": 86_400,
+                "prefix": os.environ.get("REDIS_PREFIX", "crowdvote"),
             },
         }
     }
