@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import time
 import traceback
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -65,15 +66,20 @@ def _lease_free(now: object) -> Q:
 
 
 def lease_claim(decision_id: int, owner: str) -> Lease | None:
-    """Take the decision's lease if it is free (or expired); None if someone holds it."""
+    """Take the decision's lease if it is free (or expired); None if someone holds it.
+
+    Each claim gets its own token, so a holder whose lease was taken over loses it even
+    when the new holder is a thread of the same process.
+    """
     now = timezone.now()
     until = now + timedelta(seconds=settings.CALC_LEASE_SECONDS)
+    token = f"{owner[:110]}#{secrets.token_hex(4)}"
     claimed = (
         Decision.objects.filter(pk=decision_id)
         .filter(_lease_free(now))
-        .update(calc_lease_owner=owner, calc_lease_until=until)
+        .update(calc_lease_owner=token, calc_lease_until=until)
     )
-    return Lease(decision_id, owner) if claimed else None
+    return Lease(decision_id, token) if claimed else None
 
 
 def _pending(decision_id: int) -> bool:
@@ -108,20 +114,32 @@ def _start(decision_id: int, owner: str) -> Calculation:
 
 
 def _complete(calculation: Calculation, snapshot: Snapshot, choices: list[Choice]) -> None:
-    with transaction.atomic():
-        final_taken = Calculation.objects.filter(
-            decision_id=calculation.decision_id, is_final=True
-        ).exists()
-        calculation.is_final = snapshot.status == DecisionStatus.CLOSED and not final_taken
-        calculation.status = CalculationStatus.COMPLETED
-        calculation.finished_at = timezone.now()
-        assert calculation.started_at is not None
-        elapsed = calculation.finished_at - calculation.started_at
-        calculation.duration_ms = int(elapsed.total_seconds() * 1000)
-        calculation.save()
-        Decision.objects.filter(
-            pk=calculation.decision_id, calc_completed_gen__lt=snapshot.generation
-        ).update(calc_completed_gen=snapshot.generation, calc_failures=0, calc_retry_at=None)
+    try:
+        with transaction.atomic():
+            decision = Decision.objects.select_for_update().get(pk=calculation.decision_id)
+            final_taken = Calculation.objects.filter(
+                decision_id=calculation.decision_id, is_final=True
+            ).exists()
+            calculation.is_final = snapshot.status == DecisionStatus.CLOSED and not final_taken
+            calculation.status = CalculationStatus.COMPLETED
+            calculation.finished_at = timezone.now()
+            assert calculation.started_at is not None
+            elapsed = calculation.finished_at - calculation.started_at
+            calculation.duration_ms = int(elapsed.total_seconds() * 1000)
+            calculation.save()
+            Decision.objects.filter(
+                pk=calculation.decision_id, calc_completed_gen__lt=snapshot.generation
+            ).update(calc_completed_gen=snapshot.generation, calc_failures=0, calc_retry_at=None)
+            if decision.calc_requested_gen <= snapshot.generation:
+                # Requests that arrived between the claim and the snapshot were absorbed by a
+                # QUEUED calculation this snapshot already covers; left behind, it would absorb
+                # the next request too, and that request would wake nobody.
+                Calculation.objects.filter(
+                    decision_id=calculation.decision_id, status=CalculationStatus.QUEUED
+                ).delete()
+    except Exception:
+        calculation.status, calculation.is_final = CalculationStatus.TALLYING, False
+        raise
     broadcast(calculation, choices)
 
 
@@ -234,7 +252,6 @@ def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calcu
             done.append(calculation_run(decision_id, lease))
     finally:
         lease.release()
-        connection.close_if_unusable_or_obsolete()
     return done
 
 

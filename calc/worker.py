@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from channels.consumer import AsyncConsumer
 from channels.worker import Worker
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 from calc.services import calculations_fail_stuck, decision_calculate, decisions_due
@@ -49,7 +50,7 @@ class CalcRunner:
     async def _run(self, decision_id: int) -> None:
         try:
             async with self.semaphore:
-                await sync_to_async(decision_calculate, thread_sensitive=False)(decision_id)
+                await sync_to_async(_calculate, thread_sensitive=False)(decision_id)
         except Exception:
             # Already recorded as FAILED with its retry; the sweeper will try again.
             logger.exception("Calculation of decision %s failed", decision_id)
@@ -63,6 +64,14 @@ class CalcRunner:
         """Wait for every calculation started so far (tests and shutdown)."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+def _calculate(decision_id: int) -> None:
+    try:
+        decision_calculate(decision_id)
+    finally:
+        # The pool thread outlives the call; its connection must not go stale (or leak).
+        close_old_connections()
 
 
 _runners: dict[asyncio.AbstractEventLoop, CalcRunner] = {}
@@ -99,8 +108,15 @@ def sweep() -> list[int]:
     return decisions_due()
 
 
+def _sweep_in_thread() -> list[int]:
+    try:
+        return sweep()
+    finally:
+        close_old_connections()
+
+
 async def sweep_once(runner: CalcRunner) -> None:
-    for decision_id in await sync_to_async(sweep, thread_sensitive=False)():
+    for decision_id in await sync_to_async(_sweep_in_thread, thread_sensitive=False)():
         runner.schedule(decision_id)
 
 

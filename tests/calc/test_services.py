@@ -1,0 +1,386 @@
+"""Running calculations: the pipeline, leases, failures and retries, finals, logs, broadcasts."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+import calc.services
+from calc.engine import resolve_ballots, tally_star
+from calc.engine.jsonio import result_as_object
+from calc.models import Calculation, CalculationStatus
+from calc.queue import request_recalculation
+from calc.services import (
+    LeaseLost,
+    calculations_fail_stuck,
+    decision_calculate,
+    decisions_due,
+    lease_claim,
+)
+from calc.snapshot import snapshot_read, snapshot_unpack
+from crowdvote.logs import EventFormatter
+from democracy.models import Decision, DecisionStatus, Role
+from democracy.services.ballots import StarsSpec, ballot_cast
+from democracy.services.decisions import (
+    ChoiceSpec,
+    decision_close,
+    decision_create,
+    decision_publish,
+)
+from democracy.services.followings import following_upsert
+from democracy.services.memberships import membership_join
+from tests.calc.conftest import received, subscribe
+from tests.factories import (
+    BallotFactory,
+    CommunityFactory,
+    DecisionFactory,
+    MembershipFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+LINE = re.compile(
+    r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[(INFO|ERROR)\] \[([A-Z_]+)\] \[system\] - .+$"
+)
+
+
+@pytest.fixture
+def decision():
+    """Return an open decision with three counted ballots: Park wins 13 to 5."""
+    decision = DecisionFactory(choices=["Park", "Road"])
+    manager = MembershipFactory(community=decision.community, is_manager=True)
+    BallotFactory(decision=decision, membership=manager, stars={"Park": 5, "Road": 1})
+    BallotFactory(decision=decision, stars={"Park": 4, "Road": 2})
+    BallotFactory(decision=decision, stars={"Park": 4, "Road": 2})
+    return decision
+
+
+def fresh(decision: Decision) -> Decision:
+    return Decision.objects.get(pk=decision.pk)
+
+
+def engine_results(decision_id: int, content_hash: str) -> dict[str, object]:
+    """Return what the engine says on the decision's current state."""
+    snapshot = snapshot_read(decision_id)
+    result = tally_star(
+        snapshot.frozen,
+        resolve_ballots(snapshot.frozen),
+        content_hash=content_hash,
+        choice_titles=snapshot.choice_titles,
+    )
+    return dict(result_as_object(result))
+
+
+def boom(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("the tally exploded")
+
+
+def test_calculate_runs_the_whole_pipeline(decision):
+    [calculation] = decision_calculate(decision.pk)
+    calculation.refresh_from_db()
+    current = fresh(decision)
+    assert calculation.status == CalculationStatus.COMPLETED
+    assert calculation.generation == current.calc_requested_gen == current.calc_completed_gen
+    assert calculation.results == engine_results(decision.pk, calculation.content_hash)
+    assert calculation.results["winner"] == str(decision.choices.get(title="Park").pk)
+    assert calculation.started_at <= calculation.finished_at
+    assert calculation.duration_ms is not None
+    assert not calculation.is_final
+    assert Calculation.objects.filter(status=CalculationStatus.QUEUED).count() == 0
+
+    frozen = snapshot_unpack(calculation.snapshot)
+    rerun = tally_star(
+        frozen,
+        resolve_ballots(frozen),
+        content_hash=calculation.content_hash,
+        choice_titles={str(c.pk): c.title for c in decision.choices.all()},
+    )
+    assert dict(result_as_object(rerun)) == calculation.results
+
+
+def test_calculate_with_nothing_requested_does_nothing(decision):
+    decision_calculate(decision.pk)
+    assert decision_calculate(decision.pk) == []
+    assert Calculation.objects.count() == 1
+
+
+def test_worked_example_one_through_models_and_services(db):
+    community = CommunityFactory()
+    names = ["ann", "ben", "cat", "dan", "eve", "fay"]
+    users = {name: UserFactory(username=name) for name in names}
+    ann = MembershipFactory(community=community, user=users["ann"], is_manager=True)
+    members = {"ann": ann}
+    for name in names[1:]:
+        role = Role.LOBBYIST if name == "eve" else Role.VOTER
+        members[name] = membership_join(user=users[name], community=community, role=role)
+    decision = decision_create(
+        user=users["ann"],
+        community=community,
+        title="Budget",
+        closes_at=timezone.now() + timedelta(days=1),
+        choices=[ChoiceSpec("park"), ChoiceSpec("road")],
+    )
+    decision_publish(user=users["ann"], decision=decision)
+    park, road = (decision.choices.get(title=title).pk for title in ("park", "road"))
+
+    def cast(name: str, park_stars: int, road_stars: int, tags: list[str]) -> None:
+        spec = [StarsSpec(park, park_stars), StarsSpec(road, road_stars)]
+        ballot_cast(user=users[name], decision=decision, stars=spec, tags=tags)
+
+    def follow(name: str, followee: str, tags: list[str]) -> None:
+        following_upsert(
+            user=users[name], community=community, followee=members[followee], tags=tags
+        )
+
+    cast("ann", 5, 1, ["budget"])
+    cast("eve", 2, 4, ["budget", "parks"])
+    follow("ben", "ann", ["budget"])
+    follow("ben", "eve", [])
+    follow("cat", "ben", ["budget"])
+    follow("dan", "ben", ["schools"])
+    follow("fay", "cat", [])
+
+    [calculation] = decision_calculate(decision.pk)
+
+    results = calculation.results
+    totals = {s["choice"]: Decimal(s["totalStars"]) for s in results["scores"]}
+    assert totals == {str(park): Decimal("15.5"), str(road): Decimal("8.5")}
+    assert results["finalists"] == [str(park), str(road)]
+    runoff = results["runoff"]
+    assert (runoff["first"], runoff["preferFirst"], runoff["preferSecond"]) == (str(park), 4, 0)
+    assert runoff["noPreference"] == 0
+    assert results["winner"] == str(park)
+    assert results["participation"]["countedBallots"] == 4
+
+
+def test_a_held_lease_makes_a_second_worker_return_without_work(decision):
+    assert lease_claim(decision.pk, "other-worker") is not None
+    assert decision_calculate(decision.pk) == []
+    assert list(Calculation.objects.values_list("status", flat=True)) == ["QUEUED"]
+    assert fresh(decision).calc_lease_owner.startswith("other-worker")
+
+
+def test_an_expired_lease_is_taken_over(decision):
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_owner="dead-worker", calc_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    [calculation] = decision_calculate(decision.pk, owner="live-worker")
+    assert calculation.status == CalculationStatus.COMPLETED
+    assert calculation.worker.startswith("live-worker")
+    assert fresh(decision).calc_lease_owner == ""
+
+
+def test_the_first_holder_of_a_lease_taken_over_loses_it_even_with_the_same_name(decision):
+    first = lease_claim(decision.pk, "same-worker")
+    assert first is not None
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    second = lease_claim(decision.pk, "same-worker")
+    assert second is not None
+    with pytest.raises(LeaseLost):
+        first.renew()
+    first.release()
+    second.renew()
+
+
+def test_a_lease_lost_mid_run_raises_and_records_failed(decision, monkeypatch):
+    original = calc.services.resolve_ballots
+
+    def stolen(frozen):
+        Decision.objects.filter(pk=decision.pk).update(calc_lease_owner="thief")
+        return original(frozen)
+
+    monkeypatch.setattr(calc.services, "resolve_ballots", stolen)
+    with pytest.raises(LeaseLost):
+        decision_calculate(decision.pk)
+    calculation = Calculation.objects.get()
+    assert calculation.status == CalculationStatus.FAILED
+    assert calculation.failed_stage == CalculationStatus.STAGING
+    assert "taken over" in calculation.error
+    assert fresh(decision).calc_lease_owner == "thief"
+
+
+def test_a_failure_is_recorded_and_retried_with_backoff_until_the_limit(
+    decision, monkeypatch, settings
+):
+    settings.CALC_RETRY_BACKOFF_SECONDS = 10
+    settings.CALC_RETRY_LIMIT = 2
+    monkeypatch.setattr(calc.services, "tally_star", boom)
+
+    started = timezone.now()
+    with pytest.raises(RuntimeError):
+        decision_calculate(decision.pk)
+    failed = Calculation.objects.get()
+    assert failed.status == CalculationStatus.FAILED
+    assert failed.failed_stage == CalculationStatus.TALLYING
+    assert "RuntimeError: the tally exploded" in failed.error
+    assert failed.retry_count == 0
+    assert failed.finished_at is not None
+    current = fresh(decision)
+    assert current.calc_failures == 1
+    assert (
+        started + timedelta(seconds=10)
+        <= current.calc_retry_at
+        <= timezone.now() + timedelta(seconds=10)
+    )
+    assert current.calc_completed_gen == 0
+    assert decisions_due() == []
+    assert decision_calculate(decision.pk) == []  # Waits for its retry time.
+
+    Decision.objects.filter(pk=decision.pk).update(calc_retry_at=timezone.now())
+    assert decisions_due() == [decision.pk]
+    started = timezone.now()
+    with pytest.raises(RuntimeError):
+        decision_calculate(decision.pk)
+    retried = Calculation.objects.first()
+    assert retried is not None
+    assert retried.pk != failed.pk
+    assert retried.retry_count == 1
+    current = fresh(decision)
+    assert current.calc_failures == 2
+    assert current.calc_retry_at >= started + timedelta(seconds=20)
+
+    Decision.objects.filter(pk=decision.pk).update(calc_retry_at=timezone.now())
+    assert decisions_due() == []  # CALC_RETRY_LIMIT reached.
+
+    monkeypatch.undo()
+    request_recalculation(
+        community_id=decision.community_id, trigger="new ballot", decision_ids=[decision.pk]
+    )
+    assert decisions_due() == [decision.pk]
+    [completed] = decision_calculate(decision.pk)
+    assert completed.status == CalculationStatus.COMPLETED
+    assert fresh(decision).calc_failures == 0
+
+
+def test_after_close_the_next_calculation_is_final_and_only_one_is(decision):
+    decision_calculate(decision.pk)
+    manager = decision.community.memberships.get(is_manager=True)
+    decision_close(user=manager.user, decision=decision)
+    [final] = decision_calculate(decision.pk)
+    assert final.is_final
+    assert fresh(decision).status == DecisionStatus.CLOSED
+
+    request_recalculation(
+        community_id=decision.community_id, trigger="recount", decision_ids=[decision.pk]
+    )
+    [recount] = decision_calculate(decision.pk)
+    assert not recount.is_final
+    assert recount.results == final.results
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Calculation.objects.filter(pk=recount.pk).update(is_final=True)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="uses a SQLite trigger")
+def test_a_failure_while_storing_a_final_result_records_failed(decision):
+    manager = decision.community.memberships.get(is_manager=True)
+    decision_close(user=manager.user, decision=decision)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TRIGGER refuse_completion BEFORE UPDATE OF calc_completed_gen "
+            "ON democracy_decision BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    with pytest.raises(IntegrityError, match="disk full"):
+        decision_calculate(decision.pk)
+    calculation = Calculation.objects.get()
+    assert calculation.status == CalculationStatus.FAILED
+    assert calculation.failed_stage == CalculationStatus.TALLYING
+    assert not calculation.is_final
+    assert "disk full" in calculation.error
+
+
+def test_fail_stuck_marks_a_running_calculation_without_a_lease_failed(decision):
+    alive = DecisionFactory(community=decision.community)
+    now = timezone.now()
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_owner="dead-worker", calc_lease_until=now - timedelta(seconds=5)
+    )
+    Decision.objects.filter(pk=alive.pk).update(
+        calc_lease_owner="live-worker", calc_lease_until=now + timedelta(seconds=60)
+    )
+    stuck = Calculation.objects.create(
+        decision=decision, status=CalculationStatus.STAGING, trigger="t", started_at=now
+    )
+    running = Calculation.objects.create(
+        decision=alive, status=CalculationStatus.TALLYING, trigger="t", started_at=now
+    )
+
+    assert calculations_fail_stuck() == 1
+
+    stuck.refresh_from_db()
+    running.refresh_from_db()
+    assert stuck.status == CalculationStatus.FAILED
+    assert stuck.failed_stage == CalculationStatus.STAGING
+    assert "stopped responding" in stuck.error
+    assert running.status == CalculationStatus.TALLYING
+    assert fresh(decision).calc_failures == 1
+
+
+def test_each_phase_is_logged_in_one_line(decision, events, monkeypatch):
+    [calculation] = decision_calculate(decision.pk)
+    formatter = EventFormatter(datefmt="%Y-%m-%d %H:%M:%S")
+    for event in ["SNAPSHOT_CREATED", "STAGING_START", "STAGING_COMPLETE", "TALLY_START"]:
+        assert LINE.match(formatter.format(events.one(event))), event
+    assert f"calculation {calculation.pk}" in events.one("SNAPSHOT_CREATED").getMessage()
+    assert "3 ballots counted" in events.one("STAGING_COMPLETE").getMessage()
+    tally = events.one("TALLY_COMPLETE")
+    assert LINE.match(formatter.format(tally))
+    assert "winner 'Park'" in tally.getMessage()
+
+    request_recalculation(
+        community_id=decision.community_id, trigger="again", decision_ids=[decision.pk]
+    )
+    monkeypatch.setattr(calc.services, "tally_star", boom)
+    with pytest.raises(RuntimeError):
+        decision_calculate(decision.pk)
+    failed = events.one("CALC_FAILED")
+    assert failed.levelno == logging.ERROR
+    line = formatter.format(failed)
+    assert LINE.match(line)
+    assert "[ERROR] [CALC_FAILED]" in line
+    assert "TALLYING" in line
+    assert "the tally exploded" in line
+
+
+def test_status_broadcasts_go_to_the_group_with_full_results_last(decision, layer):
+    channel = subscribe(layer, decision.pk)
+    [calculation] = decision_calculate(decision.pk)
+    messages = received(layer, channel)
+    statuses = [message["calculation"]["status"] for message in messages]
+    assert statuses == ["CREATING", "READY", "STAGING", "TALLYING", "COMPLETED"]
+    assert {message["calculation"]["id"] for message in messages} == {calculation.pk}
+    last = messages[-1]
+    assert last["calculation"]["results"] == calculation.results
+    assert last["calculation"]["generation"] == fresh(decision).calc_completed_gen
+    assert [choice["title"] for choice in last["choices"]] == ["Park", "Road"]
+
+
+def test_a_change_arriving_before_the_snapshot_leaves_no_orphan_queued_calculation(
+    decision, monkeypatch
+):
+    original = calc.services.snapshot_read
+    arrived: list[int] = []
+
+    def read_after_a_change(decision_id: int):
+        if not arrived:
+            arrived.append(decision_id)
+            request_recalculation(
+                community_id=decision.community_id, trigger="late", decision_ids=[decision_id]
+            )
+        return original(decision_id)
+
+    monkeypatch.setattr(calc.services, "snapshot_read", read_after_a_change)
+    [calculation] = decision_calculate(decision.pk)
+    current = fresh(decision)
+    assert calculation.generation == current.calc_requested_gen == current.calc_completed_gen
+    # A QUEUED calculation left behind would absorb the next request without waking anyone.
+    assert not Calculation.objects.filter(status=CalculationStatus.QUEUED).exists()
