@@ -1,0 +1,147 @@
+"""Subscriptions in-process: the ASGI app, a websocket communicator, the in-memory layer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from accounts.services.tokens import token_issue
+from calc.broadcast import calculation_message, group_name
+from calc.models import Calculation
+from calc.services import decision_calculate
+from crowdvote.asgi import application
+from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
+from tests.schema.conftest import gid
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STATUS = "subscription($id: ID!) { calculationStatus(decisionId: $id) { id status } }"
+RESULTS = """subscription($id: ID!) { decisionResults(decisionId: $id) {
+  winner { title } scores { totalStars } } }"""
+
+
+async def open_socket(token: str | None) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(application, "/graphql", subprotocols=["graphql-transport-ws"])
+    connected, _ = await socket.connect()
+    assert connected
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await socket.send_json_to({"type": "connection_init", "payload": payload})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "connection_ack"
+    return socket
+
+
+async def subscribe(socket: WebsocketCommunicator, op: str, query: str, **variables: Any) -> None:
+    await socket.send_json_to(
+        {"type": "subscribe", "id": op, "payload": {"query": query, "variables": variables}}
+    )
+
+
+async def next_payload(socket: WebsocketCommunicator) -> dict[str, Any]:
+    message = await socket.receive_json_from(timeout=10)
+    assert message["type"] == "next", message
+    return message["payload"]
+
+
+@pytest.fixture
+def voting():
+    member = MembershipFactory()
+    decision = DecisionFactory(community=member.community, choices=["park", "road"])
+    BallotFactory(decision=decision, membership=member, stars={"park": 4})
+    return member, decision, token_issue(user=member.user)[1]
+
+
+async def test_status_subscription_streams_every_stage_then_the_result(voting):
+    member, decision, token = voting
+    socket = await open_socket(token)
+    await subscribe(socket, "s", STATUS, id=gid(decision))
+    first = await next_payload(socket)
+    assert first["data"]["calculationStatus"]["status"] == "QUEUED"
+    await sync_to_async(decision_calculate)(decision.pk)
+    statuses = [(await next_payload(socket))["data"]["calculationStatus"]["status"]
+                for _ in range(5)]
+    assert statuses == ["CREATING", "READY", "STAGING", "TALLYING", "COMPLETED"]
+    await socket.disconnect()
+
+
+async def test_results_subscription_sends_current_result_then_each_new_one(voting):
+    member, decision, token = voting
+    await sync_to_async(decision_calculate)(decision.pk)
+    socket = await open_socket(token)
+    await subscribe(socket, "r", RESULTS, id=gid(decision))
+    current = await next_payload(socket)
+    assert current["data"]["decisionResults"]["scores"][0]["totalStars"] == "4.00000000"
+
+    other = await sync_to_async(MembershipFactory)(community=member.community)
+    await sync_to_async(BallotFactory)(decision=decision, membership=other, stars={"road": 5})
+    await sync_to_async(decision_calculate)(decision.pk)
+    newer = await next_payload(socket)
+    assert newer["data"]["decisionResults"]["winner"] == {"title": "road"}
+    await socket.disconnect()
+
+
+async def test_repeated_or_older_broadcasts_are_skipped(voting):
+    _, decision, token = voting
+    await sync_to_async(decision_calculate)(decision.pk)
+    socket = await open_socket(token)
+    await subscribe(socket, "s", STATUS, id=gid(decision))
+    assert (await next_payload(socket))["data"]["calculationStatus"]["status"] == "COMPLETED"
+    completed = await sync_to_async(Calculation.objects.get)(decision=decision)
+    layer = get_channel_layer()
+    await layer.group_send(group_name(decision.pk), calculation_message(completed))
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_private_decision_refuses_a_stranger(voting):
+    _, decision, _ = voting
+    stranger = await sync_to_async(MembershipFactory)()
+    token = (await sync_to_async(token_issue)(user=stranger.user))[1]
+    socket = await open_socket(token)
+    await subscribe(socket, "s", STATUS, id=gid(decision))
+    message = await socket.receive_json_from(timeout=5)
+    assert message["type"] == "next"
+    assert message["payload"]["data"] is None
+    assert message["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await socket.receive_json_from(timeout=5))["type"] == "complete"
+    await socket.disconnect()
+
+
+async def test_ending_a_subscription_leaves_its_group_and_keeps_siblings(voting):
+    _, decision, token = voting
+    layer = get_channel_layer()
+    group = group_name(decision.pk)
+    socket = await open_socket(token)
+    await subscribe(socket, "a", STATUS, id=gid(decision))
+    await subscribe(socket, "b", STATUS, id=gid(decision))
+    await next_payload(socket)
+    await next_payload(socket)
+    assert len(layer.groups.get(group, {})) == 1
+
+    await socket.send_json_to({"type": "complete", "id": "a"})
+    await asyncio.sleep(0.1)
+    assert len(layer.groups.get(group, {})) == 1  # "b" still listens on the same channel.
+    await sync_to_async(decision_calculate)(decision.pk)
+    sibling = await next_payload(socket)
+    assert sibling["data"]["calculationStatus"]["status"] == "CREATING"
+
+    await socket.disconnect()
+    await asyncio.sleep(0.1)
+    assert not layer.groups.get(group)
+    tasks = [t for t in asyncio.all_tasks() if "listen" in repr(t.get_coro())]
+    assert tasks == []
+
+
+async def test_bad_token_is_rejected_with_a_message():
+    socket = WebsocketCommunicator(application, "/graphql", subprotocols=["graphql-transport-ws"])
+    await socket.connect()
+    await socket.send_to(text_data=json.dumps(
+        {"type": "connection_init", "payload": {"authorization": "Bearer nope"}}))
+    closed = await socket.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4403
