@@ -64,7 +64,7 @@ def worked_example():
 
 
 def test_results_reproduce_worked_example_one(graphql_as, worked_example):
-    decision, ann, _, names = worked_example
+    decision, _, _, names = worked_example
     data = graphql_as(names["ben"].user)(RESULTS, id=gid(decision)).data["decision"]
     results = data["results"]
     assert results["winner"] == {"title": "park"}
@@ -163,7 +163,7 @@ def test_recalculating_a_draft_is_refused(graphql_as, user):
 
 
 def test_closing_gives_one_final_result_that_cannot_be_recalculated(graphql_as, worked_example):
-    decision, ann, _, names = worked_example
+    decision, ann, _, _ = worked_example
     client = graphql_as(ann.user)
     closed = client("""mutation($id: ID!) { closeDecision(decisionId: $id) {
         decision { status } calculations { status } } }""", id=gid(decision)).data

@@ -57,7 +57,7 @@ def voting():
 
 
 async def test_status_subscription_streams_every_stage_then_the_result(voting):
-    member, decision, token = voting
+    _, decision, token = voting
     socket = await open_socket(token)
     await subscribe(socket, "s", STATUS, id=gid(decision))
     first = await next_payload(socket)
