@@ -134,5 +134,5 @@ def test_a_bad_token_is_refused_at_connection(embedded: ServerProcess) -> None:
         async with GraphQLSocket(f"ws://127.0.0.1:{port}/graphql", "cv_not-a-token"):
             pass
 
-    with pytest.raises(Exception, match=r"not acknowledged|1011|4403"):  # noqa: PT011
+    with pytest.raises(Exception, match=r"not acknowledged|1011|4403"):
         asyncio.run(connect())
