@@ -1,127 +1,41 @@
-"""Real servers for end-to-end tests: `manage.py serve` in a subprocess on a free port."""
+"""Real servers for end-to-end tests: embedded `serve`, or daphne + workers on PostgreSQL/Redis.
+
+The process helpers live in calc.benchsetup, which `manage.py bench_latency` shares.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 30
+from calc.benchsetup import (
+    HttpGraphQL,
+    ServerProcess,
+    distributed_env,
+    embedded_env,
+    free_port,
+    new_redis_prefix,
+    postgres_url,
+    redis_prefix_delete,
+    redis_url,
+    services_missing,
+    temporary_database,
+    wait_for_port,
+)
 
+__all__ = ["Distributed", "HttpGraphQL", "ServerProcess", "free_port", "wait_for_port"]
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port} within {STARTUP_SECONDS}s")
-
-
-@dataclass
-class ServerProcess:
-    """A CrowdVote process tree with its own database, logs and environment."""
-
-    env: dict[str, str]
-    workdir: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def start(self, *args: str, port: int | None = None, name: str = "serve") -> int:
-        port = port or free_port()
-        log = self.workdir / f"{name}-{port}.log"
-        command = [sys.executable, "manage.py", *args]
-        if args[0] == "serve":
-            command += ["--port", str(port)]
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-        )
-        self.processes.append(process)
-        if args[0] == "serve":
-            wait_for_port(port, process, log)
-        return port
-
-    def tokens(self, *names: str) -> dict[str, str]:
-        lines = self.manage("issue_token", *names).splitlines()
-        return dict(line.split(" ", 1) for line in lines)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-@dataclass
-class HttpGraphQL:
-    url: str
-
-    def __call__(self, document: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url,
-            data=json.dumps({"query": document, "variables": variables}).encode(),
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {token}"} if token else {}),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.load(response)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
-
-
-def embedded_env(workdir: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        {
-            "CROWDVOTE_DATA_DIR": str(workdir / "var"),
-            "CROWDVOTE_LOG_DIR": str(workdir / "logs"),
-            "SECRET_KEY": "e2e-secret-key-not-for-production",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+# Short enough that a killed worker's lease runs out, and the sweeper notices, within seconds.
+DISTRIBUTED_SETTINGS = {
+    "CALC_LEASE_SECONDS": "3",
+    "CALC_SWEEP_SECONDS": "1",
+    "CALC_RETRY_BACKOFF_SECONDS": "1",
+    "CALC_STUCK_SECONDS": "30",
+}
 
 
 @pytest.fixture
@@ -133,3 +47,67 @@ def embedded(tmp_path: Path) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class DistributedServices:
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+
+
+@pytest.fixture(scope="module")
+def distributed_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributedServices]:
+    """A fresh, migrated PostgreSQL database and a Redis prefix for this test module.
+
+    Skips when PostgreSQL or Redis is unreachable, unless CROWDVOTE_REQUIRE_SERVICES=1 (CI),
+    which turns that into a failure.
+    """
+    admin, redis = postgres_url(), redis_url()
+    problem = services_missing(admin, redis)
+    if problem:
+        if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
+    prefix = new_redis_prefix()
+    with temporary_database(admin) as url:
+        services = DistributedServices(url, redis, prefix)
+        workdir = tmp_path_factory.mktemp("migrate")
+        env = distributed_env(workdir, database_url=url, redis_url=redis, redis_prefix=prefix)
+        ServerProcess(env=env, workdir=workdir).manage("migrate", "--no-input")
+        try:
+            yield services
+        finally:
+            redis_prefix_delete(redis, prefix)
+
+
+class Distributed(ServerProcess):
+    """Daphne servers and `runworker calc` processes sharing one database and one Redis."""
+
+    database_url: str
+
+    def servers(self, count: int = 2) -> list[HttpGraphQL]:
+        """Start ``count`` daphne processes; return a GraphQL client for each."""
+        return [HttpGraphQL(f"http://127.0.0.1:{self.start_daphne()}/graphql") for _ in range(count)]
+
+    def workers(self, count: int = 2, **env: str) -> list[int]:
+        """Start ``count`` workers; return their pids."""
+        return [self.start_worker(f"worker-{i}", **env).pid for i in range(count)]
+
+
+@pytest.fixture
+def distributed(distributed_services: DistributedServices, tmp_path: Path) -> Iterator[Distributed]:
+    """A distributed CrowdVote on the module's database; the test starts what it needs."""
+    env = distributed_env(
+        tmp_path,
+        database_url=distributed_services.database_url,
+        redis_url=distributed_services.redis_url,
+        redis_prefix=distributed_services.redis_prefix,
+        **DISTRIBUTED_SETTINGS,
+    )
+    cluster = Distributed(env=env, workdir=tmp_path)
+    cluster.database_url = distributed_services.database_url
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
