@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,9 +16,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import calc.services
+from accounts.models import User
 from calc.engine import resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
-from calc.models import Calculation, CalculationStatus
+from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.queue import request_recalculation
 from calc.services import (
     LeaseLost,
@@ -25,7 +30,7 @@ from calc.services import (
 )
 from calc.snapshot import snapshot_read, snapshot_unpack
 from crowdvote.logs import EventFormatter
-from democracy.models import Decision, DecisionStatus, Role
+from democracy.models import Ballot, Decision, DecisionStatus, Membership, Role
 from democracy.services.ballots import StarsSpec, ballot_cast
 from democracy.services.decisions import (
     ChoiceSpec,
@@ -384,3 +389,111 @@ def test_a_change_arriving_before_the_snapshot_leaves_no_orphan_queued_calculati
     assert calculation.generation == current.calc_requested_gen == current.calc_completed_gen
     # A QUEUED calculation left behind would absorb the next request without waking anyone.
     assert not Calculation.objects.filter(status=CalculationStatus.QUEUED).exists()
+
+
+CASTERS = 50
+CASTS_EACH = 10
+CALCULATORS = 2
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_500_casts_with_calculations_running_converges_one_at_a_time(
+    settings, monkeypatch
+):
+    """50 threads cast 10 ballots each while 2 threads keep calculating the decision.
+
+    Overlap is observed twice: ``calculation_run`` is wrapped to count runs in flight in this
+    process (exact for these threads), and a poller counts running rows in the database.
+    """
+    settings.CALC_DEBOUNCE_MS = 5
+    community = CommunityFactory()
+    users = User.objects.bulk_create(
+        User(username=f"burst{i}", email=f"burst{i}@example.org")
+        for i in range(CASTERS * CASTS_EACH)
+    )
+    Membership.objects.bulk_create(Membership(user=u, community=community) for u in users)
+    decision = DecisionFactory(community=community, choices=["Park", "Road", "Pool"])
+    choice_ids = list(decision.choices.values_list("pk", flat=True))
+    casting_done = threading.Event()
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, peak
+    rows_peak = [0]
+    original_run = calc.services.calculation_run
+
+    def observed_run(decision_id: int, lease: object) -> Calculation:
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+        try:
+            return original_run(decision_id, lease)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(calc.services, "calculation_run", observed_run)
+
+    def closing(work: Callable[[], None]) -> Callable[[], None]:
+        def target() -> None:
+            try:
+                work()
+            finally:
+                connection.close()
+
+        return target
+
+    def caster(n: int) -> Callable[[], None]:
+        def work() -> None:
+            for user in users[n * CASTS_EACH : (n + 1) * CASTS_EACH]:
+                stars = [StarsSpec(c, (user.pk * (i + 3)) % 6) for i, c in enumerate(choice_ids)]
+                ballot_cast(user=user, decision=decision, stars=stars)
+
+        return work
+
+    deadline = time.monotonic() + 30
+
+    def caught_up() -> bool:
+        current = fresh(decision)
+        return current.calc_completed_gen == current.calc_requested_gen or (
+            time.monotonic() > deadline
+        )
+
+    def calculator(n: int) -> Callable[[], None]:
+        def work() -> None:
+            while not (casting_done.is_set() and caught_up()):
+                decision_calculate(decision.pk, owner=f"calculator-{n}")
+                time.sleep(0.002)
+
+        return work
+
+    def poller() -> None:
+        while not (casting_done.is_set() and caught_up()):
+            running = Calculation.objects.filter(decision=decision, status__in=RUNNING).count()
+            rows_peak[0] = max(rows_peak[0], running)
+            time.sleep(0.001)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=CASTERS + CALCULATORS + 1) as pool:
+        workers = [pool.submit(closing(calculator(n))) for n in range(CALCULATORS)]
+        workers.append(pool.submit(closing(poller)))
+        casters = [pool.submit(closing(caster(n))) for n in range(CASTERS)]
+        try:
+            for future in casters:
+                future.result(timeout=30)  # Re-raises what went wrong in the thread.
+        finally:
+            casting_done.set()
+        for future in workers:
+            future.result(timeout=30)
+    assert time.monotonic() - started < 20
+    assert Ballot.objects.filter(decision=decision).count() == CASTERS * CASTS_EACH
+    current = fresh(decision)
+    assert current.calc_requested_gen == current.calc_completed_gen >= CASTERS * CASTS_EACH
+    last = Calculation.objects.filter(status=CalculationStatus.COMPLETED).latest()
+    assert last.generation == current.calc_requested_gen
+    assert last.results == engine_results(decision.pk, last.content_hash)
+    assert last.results["participation"]["countedBallots"] == CASTERS * CASTS_EACH
+    assert in_flight[1] == 1
+    assert rows_peak[0] <= 1
+    assert not Calculation.objects.filter(status=CalculationStatus.QUEUED).exists()
+    assert not Calculation.objects.filter(status=CalculationStatus.FAILED).exists()
+    assert Calculation.objects.count() < CASTERS * CASTS_EACH / 2  # Bursts coalesce.
