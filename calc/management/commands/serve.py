@@ -8,10 +8,12 @@ from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from strawberry.relay import to_base64
 
 from calc.queue import CALC_CHANNEL
 from calc.worker import CalcWorker
 from crowdvote.asgi import application
+from democracy.models import Decision, DecisionStatus
 
 
 class Command(BaseCommand):
@@ -45,6 +47,9 @@ class Command(BaseCommand):
             if settings.GRAPHIQL_ENABLED:
                 self.stdout.write(f"  GraphiQL:     {base}/graphql (open it in a browser)")
             self.stdout.write(f"  Admin:        {base}/admin/")
+            for decision in Decision.objects.filter(status=DecisionStatus.OPEN).order_by("pk")[:3]:
+                widget = f"{base}/widget/decisions/{to_base64('Decision', decision.pk)}/"
+                self.stdout.write(f"  Live results: {widget}  ({decision.title})")
             self.stdout.write(
                 f"  Worker:       {'separate processes' if no_worker else 'in this process'}"
             )
