@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "democracy",
     "calc",
     "schema",
+    "widget",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -125,10 +126,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory: the shared-cache in-memory database refuses concurrent writers
     # ("database table is locked") where the worker's threads need to wait their turn.
-    # One file per process, so test runs side by side never share one.
-    _database["TEST"] = {
-        "NAME": os.environ.get("SQLITE_TEST_NAME") or str(DATA_DIR / f"test-{os.getpid()}.sqlite3")
-    }
+    # A fresh name per run: runs side by side never share one, and a stale -wal file left by
+    # an earlier run is never replayed into a new database.
+    _test_name = f"test-{os.getpid()}-{secrets.token_hex(4)}.sqlite3"
+    _database["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or str(DATA_DIR / _test_name)}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
