@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from accounts.views import SignInView
 from schema.views import CrowdVoteGraphQLView
@@ -9,4 +9,5 @@ urlpatterns = [
     path("graphql", CrowdVoteGraphQLView.as_view(), name="graphql"),
     path("graphql/", CrowdVoteGraphQLView.as_view()),
     path("sign-in/", SignInView.as_view(), name="sign-in"),
+    path("widget/", include("widget.urls")),
 ]

@@ -1,0 +1,1 @@
+"""The live results widget: a page per decision that follows its results over a websocket."""

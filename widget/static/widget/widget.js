@@ -1,0 +1,211 @@
+// The live results widget: follows one decision over graphql-transport-ws and redraws in place.
+import { GraphQLSocket } from "./gqlws.js";
+
+const DECISION = `query WidgetDecision($id: ID!) {
+  decision(id: $id) { title status closesAt community { name resultsArePublic } }
+}`;
+const STATUS = `subscription WidgetStatus($id: ID!) {
+  calculationStatus(decisionId: $id) { id status isFinal }
+}`;
+const RESULTS = `subscription WidgetResults($id: ID!) {
+  decisionResults(decisionId: $id) {
+    calculationId isFinal calculatedAt
+    winner { id title } tiedChoices { id title } finalists { id title }
+    scores { choice { id title } totalStars averageStars fiveStarCount }
+    runoff { first { id title } second { id title } preferFirst preferSecond noPreference }
+    tiebreaks
+    participation { members voters directBallots delegatedBallots abstentions countedBallots }
+  }
+}`;
+const RUNNING = new Set(["QUEUED", "CREATING", "READY", "STAGING", "TALLYING"]);
+const DECISION_STATUS = { DRAFT: "Draft", OPEN: "Open", CLOSED: "Closed" };
+const CONNECTION_TEXT = {
+  connecting: "Connecting…",
+  waiting: "Connection lost. Reconnecting…",
+  refused: "The server refused the live connection.",
+  closed: "Live updates stopped.",
+};
+
+const root = document.getElementById("widget");
+const decisionId = root.dataset.decisionId;
+const $ = (id) => document.getElementById(id);
+const state = { calculation: null, results: null, resultsPk: 0 };
+
+const number = (value, digits = 2) =>
+  Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const count = (value) => Number(value).toLocaleString();
+const stars = (value) => Number(value).toLocaleString(undefined, { maximumFractionDigits: 2 });
+const plural = (n, one, many) => `${count(n)} ${n === 1 ? one : many}`;
+const nodePk = (id) => Number(atob(id).split(":").pop()) || 0;
+const readableTime = (iso) =>
+  new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+function fillCounts(list, rows) {
+  list.replaceChildren(
+    ...rows.map(([label, value, kind]) =>
+      element("div", { class: `count ${kind || ""}`.trim() }, element("dt", {}, label), element("dd", {}, count(value))),
+    ),
+  );
+}
+
+function showDecision(decision) {
+  $("title").textContent = decision.title;
+  document.title = `${decision.title} · CrowdVote`;
+  $("community").textContent = decision.community.name;
+  const status = $("decision-status");
+  status.textContent = DECISION_STATUS[decision.status] || decision.status;
+  status.className = `status status-${decision.status.toLowerCase()}`;
+  const closes = $("closes");
+  closes.replaceChildren();
+  if (decision.status === "OPEN") {
+    closes.append("closes ", element("time", { datetime: decision.closesAt }, readableTime(decision.closesAt)));
+  }
+}
+
+function showCalculation(calculation) {
+  const pk = nodePk(calculation.id);
+  if (state.calculation && nodePk(state.calculation.id) > pk) return;
+  state.calculation = calculation;
+  const running = RUNNING.has(calculation.status) && pk > state.resultsPk;
+  $("calc-status").hidden = !running;
+  root.dataset.calculation = calculation.status;
+  $("calc-failed").hidden = !(calculation.status === "FAILED" && state.results);
+}
+
+function outcomeText(results) {
+  const { winner, tiedChoices, tiebreaks, participation } = results;
+  if (winner) return [`Winner: ${winner.title}`, tiebreaks.length ? "after a tiebreak" : ""];
+  if (tiedChoices.length) {
+    return [`Tie: ${tiedChoices.map((c) => c.title).join(" and ")}`, "not broken; a manager will settle it"];
+  }
+  if (participation.countedBallots === 0) return ["No ballots counted yet", ""];
+  return ["No winner", ""];
+}
+
+function showScores(results) {
+  const list = $("scores");
+  const existing = new Map([...list.children].map((item) => [item.dataset.choice, item]));
+  const finalists = new Set(results.finalists.map((c) => c.id));
+  const items = results.scores.map((score) => {
+    const { id, title } = score.choice;
+    const item = existing.get(id) || newScoreItem(id);
+    const average = Number(score.averageStars);
+    item.querySelector(".choice").textContent = title;
+    item.querySelector(".value").textContent = number(average);
+    const bar = item.querySelector(".bar");
+    bar.setAttribute("aria-label", `${title}: ${number(average)} of 5 average stars`);
+    bar.firstElementChild.style.setProperty("--share", `${Math.min(100, (average / 5) * 100)}%`);
+    item.querySelector(".detail").textContent =
+      `${stars(score.totalStars)} stars in total · ${plural(score.fiveStarCount, "five-star rating", "five-star ratings")}`;
+    item.classList.toggle("is-winner", results.winner?.id === id);
+    item.classList.toggle("is-finalist", finalists.has(id));
+    return item;
+  });
+  list.replaceChildren(...items);
+}
+
+function newScoreItem(id) {
+  const item = element(
+    "li",
+    { class: "score", "data-choice": id },
+    element("div", { class: "score-head" }, element("span", { class: "choice" }), element("span", { class: "value" })),
+    element("div", { class: "bar", role: "img" }, element("span", { class: "fill" })),
+    element("p", { class: "detail muted" }),
+  );
+  return item;
+}
+
+function showRunoff(runoff) {
+  $("runoff-section").hidden = !runoff;
+  if (!runoff) return;
+  const { first, second, preferFirst, preferSecond, noPreference } = runoff;
+  $("runoff-pair").replaceChildren(element("strong", {}, first.title), " vs ", element("strong", {}, second.title));
+  const total = preferFirst + preferSecond + noPreference || 1;
+  $("runoff-bar-a").style.setProperty("--share", `${(preferFirst / total) * 100}%`);
+  $("runoff-bar-n").style.setProperty("--share", `${(noPreference / total) * 100}%`);
+  $("runoff-bar-b").style.setProperty("--share", `${(preferSecond / total) * 100}%`);
+  $("runoff-bar").setAttribute(
+    "aria-label",
+    `${count(preferFirst)} prefer ${first.title}, ${count(preferSecond)} prefer ${second.title}, ${count(noPreference)} no preference`,
+  );
+  fillCounts($("runoff-counts"), [
+    [`Prefer ${first.title}`, preferFirst, "a"],
+    [`Prefer ${second.title}`, preferSecond, "b"],
+    ["No preference", noPreference, "n"],
+  ]);
+}
+
+function showResults(results) {
+  const pk = nodePk(results.calculationId);
+  if (pk < state.resultsPk) return;
+  state.results = results;
+  state.resultsPk = pk;
+  const [headline, note] = outcomeText(results);
+  $("winner").replaceChildren(element("strong", {}, headline), note ? ` (${note})` : "");
+  $("tiebreaks").replaceChildren(...results.tiebreaks.map((sentence) => element("li", {}, sentence)));
+  showScores(results);
+  showRunoff(results.runoff);
+  const p = results.participation;
+  $("participation-section").hidden = false;
+  fillCounts($("participation"), [
+    ["Direct ballots", p.directBallots],
+    ["Delegated", p.delegatedBallots],
+    ["Abstaining", p.abstentions],
+    ["Counted", p.countedBallots],
+  ]);
+  const time = $("calculated-at");
+  time.dateTime = results.calculatedAt;
+  time.textContent = readableTime(results.calculatedAt);
+  $("final-badge").hidden = !results.isFinal;
+  if (state.calculation) showCalculation(state.calculation);
+  root.dataset.calculationId = results.calculationId;
+  root.setAttribute("aria-busy", "false");
+  $("announce").textContent = `Results updated: ${headline}. ${plural(p.countedBallots, "ballot", "ballots")} counted.`;
+}
+
+function denied(errors) {
+  const codes = (errors || []).map((e) => e.extensions && e.extensions.code);
+  if (!codes.some((code) => code === "FORBIDDEN" || code === "UNAUTHENTICATED")) return false;
+  $("sign-in-needed").hidden = false;
+  $("results").hidden = true;
+  $("calc-status").hidden = true;
+  root.setAttribute("aria-busy", "false");
+  return true;
+}
+
+function connectionState(name) {
+  const line = $("connection");
+  root.dataset.connection = name;
+  line.hidden = name === "open";
+  line.textContent = CONNECTION_TEXT[name] || "";
+  if (name === "open") {
+    socket.request(DECISION, { id: decisionId }).then((data) => data.decision && showDecision(data.decision), denied);
+  }
+}
+
+const url = new URL(root.dataset.graphqlPath || "/graphql", window.location.href);
+url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+const socket = new GraphQLSocket(url.href, { onState: connectionState });
+const report = (errors) => denied(errors) || console.error("CrowdVote widget:", errors);
+socket.subscribe(STATUS, { id: decisionId }, {
+  next: ({ data, errors }) => (data ? showCalculation(data.calculationStatus) : report(errors)),
+  error: report,
+});
+socket.subscribe(RESULTS, { id: decisionId }, {
+  next: ({ data, errors }) => {
+    if (!data) return report(errors);
+    showResults(data.decisionResults);
+    if (data.decisionResults.isFinal) {
+      socket.request(DECISION, { id: decisionId }).then((d) => d.decision && showDecision(d.decision), report);
+    }
+  },
+  error: report,
+});
+window.crowdvoteWidget = { socket, state };

@@ -1,0 +1,69 @@
+"""The widget page: server-rendered frame, filled in and kept current by ``widget.js``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING
+
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_safe
+
+from democracy import selectors
+from democracy.models import Decision
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+NOT_FOUND = "No decision has this ID."
+# Scripts, styles and the websocket stay on this host; any site may frame the page.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'"
+)
+
+
+def decision_pk(global_id: str) -> int | None:
+    """Return the primary key inside a Relay global ID of a Decision, or None."""
+    try:
+        raw = base64.b64decode(global_id, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    type_name, _, node_id = raw.partition(":")
+    if type_name != "Decision" or not node_id.isdigit():
+        return None
+    return int(node_id)
+
+
+@require_safe
+@never_cache
+@xframe_options_exempt
+def decision_widget(request: HttpRequest, decision_id: str) -> HttpResponse:
+    """Show a decision's live results, or ask a visitor to sign in if they are not public.
+
+    A signed-in visitor who may not see the decision gets the same 404 as for an unknown
+    ID, as the API answers both alike.
+    """
+    pk = decision_pk(decision_id)
+    decision = Decision.objects.select_related("community").filter(pk=pk).first() if pk else None
+    if decision is None:
+        raise Http404(NOT_FOUND)
+    visible = selectors.decision_list_visible(request.user).filter(pk=decision.pk).exists()
+    if not visible:
+        if request.user.is_authenticated:
+            raise Http404(NOT_FOUND)
+        sign_in = {"sign_in": reverse("sign-in")}
+        response = render(request, "widget/sign_in_needed.html", sign_in, status=403)
+    else:
+        context: dict[str, object] = {
+            "decision": decision,
+            "decision_id": decision_id,
+            "sign_in": reverse("sign-in"),
+        }
+        response = render(request, "widget/decision.html", context)
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
