@@ -1,0 +1,54 @@
+"""Calculations in the admin: read-only history of every recalculation, for audit."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from calc.models import Calculation
+
+
+@admin.register(Calculation)
+class CalculationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "decision",
+        "status",
+        "is_final",
+        "trigger",
+        "requested_at",
+        "duration_ms",
+        "retry_count",
+    )
+    list_filter = ("status", "is_final", "decision__community")
+    search_fields = ("decision__title", "trigger", "content_hash")
+    date_hierarchy = "requested_at"
+    exclude = ("snapshot",)
+    readonly_fields = (
+        "decision",
+        "generation",
+        "status",
+        "failed_stage",
+        "trigger",
+        "requested_at",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "error",
+        "retry_count",
+        "is_final",
+        "content_hash",
+        "snapshot_size",
+        "results",
+        "worker",
+    )
+
+    @admin.display(description="Snapshot size (compressed bytes)")
+    def snapshot_size(self, calculation: Calculation) -> int:
+        return len(calculation.snapshot or b"")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Calculation | None = None) -> bool:
+        return False
