@@ -87,11 +87,13 @@ def ballot_cast(
         message = errors.TOO_LONG.format(what="A comment", limit=MAX_COMMENT)
         raise DomainError(DemocracyErrorCode.TOO_LONG, message, field="comment")
 
-    ballot, created = Ballot.objects.update_or_create(
-        decision=decision,
-        membership=membership,
-        defaults={"tags": clean_tags, "comment": comment},
-    )
+    ballot = Ballot.objects.filter(decision=decision, membership=membership).first()
+    created = ballot is None
+    ballot = ballot or Ballot(decision=decision, membership=membership)
+    ballot.tags = clean_tags
+    ballot.comment = comment
+    ballot.full_clean(validate_unique=False)
+    ballot.save()
     ballot.stars.all().delete()
     BallotStar.objects.bulk_create(
         BallotStar(ballot=ballot, choice_id=choice_id, stars=value)
