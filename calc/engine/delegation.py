@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from calc.engine.exact import solve_exact
@@ -192,7 +193,7 @@ def _solve_stars(
     ballot_row = np.full(n, -1, dtype=np.int64)
     ballot_row[ballot_member] = np.arange(ballot_member.size)
 
-    row = pos[src]
+    row = pos[src]  # ascending: edges are sorted by follower
     k = np.bincount(row, minlength=m).astype(np.int64)
     to_direct = ballot_row[dst] >= 0
     adj_direct = sp.csr_matrix(
@@ -204,56 +205,170 @@ def _solve_stars(
     )
     rhs_int = np.asarray((adj_direct @ ballot_stars), dtype=np.int64).reshape(m, n_choices)
     to_u = ~to_direct
-    u_row, u_col = row[to_u], pos[dst[to_u]]
-    adj = sp.csr_matrix((np.ones(u_row.size, dtype=np.float64), (u_row, u_col)), shape=(m, m))
+    indices = pos[dst[to_u]]
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[to_u], minlength=m), out=indptr[1:])
     rounded = np.empty((m, n_choices), dtype=np.int64)
-    if u_row.size == 0:
-        # Everyone follows direct voters only: x = b / k, exactly rounded with integers.
+    if indices.size == 0:
+        # Everyone follows direct voters only: x = b / k, rounded exactly with integers.
         rounded[:] = _round_ratio(rhs_int * STAR_SCALE, k[:, None])
         return rounded
 
-    a = (sp.diags(k.astype(np.float64)) - adj).tocsc()
-    rhs = np.empty((m, n_choices + 1), dtype=np.float64)
-    rhs[:, :n_choices] = rhs_int
-    rhs[:, n_choices] = k
-    sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
-    x, t = sol[:, :n_choices], sol[:, n_choices]
+    x, err = _float_solve(k, rhs_int, indptr, indices)
     np.clip(x, 0.0, 5.0, out=x)
-
-    # Rigorous bound: |x* - x̂| ≤ A⁻¹|r| ≤ t · max(|r_v| / k_v), A⁻¹ ≥ 0 (an M-matrix).
-    deg = k.astype(np.float64)
-    absx = np.abs(sol)
-    neigh = adj @ absx
-    res = np.abs(rhs - a @ sol)
-    slack = (deg + 4.0)[:, None] * _U * (np.abs(rhs) + deg[:, None] * absx + neigh)
-    per_row = (res + slack) / deg[:, None]
-    rho = per_row.max(axis=0)
-    rho_t = float(rho[n_choices])
-    t_hat = np.abs(t)
-    if rho_t < 0.5:
-        t_bound = t_hat + float(t_hat.max()) / (1.0 - rho_t) * rho_t
-        err = np.outer(t_bound * 1.0001, rho[:n_choices])
-    else:
-        err = np.full_like(x, np.inf)
-
     y = x * STAR_SCALE
-    window = err * STAR_SCALE + 4.0 * np.spacing(np.maximum(y, 1.0))
+    window = err[:, None] * STAR_SCALE + 4.0 * np.spacing(np.maximum(y, 1.0))
     rounded[:] = np.rint(y).astype(np.int64)
-    frac = y - np.floor(y)
-    doubtful = np.abs(frac - 0.5) <= window
+    doubtful = np.abs(y - np.floor(y) - 0.5) <= window
     if doubtful.any():
         rows, cols = np.nonzero(doubtful)
         exact = solve_exact(
-            rows=rows,
-            cols=cols,
-            k=k,
-            rhs=rhs_int,
-            adj_indptr=adj.indptr.astype(np.int64),
-            adj_indices=adj.indices.astype(np.int64),
+            rows=rows, cols=cols, k=k, rhs=rhs_int, adj_indptr=indptr, adj_indices=indices
         )
         if exact is not None:
             rounded[rows, cols] = exact
     return rounded
+
+
+def _gather(
+    indptr: npt.NDArray[np.int64], nodes: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return (edge ids of ``nodes`` in order, per-node counts, per-node first position)."""
+    starts = indptr[nodes]
+    counts = indptr[nodes + 1] - starts
+    first = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    edges = np.arange(total, dtype=np.int64) + np.repeat(starts - first, counts)
+    return edges, counts, first
+
+
+def _float_solve(
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return float stars and a rigorous absolute error bound per member.
+
+    Strongly connected components are solved sinks first, a layer at a time: single members
+    by averaging what their delegates hold, cyclic components together by one sparse LU.
+    """
+    m = k.size
+    graph = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
+    n_comp, labels = connected_components(graph, directed=True, connection="strong")
+    labels = labels.astype(np.int64)
+    size = np.bincount(labels, minlength=n_comp)
+    members_of = np.argsort(labels, kind="stable")
+    comp_start = np.cumsum(size) - size
+    edge_src = np.repeat(np.arange(m, dtype=np.int64), np.diff(indptr))
+    ca, cb = labels[edge_src], labels[indices]
+    cross = ca != cb
+    ca, cb = ca[cross], cb[cross]
+    pending = np.bincount(ca, minlength=n_comp)
+    by_target = np.argsort(cb, kind="stable")
+    rev_ptr = np.zeros(n_comp + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cb, minlength=n_comp), out=rev_ptr[1:])
+    rev_src = ca[by_target]
+
+    x = np.zeros(rhs_int.shape, dtype=np.float64)
+    err = np.zeros(m, dtype=np.float64)
+    local = np.full(m, -1, dtype=np.int64)
+    ready = np.flatnonzero(pending == 0)
+    while ready.size:
+        single = ready[size[ready] == 1]
+        if single.size:
+            _average(members_of[comp_start[single]], k, rhs_int, indptr, indices, x, err)
+        cyclic = ready[size[ready] > 1]
+        if cyclic.size:
+            block = np.sort(
+                np.concatenate(
+                    [members_of[comp_start[c] : comp_start[c] + size[c]] for c in cyclic.tolist()]
+                )
+            )
+            _solve_block(block, k, rhs_int, indptr, indices, x, err, local)
+        edges, _, _ = _gather(rev_ptr, ready)
+        preds = rev_src[edges]
+        np.subtract.at(pending, preds, 1)
+        ready = np.unique(preds[pending[preds] == 0])
+    return x, err
+
+
+def _average(
+    nodes: npt.NDArray[np.int64],
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    x: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+) -> None:
+    """Set x for members outside cycles whose delegates are all solved: (b + Σx_f) / k."""
+    edges, counts, first = _gather(indptr, nodes)
+    total = rhs_int[nodes].astype(np.float64)
+    worst = np.zeros(nodes.size, dtype=np.float64)
+    some = counts > 0
+    if edges.size:
+        targets = indices[edges]
+        total[some] += np.add.reduceat(x[targets], first[some], axis=0)
+        worst[some] = np.maximum.reduceat(err[targets], first[some])
+    kk = k[nodes].astype(np.float64)
+    x[nodes] = total / kk[:, None]
+    # Inputs carry their own bounds (a convex combination does not grow them); the sum of
+    # k + 1 terms of at most 5 k and the division add at most 5 (k + 2) units of 2⁻⁵³.
+    err[nodes] = worst + 5.0 * (kk + 2.0) * _U
+
+
+def _solve_block(
+    block: npt.NDArray[np.int64],
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    x: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    local: npt.NDArray[np.int64],
+) -> None:
+    """Solve cyclic components together; bound the error from the residual.
+
+    |x* - x̂| ≤ A⁻¹|r| + max input error ≤ t · max(|r_v| / k_v) + max input error, because
+    A = diag(k) - adjacency is an M-matrix (A⁻¹ ≥ 0) and t = A⁻¹k is the expected number
+    of steps to leave the block.
+    """
+    b = block.size
+    n_choices = rhs_int.shape[1]
+    local[block] = np.arange(b)
+    edges, counts, _ = _gather(indptr, block)
+    seg = np.repeat(np.arange(b, dtype=np.int64), counts)
+    targets = indices[edges]
+    inside = local[targets] >= 0
+    inner = sp.csr_matrix(
+        (np.ones(int(inside.sum())), (seg[inside], local[targets[inside]])), shape=(b, b)
+    )
+    outer = sp.csr_matrix(
+        (np.ones(int((~inside).sum())), (seg[~inside], targets[~inside])), shape=(b, k.size)
+    )
+    local[block] = -1
+    kk = k[block].astype(np.float64)
+    rhs = np.empty((b, n_choices + 1), dtype=np.float64)
+    rhs[:, :n_choices] = rhs_int[block] + outer @ x
+    rhs[:, n_choices] = kk
+    boundary = float(err[targets[~inside]].max()) if (~inside).any() else 0.0
+    a = (sp.diags(kk) - inner).tocsc()
+    sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
+    absx = np.abs(sol)
+    res = np.abs(rhs - a @ sol)
+    slack = (kk + 4.0)[:, None] * _U * (np.abs(rhs) + kk[:, None] * absx + inner @ absx)
+    rho = ((res + slack) / kk[:, None]).max(axis=0)
+    rho_t = float(rho[n_choices])
+    t_hat = absx[:, n_choices]
+    x[block] = sol[:, :n_choices]
+    if rho_t < 0.5:
+        t_bound = t_hat + float(t_hat.max()) / (1.0 - rho_t) * rho_t
+        err[block] = (
+            boundary + t_bound * 1.0001 * float(rho[:n_choices].max()) + 5.0 * (kk + 2.0) * _U
+        )
+    else:
+        err[block] = np.inf
 
 
 def _round_ratio(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -74,7 +74,7 @@ def explain_ballot(
                 nested: Explanation | None = None
                 if is_direct[f]:
                     nested = built.get(f) or _leaf(resolved, f)
-                elif owned:
+                elif owned and (max_depth is None or depth[f] < max_depth):
                     nested = built.get(f)
                 cycle = not owned and not is_direct[f] and tin[f] <= tin[v] and tout[v] <= tout[f]
                 sources.append(

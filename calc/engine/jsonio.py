@@ -234,8 +234,8 @@ def result_as_object(result: StarResult) -> ResultJson:
         "scores": [
             {
                 "choice": s.choice,
-                "totalStars": str(s.total_stars),
-                "averageStars": str(s.average_stars),
+                "totalStars": format(s.total_stars, "f"),
+                "averageStars": format(s.average_stars, "f"),
                 "fiveStarCount": s.five_star_count,
             }
             for s in result.scores
@@ -268,7 +268,7 @@ def ballots_as_objects(resolved: ResolvedBallots) -> list[ResolvedBallotJson]:
             "member": b.member,
             "isDelegated": b.is_delegated,
             "tags": list(b.tags),
-            "stars": {c: str(v) for c, v in b.stars},
+            "stars": {c: format(v, "f") for c, v in b.stars},
         }
         for b in resolved.ballots()
     ]

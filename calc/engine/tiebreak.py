@@ -83,6 +83,14 @@ def _stars(scaled: int) -> str:
     return format(scaled_to_decimal(scaled).normalize(), "f") if scaled else "0"
 
 
+def _ballots(count: int) -> str:
+    return f"{count} ballot" if count == 1 else f"{count} ballots"
+
+
+def _fives(count: int) -> str:
+    return f"{count} five-star rating" if count == 1 else f"{count} five-star ratings"
+
+
 def _names(contest: Contest, group: Sequence[int]) -> str:
     names = [contest.names[c] for c in group]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -133,7 +141,7 @@ def _fill(contest: Contest, group: list[int], places: int, label: str, score: in
                 f"{lead}; {contest.names[win]} is preferred head-to-head {max(pa, pb)} to "
                 f"{min(pa, pb)}",
             )
-        lead += f" and each is preferred head-to-head by {pa} ballots"
+        lead += f"; each is preferred head-to-head by {_ballots(pa)}"
         if fives[a] != fives[b]:
             win = a if fives[a] > fives[b] else b
             return _Fill(
@@ -143,7 +151,7 @@ def _fill(contest: Contest, group: list[int], places: int, label: str, score: in
                 f"{lead}; {contest.names[win]} has more five-star ratings "
                 f"({max(fives[a], fives[b])} to {min(fives[a], fives[b])})",
             )
-        return _Fill((), (a, b), 1, f"{lead} and {fives[a]} five-star ratings each")
+        return _Fill((), (a, b), 1, f"{lead} and each has {_fives(fives[a])}")
     ratings = ", ".join(
         f"{contest.names[c]} {fives[c]}" for c in sorted(group, key=lambda c: (-fives[c], c))
     )
@@ -173,7 +181,7 @@ def _runoff_core(contest: Contest, a: int, b: int) -> tuple[int | None, str, tup
     if pa != pb:
         return (a if pa > pb else b), "", counts
     na, nb = contest.names[a], contest.names[b]
-    text = f"Runoff: {na} and {nb} each preferred by {pa} ballots"
+    text = f"Runoff: {na} and {nb} each preferred by {_ballots(pa)}"
     ta, tb = contest.totals[a], contest.totals[b]
     if ta != tb:
         win = a if ta > tb else b

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +40,39 @@ class Indexed:
     follow_order: npt.NDArray[np.int64]
 
 
+class _IdLookup:
+    """Map member ids to rows, first by object identity, then by value.
+
+    Callers usually pass the very string objects of ``Member.id`` in followings and ballots;
+    comparing addresses then avoids touching millions of scattered strings (a dict lookup
+    per following costs a cache miss). Equal strings that are distinct objects still
+    resolve through the dict, so the result never depends on identity.
+    """
+
+    __slots__ = ("_index", "_order", "_ptrs")
+
+    def __init__(self, member_index: dict[str, int]) -> None:
+        ptrs = np.fromiter(map(id, member_index), np.uint64, len(member_index))
+        self._order = np.argsort(ptrs)
+        self._ptrs = ptrs[self._order]
+        self._index = member_index
+
+    def rows(self, names: list[str]) -> npt.NDArray[np.int64]:
+        """Return the row of each name, -1 for a non-member."""
+        wanted = np.fromiter(map(id, names), np.uint64, len(names))
+        out = np.full(len(names), -1, dtype=np.int64)
+        if not self._ptrs.size or not wanted.size:
+            return out
+        at = np.minimum(np.searchsorted(self._ptrs, wanted), self._ptrs.size - 1)
+        hit = self._ptrs[at] == wanted
+        out[hit] = self._order[at[hit]]
+        miss = np.flatnonzero(~hit)
+        if miss.size:
+            get = self._index.get
+            out[miss] = np.fromiter((get(names[i], -1) for i in miss.tolist()), np.int64, miss.size)
+        return out
+
+
 def _first_duplicate(values: list[str]) -> str | None:
     seen: set[str] = set()
     dups = [v for v in values if v in seen or seen.add(v)]  # type: ignore[func-returns-value]
@@ -47,6 +80,8 @@ def _first_duplicate(values: list[str]) -> str | None:
 
 
 def _check_strings(values: set[object], what: str) -> None:
+    if set(map(type, values)) <= {str} and "" not in values:
+        return
     bad = [v for v in values if not isinstance(v, str) or not v]
     if bad:
         raise EngineInputError(f"{what} must be non-empty strings, got {sorted(map(repr, bad))[0]}")
@@ -79,7 +114,8 @@ def index_decision(decision: FrozenDecision) -> Indexed:
     member_ids = tuple(sorted(ids))
     member_index = dict(zip(member_ids, range(len(member_ids)), strict=True))
     is_voter = np.ones(len(member_ids), dtype=np.bool_)
-    lobbyists = [m.id for m in members if m.role is not Role.VOTER]
+    roles = map(attrgetter("role"), members)
+    lobbyists = list(compress(ids, map(is_not, roles, repeat(Role.VOTER))))
     is_voter[list(map(member_index.__getitem__, lobbyists))] = False
 
     ballot_member, ballot_stars, ballot_tags = _index_ballots(decision, member_index, choice_index)
@@ -108,12 +144,12 @@ def _index_ballots(
     ballots = decision.ballots
     n_choices = len(choice_index)
     who = list(map(attrgetter("member"), ballots))
-    strangers = set(who) - member_index.keys()
-    if strangers:
+    rows = _IdLookup(member_index).rows(who)
+    if rows.size and rows.min() < 0:
+        strangers = [who[i] for i in np.flatnonzero(rows < 0).tolist()]
         raise EngineInputError(f"ballot by non-member {min(map(str, strangers))!r}")
-    if len(set(who)) != len(who):
+    if np.unique(rows).size != rows.size:
         raise EngineInputError(f"duplicate ballot by {_first_duplicate(who)!r}")
-    rows = np.fromiter(map(member_index.__getitem__, who), np.int64, len(who))
     star_lists = list(map(attrgetter("stars"), ballots))
     flat = list(chain.from_iterable(star_lists))
     if not set(map(len, flat)) <= {2}:
@@ -169,18 +205,17 @@ def _index_followings(
     n = len(member_index)
     count = len(followings)
     ends: dict[str, npt.NDArray[np.int64]] = {}
+    lookup = _IdLookup(member_index)
     for end in ("follower", "followee"):
-        names = list(map(attrgetter(end), followings))
-        strangers = set(names) - member_index.keys()
-        if strangers:
+        ends[end] = lookup.rows(list(map(attrgetter(end), followings)))
+        if count and ends[end].min() < 0:
             bad = min(
-                (f for f in followings if getattr(f, end) in strangers),
+                (followings[int(i)] for i in np.flatnonzero(ends[end] < 0)),
                 key=lambda f: (str(f.follower), str(f.followee)),
             )
             raise EngineInputError(
                 f"following {bad.follower!r} -> {bad.followee!r}: {end} is not a member"
             )
-        ends[end] = np.fromiter(map(member_index.__getitem__, names), np.int64, count)
     src, dst = ends["follower"], ends["followee"]
     self_rows = np.flatnonzero(src == dst)
     if self_rows.size:

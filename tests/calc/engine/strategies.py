@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import TypeVar
 
@@ -50,7 +51,7 @@ def decisions(
     if n >= 3 and draw(st.booleans()):
         # A chain or a ring through several members, often on every topic.
         ring = draw(st.permutations(ids))[: draw(st.integers(2, n))]
-        links = list(zip(ring, ring[1:], strict=False))
+        links = list(itertools.pairwise(ring))
         if draw(st.booleans()):
             links.append((ring[-1], ring[0]))
         chosen = list(dict.fromkeys([*chosen, *links]))

@@ -1,0 +1,152 @@
+"""Delegation resolution follows SEMANTICS.md: reach, tags, exact stars, abstentions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from calc.bench import generate
+from calc.engine import (
+    STAR_SCALE,
+    DirectBallot,
+    Following,
+    FrozenDecision,
+    Member,
+    Role,
+    resolve_ballots,
+)
+from calc.reference import reference_resolve
+
+EVERY = frozenset[str]()
+
+
+def _stars(resolved, member: str) -> dict[str, Decimal]:
+    ballot = resolved.ballot(member)
+    assert ballot is not None
+    return dict(ballot.stars)
+
+
+def test_chain_of_ten_thousand_delegates_passes_the_ballot_down_unchanged() -> None:
+    n = 10_000
+    members = (Member("d"), *(Member(f"v{i:05d}") for i in range(n)))
+    followings = [Following("v00000", "d")] + [
+        Following(f"v{i:05d}", f"v{i - 1:05d}") for i in range(1, n)
+    ]
+    decision = FrozenDecision(
+        ("x", "y"), members, tuple(followings), (DirectBallot.of("d", {"x": 4, "y": 1}, {"t"}),)
+    )
+    resolved = resolve_ballots(decision)
+    assert resolved.has_ballot.all()
+    assert (resolved.stars[:, 0] == 4 * STAR_SCALE).all()
+    assert resolved.ballot("v09999").tags == ("t",)
+    assert resolved.ballot("v09999").is_delegated
+
+
+def test_long_chain_averaging_with_a_fixed_voter_at_each_step_is_exact() -> None:
+    n = 60
+    members = [Member("hi"), Member("lo")] + [Member(f"h{i:02d}") for i in range(n)]
+    followings = [Following("h00", "hi"), Following("h00", "lo")]
+    for i in range(1, n):
+        followings += [Following(f"h{i:02d}", f"h{i - 1:02d}"), Following(f"h{i:02d}", "hi")]
+    decision = FrozenDecision(
+        ("x",),
+        tuple(members),
+        tuple(followings),
+        (DirectBallot.of("hi", {"x": 5}), DirectBallot.of("lo", {"x": 0})),
+    )
+    resolved = resolve_ballots(decision)
+    expected = reference_resolve(decision)
+    for m in expected:
+        assert int(resolved.stars[resolved.index_of(m), 0]) == expected[m].stars["x"]
+
+
+def test_followings_of_a_direct_voter_are_ignored() -> None:
+    decision = FrozenDecision(
+        ("x",),
+        (Member("a"), Member("b")),
+        (Following("a", "b"),),
+        (DirectBallot.of("a", {"x": 1}), DirectBallot.of("b", {"x": 5})),
+    )
+    assert _stars(resolve_ballots(decision), "a") == {"x": Decimal("1.00000000")}
+
+
+def test_tagged_following_of_an_untagged_ballot_is_inactive_but_every_topic_is_active() -> None:
+    decision = FrozenDecision(
+        ("x",),
+        (Member("d"), Member("tagged"), Member("every")),
+        (Following("tagged", "d", frozenset({"budget"})), Following("every", "d", EVERY)),
+        (DirectBallot.of("d", {"x": 3}),),
+    )
+    resolved = resolve_ballots(decision)
+    assert resolved.ballot("tagged") is None
+    assert _stars(resolved, "every") == {"x": Decimal("3.00000000")}
+
+
+def test_a_cycle_cannot_invent_a_ballot_or_a_tag() -> None:
+    decision = FrozenDecision(
+        ("x",),
+        (Member("a"), Member("b"), Member("d"), Member("c")),
+        (
+            Following("a", "b", frozenset({"parks"})),
+            Following("b", "a", EVERY),
+            Following("b", "d", frozenset({"budget"})),
+            Following("c", "a", frozenset({"parks"})),
+        ),
+        (DirectBallot.of("d", {"x": 2}, {"budget"}),),
+    )
+    resolved = resolve_ballots(decision)
+    assert resolved.ballot("b").tags == ("budget",)
+    assert resolved.ballot("a") is None  # 'parks' never reaches a from a direct ballot
+    assert resolved.ballot("c") is None
+
+
+def test_lobbyist_follower_gets_a_ballot_that_is_not_counted() -> None:
+    decision = FrozenDecision(
+        ("x",),
+        (Member("d"), Member("lob", Role.LOBBYIST)),
+        (Following("lob", "d"),),
+        (DirectBallot.of("d", {"x": 2}),),
+    )
+    resolved = resolve_ballots(decision)
+    assert resolved.ballot("lob") is not None
+    assert resolved.counted.tolist() == [True, False]
+
+
+def test_member_without_ballot_or_active_following_abstains() -> None:
+    decision = FrozenDecision(("x",), (Member("a"), Member("b")), (), ())
+    resolved = resolve_ballots(decision)
+    assert resolved.ballot("a") is None
+    assert not resolved.has_ballot.any()
+    assert (resolved.stars == 0).all()
+
+
+def test_unrated_choice_counts_as_zero_stars() -> None:
+    decision = FrozenDecision(("x", "y"), (Member("a"),), (), (DirectBallot.of("a", {"x": 4}),))
+    assert _stars(resolve_ballots(decision), "a")["y"] == Decimal("0.00000000")
+
+
+def test_active_followings_are_listed_by_order_then_followee() -> None:
+    decision = FrozenDecision(
+        ("x",),
+        (Member("v"), Member("d1"), Member("d2"), Member("d3")),
+        (
+            Following("v", "d3", EVERY, 1),
+            Following("v", "d1", EVERY, 2),
+            Following("v", "d2", EVERY, 1),
+        ),
+        tuple(DirectBallot.of(d, {"x": 1}) for d in ("d1", "d2", "d3")),
+    )
+    resolved = resolve_ballots(decision)
+    i = resolved.index_of("v")
+    span = slice(resolved.active_ptr[i], resolved.active_ptr[i + 1])
+    names = [resolved.member_ids[j] for j in resolved.active_followee[span].tolist()]
+    assert names == ["d2", "d3", "d1"]
+
+
+def test_synthetic_community_equals_the_reference_to_the_last_decimal() -> None:
+    decision = generate(400, choices=4, seed=7)
+    resolved = resolve_ballots(decision)
+    expected = reference_resolve(decision)
+    assert int(resolved.has_ballot.sum()) == len(expected)
+    for member, ballot in expected.items():
+        row = resolved.stars[resolved.index_of(member)].tolist()
+        assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member
