@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import numpy as np
 
@@ -44,6 +44,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 TAG_POOL = ("budget", "culture", "health", "housing", "parks", "roads", "schools", "transit")
+
+
+class Writer(Protocol):
+    """Anything with ``write(text)``: a text stream or Django's ``OutputWrapper``."""
+
+    def write(self, text: str, /) -> object: ...
 
 
 class Report(TypedDict, total=False):
@@ -216,7 +222,7 @@ def run(
     return report
 
 
-def execute(options: Options, out: TextIO) -> Report:
+def execute(options: Options, out: Writer) -> Report:
     """Build or read the decision, run the benchmark and print the report to ``out``."""
     if options.input:
         decision = decision_from_json(Path(options.input).read_text(encoding="utf-8"))
@@ -284,7 +290,7 @@ def options_from(values: dict[str, object]) -> Options:
     )
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(argv: Sequence[str] | None = None, out: Writer | None = None) -> int:
     """Run the benchmark from the command line; return the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m calc.bench", description=__doc__.split("\n")[0]
