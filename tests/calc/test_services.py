@@ -484,7 +484,7 @@ def test_a_burst_of_500_casts_with_calculations_running_converges_one_at_a_time(
             casting_done.set()
         for future in workers:
             future.result(timeout=30)
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 60  # About 10 s on an idle laptop.
     assert Ballot.objects.filter(decision=decision).count() == CASTERS * CASTS_EACH
     current = fresh(decision)
     assert current.calc_requested_gen == current.calc_completed_gen >= CASTERS * CASTS_EACH

@@ -56,7 +56,7 @@ class FakeCalculate:
                 self.running -= 1
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -96,10 +96,17 @@ async def test_runner_runs_a_decision_woken_once_once(fake):
 
 async def test_runner_never_exceeds_calc_max_concurrent(fake, settings):
     settings.CALC_MAX_CONCURRENT = 3
-    fake.hold = 0.05
+    fake.gate.clear()
     runner = get_runner()
     for decision_id in range(10):
         runner.schedule(decision_id)
+
+    async def three_running() -> bool:
+        return fake.running == 3
+
+    await eventually(three_running)
+    await asyncio.sleep(0.05)  # Room for a fourth to start, if the limit let it.
+    fake.gate.set()
     await runner.drain()
     assert sorted(fake.calls) == list(range(10))
     assert fake.peak == 3
