@@ -155,7 +155,7 @@ function showResults(results) {
   const p = results.participation;
   $("participation-section").hidden = false;
   fillCounts($("participation"), [
-    ["Direct ballots", p.directBallots],
+    ["Direct", p.directBallots],
     ["Delegated", p.delegatedBallots],
     ["Abstaining", p.abstentions],
     ["Counted", p.countedBallots],

@@ -1,0 +1,174 @@
+"""The live results widget in headless Chromium: live updates in place, and reconnection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser import Page, page
+from tests.e2e.conftest import HttpGraphQL, ServerProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+__all__ = ["page"]
+
+CREATE_COMMUNITY = """mutation { createCommunity(input: {name: "Riverside", resultsArePublic: true}) {
+  community { id } errors { code } } }"""
+JOIN = """mutation($id: ID!) { joinCommunity(communityId: $id) { membership { id } errors { code } } }"""
+CREATE_DECISION = """mutation($c: ID!, $closes: DateTime!) { createDecision(input: {communityId: $c,
+  title: "Riverside budget", closesAt: $closes, choices: [{title: "Park"}, {title: "Road"}]}) {
+  decision { id choices { id title } } errors { code } } }"""
+CLOSE = """mutation($id: ID!) { closeDecision(decisionId: $id) { decision { status } errors { code } } }"""
+PUBLISH = """mutation($id: ID!) { publishDecision(decisionId: $id) { decision { status } errors { code } } }"""
+CAST = """mutation($d: ID!, $stars: [StarsInput!]!) {
+  castBallot(input: {decisionId: $d, stars: $stars}) { errors { code } calculations { id } } }"""
+
+# Records each change of the status line, the calculating indicator and the connection
+# state, so that brief states are seen whatever the timing.
+WATCH = """(() => {
+  window.widgetMarker = "first load";
+  window.mutationLog = [];
+  const root = document.getElementById("widget");
+  const note = () => window.mutationLog.push({
+    calculating: !document.getElementById("calc-status").hidden,
+    calculation: root.dataset.calculation || "",
+    connection: root.dataset.connection || "",
+  });
+  new MutationObserver(note).observe(root, {
+    attributes: true, subtree: true, attributeFilter: ["hidden", "data-calculation", "data-connection"],
+  });
+  return true;
+})()"""
+
+
+class PublicDecision:
+    """A public community with three members and an open decision, built over HTTP."""
+
+    def __init__(self, api: HttpGraphQL, tokens: dict[str, str]) -> None:
+        self.api, self.tokens = api, tokens
+        community = api(CREATE_COMMUNITY, tokens["ann"])["createCommunity"]["community"]["id"]
+        for name in ("ben", "cat"):
+            assert api(JOIN, tokens[name], id=community)["joinCommunity"]["errors"] == []
+        closes = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+        created = api(CREATE_DECISION, tokens["ann"], c=community, closes=closes)["createDecision"]
+        self.id = created["decision"]["id"]
+        self.choices = {c["title"]: c["id"] for c in created["decision"]["choices"]}
+        assert api(PUBLISH, tokens["ann"], id=self.id)["publishDecision"]["errors"] == []
+
+    def cast(self, name: str, park: int, road: int) -> dict[str, Any]:
+        stars = [
+            {"choiceId": self.choices["Park"], "stars": park},
+            {"choiceId": self.choices["Road"], "stars": road},
+        ]
+        result: dict[str, Any] = self.api(CAST, self.tokens[name], d=self.id, stars=stars)
+        assert result["castBallot"]["errors"] == []
+        return result
+
+
+def text(page: Page, selector: str) -> str:
+    return str(page.evaluate(f"document.querySelector({selector!r}).textContent.trim()"))
+
+
+def score(page: Page, choice: str) -> str:
+    return str(
+        page.evaluate(
+            f"""[...document.querySelectorAll("#scores .score")]
+            .find((li) => li.querySelector(".choice").textContent === {choice!r})
+            ?.querySelector(".value").textContent"""
+        )
+    )
+
+
+def wait_for_calculation(page: Page, calculation_id: str | None = None, timeout: float = 20) -> str:
+    """Wait until the widget shows a result newer than ``calculation_id``; return its id."""
+    expression = (
+        "document.getElementById('widget').dataset.calculationId"
+        if calculation_id is None
+        else f"document.getElementById('widget').dataset.calculationId !== {calculation_id!r}"
+        " && document.getElementById('widget').dataset.calculationId"
+    )
+    return str(page.wait_for(expression, timeout, what="a new result in the widget"))
+
+
+def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, page: Page) -> None:
+    port = embedded.start("serve")
+    base = f"http://127.0.0.1:{port}"
+    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    page.resize(420, 900)
+
+    page.navigate(f"{base}/widget/decisions/{decision.id}/")
+    first = wait_for_calculation(page)
+    assert text(page, "#title") == "Riverside budget"
+    assert text(page, "#decision-status") == "Open"
+    assert text(page, "#winner") == "No ballots counted yet"
+    assert page.evaluate(WATCH)
+
+    decision.cast("ann", park=5, road=1)
+    second = wait_for_calculation(page, first)
+    page.wait_for("document.getElementById('winner').textContent.includes('Winner: Park')")
+    assert score(page, "Park") == "5.00"
+    assert score(page, "Road") == "1.00"
+    assert page.evaluate("window.widgetMarker") == "first load", "the page reloaded"
+    log = page.evaluate("window.mutationLog")
+    assert any(entry["calculating"] for entry in log), log
+    assert not page.evaluate("!document.getElementById('calc-status').hidden")
+
+    decision.cast("ben", park=2, road=4)
+    wait_for_calculation(page, second)
+    page.wait_for("document.querySelector('#participation').textContent.includes('2')")
+    assert score(page, "Park") == "3.50"
+    assert "Prefer Park" in text(page, "#runoff-counts")
+    assert text(page, "#calculated-at") != "not yet"
+    assert page.evaluate(
+        "[...document.querySelectorAll('#scores .bar')].every((b) => b.getAttribute('aria-label'))"
+    )
+    assert page.off_host("127.0.0.1") == []
+    page.screenshot("widget.png")
+
+    # Restart the server on the same port and data: the widget reconnects by itself.
+    embedded.stop()
+    page.wait_for(
+        "document.getElementById('widget').dataset.connection === 'waiting'",
+        15,
+        what="the widget noticing the server went away",
+    )
+    assert "Reconnecting" in text(page, "#connection")
+    embedded.start("serve", port=port)
+    page.wait_for(
+        "document.getElementById('widget').dataset.connection === 'open'",
+        30,
+        what="the widget reconnecting",
+    )
+    before = str(page.evaluate("document.getElementById('widget').dataset.calculationId"))
+    decision.cast("cat", park=0, road=5)
+    wait_for_calculation(page, before)
+    page.wait_for("document.getElementById('winner').textContent.includes('Road')", 10)
+    assert page.evaluate("window.widgetMarker") == "first load", "the page reloaded"
+    connections = [entry["connection"] for entry in page.evaluate("window.mutationLog")]
+    assert "waiting" in connections
+    assert connections[-1] == "open"
+    page.screenshot("widget-reconnected.png")
+
+    assert page.evaluate("document.getElementById('final-badge').hidden")
+    closed = decision.api(CLOSE, decision.tokens["ann"], id=decision.id)["closeDecision"]
+    assert closed["errors"] == []
+    page.wait_for("!document.getElementById('final-badge').hidden", 20, what="the FINAL badge")
+    page.wait_for("document.getElementById('decision-status').textContent === 'Closed'", 10)
+    assert page.evaluate("window.widgetMarker") == "first load", "the page reloaded"
+    page.screenshot("widget-final.png")
+
+
+def test_widget_fits_a_small_iframe(embedded: ServerProcess, page: Page) -> None:
+    port = embedded.start("serve")
+    base = f"http://127.0.0.1:{port}"
+    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    decision.cast("ann", park=5, road=1)
+    decision.cast("ben", park=4, road=4)
+    page.resize(360, 480)
+
+    page.navigate(f"{base}/widget/decisions/{decision.id}/")
+    page.wait_for("document.getElementById('winner').textContent.includes('Winner')")
+
+    assert page.evaluate("document.documentElement.scrollWidth <= 360"), "scrolls sideways"
+    page.screenshot("widget-360x480.png")
