@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 _REACH_BIT = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _U = 2.0**-53
+# Up to this many delegated members one sparse LU of the whole system is cheaper than
+# solving component layers one after another (fewer numpy calls, no fill to fear).
+_ONE_LU_LIMIT = 4096
 
 
 def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
@@ -214,7 +217,13 @@ def _solve_stars(
         rounded[:] = _round_ratio(rhs_int * STAR_SCALE, k[:, None])
         return rounded
 
-    x, err = _float_solve(k, rhs_int, indptr, indices)
+    if k.size <= _ONE_LU_LIMIT:
+        everyone = np.arange(k.size, dtype=np.int64)
+        x = np.zeros(rhs_int.shape, dtype=np.float64)
+        err = np.zeros(k.size, dtype=np.float64)
+        _solve_block(everyone, k, rhs_int, indptr, indices, x, err, np.full(k.size, -1))
+    else:
+        x, err = _float_solve(k, rhs_int, indptr, indices)
     np.clip(x, 0.0, 5.0, out=x)
     y = x * STAR_SCALE
     window = err[:, None] * STAR_SCALE + 4.0 * np.spacing(np.maximum(y, 1.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from unittest.mock import patch
 
 from calc.bench import generate
 from calc.engine import (
@@ -147,6 +148,16 @@ def test_synthetic_community_equals_the_reference_to_the_last_decimal() -> None:
     resolved = resolve_ballots(decision)
     expected = reference_resolve(decision)
     assert int(resolved.has_ballot.sum()) == len(expected)
+    for member, ballot in expected.items():
+        row = resolved.stars[resolved.index_of(member)].tolist()
+        assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member
+
+
+def test_layered_solver_equals_the_reference_on_a_synthetic_community() -> None:
+    decision = generate(600, choices=3, seed=11)
+    with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
+        resolved = resolve_ballots(decision)
+    expected = reference_resolve(decision)
     for member, ballot in expected.items():
         row = resolved.stars[resolved.index_of(member)].tolist()
         assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member

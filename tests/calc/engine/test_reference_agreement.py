@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import patch
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -100,3 +101,16 @@ def test_shuffling_the_input_gives_byte_identical_output(decision, seed: int) ->
 @given(averaging_layers())
 def test_engine_rounds_exact_ninth_place_fives_like_the_reference(decision) -> None:
     assert_matches_reference(decision)
+
+
+@given(decisions(max_members=16))
+def test_layered_solver_for_large_communities_equals_reference(decision) -> None:
+    """Large communities are solved component layer by layer; force that path here."""
+    with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
+        assert_matches_reference(decision)
+
+
+@given(averaging_layers())
+def test_layered_solver_rounds_ninth_place_fives_exactly(decision) -> None:
+    with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
+        assert_matches_reference(decision)
