@@ -46,8 +46,8 @@ def my_ballot(user: User | AnonymousUser, decision: Decision) -> BallotType | No
     if membership is None or calculation is None:
         return None
     resolved = results.ballot_resolved(calculation, membership.pk)
-    if resolved is None:
-        return None
+    if resolved is None or not resolved.is_delegated:
+        return None  # A direct ballot in the result was retracted since.
     by_id = {str(c.pk): c for c in choices}
     return ballot_type(resolved, {str(membership.pk): membership}, by_id)
 

@@ -176,3 +176,12 @@ def test_closing_gives_one_final_result_that_cannot_be_recalculated(graphql_as, 
     payload = client(RECALCULATE, id=gid(decision)).data["recalculateDecision"]
     assert payload["errors"] == [{"code": "DECISION_FINAL", "field": "decisionId"}]
     assert decision.calculations.filter(is_final=True).count() == 1
+
+
+def test_my_ballot_after_retracting_is_not_the_stale_direct_one(graphql_as, worked_example):
+    decision, _, eve, _ = worked_example
+    client = graphql_as(eve.user)
+    retracted = client("""mutation($id: ID!) { retractBallot(decisionId: $id) { ok } }""",
+                       id=gid(decision)).data
+    assert retracted == {"retractBallot": {"ok": True}}
+    assert client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"] is None
