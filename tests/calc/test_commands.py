@@ -1,0 +1,78 @@
+"""Operator commands: recalculate, prune_calculations, seed_demo."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from calc.models import Calculation, CalculationStatus
+from calc.services import decision_calculate
+from democracy.models import Community, Decision, DecisionStatus, Membership, Role
+from tests.factories import BallotFactory, DecisionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_recalculate_queues_one_decision():
+    decision = DecisionFactory()
+    decision_calculate(decision.pk)
+    assert "Queued 1 decision(s)" in run("recalculate", "--decision", str(decision.pk))
+    assert Calculation.objects.get(decision=decision, status=CalculationStatus.QUEUED).trigger == (
+        "Operator request"
+    )
+
+
+def test_recalculate_a_community_skips_drafts_and_other_communities():
+    open_one = DecisionFactory()
+    DecisionFactory(community=open_one.community, status=DecisionStatus.DRAFT)
+    elsewhere = DecisionFactory()
+    before = elsewhere.calc_requested_gen
+    assert "Queued 1 decision(s)" in run("recalculate", "--community", str(open_one.community_id))
+    elsewhere.refresh_from_db()
+    assert elsewhere.calc_requested_gen == before
+
+
+def test_recalculate_all_and_nothing_to_do():
+    with pytest.raises(CommandError, match="No published decision"):
+        run("recalculate", "--all")
+    DecisionFactory()
+    DecisionFactory()
+    assert "Queued 2 decision(s)" in run("recalculate", "--all")
+
+
+def test_prune_keeps_final_and_latest_results():
+    ballot = BallotFactory(stars={"Yes": 5})
+    decision_id = ballot.decision_id
+    first = decision_calculate(decision_id)[0]
+    run("recalculate", "--decision", str(decision_id))
+    latest = decision_calculate(decision_id)[0]
+    Calculation.objects.update(requested_at=timezone.now() - timedelta(days=40))
+    assert "Would delete 1 calculation(s)" in run("prune_calculations", "--dry-run")
+    assert Calculation.objects.count() == 2
+    assert "Deleted 1 calculation(s) older than 30 days" in run("prune_calculations")
+    assert list(Calculation.objects.values_list("pk", flat=True)) == [latest.pk]
+    assert not Calculation.objects.filter(pk=first.pk).exists()
+
+
+def test_seed_demo_builds_believable_communities_once():
+    out = run("seed_demo", "--if-empty")
+    assert "Demo data created: Riverside Commons, Harbour Cycling Guild." in out
+    assert "Authorization: Bearer cv_" in out
+    assert Community.objects.count() == 2
+    assert Membership.objects.filter(is_anonymous=True).exists()
+    assert Membership.objects.filter(role=Role.LOBBYIST).count() == 2
+    assert Membership.objects.filter(is_manager=True).count() == 2
+    assert Decision.objects.filter(status=DecisionStatus.OPEN).count() == 2
+    assert Decision.objects.filter(status=DecisionStatus.CLOSED).count() == 1
+    assert "kept as is" in run("seed_demo", "--if-empty")
+    assert Community.objects.count() == 2
