@@ -47,8 +47,10 @@ def test_same_seed_gives_the_same_actions():
     def actions(seed: int) -> list[tuple[str, str]]:
         simulation = Simulation(url="http://unused", seed=seed)
         try:
-            return [(a.description, str(a.variables)) for a in
-                    (simulation.next_action() for _ in range(20))]
+            return [
+                (a.description, str(a.variables))
+                for a in (simulation.next_action() for _ in range(20))
+            ]
         finally:
             simulation.close()
 
