@@ -276,13 +276,19 @@ def decisions_due() -> list[int]:
 
 
 def calculations_fail_stuck() -> int:
-    """Mark running calculations whose worker vanished as FAILED; return how many."""
+    """Mark running calculations whose worker no longer holds a live lease as FAILED.
+
+    A live worker renews its lease between stages, so a running calculation without one was
+    left by a worker that died or hung; one that still holds it is never touched, so it
+    cannot be marked failed and then completed.
+    """
     now = timezone.now()
-    stuck_before = now - timedelta(seconds=settings.CALC_STUCK_SECONDS)
-    lease_gone = Q(decision__calc_lease_until__isnull=True) | Q(decision__calc_lease_until__lt=now)
-    stuck = Calculation.objects.filter(status__in=RUNNING).filter(
-        lease_gone | Q(started_at__lt=stuck_before)
+    orphaned = (
+        Q(decision__calc_lease_until__isnull=True)
+        | Q(decision__calc_lease_until__lt=now)
+        | ~Q(decision__calc_lease_owner=F("worker"))
     )
+    stuck = Calculation.objects.filter(status__in=RUNNING).filter(orphaned)
     count = 0
     for calculation in stuck:
         calculation_fail(calculation, TimeoutError("the worker stopped responding"))

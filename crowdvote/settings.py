@@ -195,7 +195,6 @@ STRAWBERRY_DJANGO = {
 CALC_DEBOUNCE_MS = int(os.environ.get("CALC_DEBOUNCE_MS", "50"))
 CALC_MAX_CONCURRENT = int(os.environ.get("CALC_MAX_CONCURRENT", "2"))
 CALC_LEASE_SECONDS = int(os.environ.get("CALC_LEASE_SECONDS", "60"))
-CALC_STUCK_SECONDS = int(os.environ.get("CALC_STUCK_SECONDS", "300"))
 CALC_RETRY_LIMIT = int(os.environ.get("CALC_RETRY_LIMIT", "5"))
 CALC_RETRY_BACKOFF_SECONDS = float(os.environ.get("CALC_RETRY_BACKOFF_SECONDS", "2"))
 CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "5"))

@@ -316,7 +316,8 @@ def test_fail_stuck_marks_a_running_calculation_without_a_lease_failed(decision)
         decision=decision, status=CalculationStatus.STAGING, trigger="t", started_at=now
     )
     running = Calculation.objects.create(
-        decision=alive, status=CalculationStatus.TALLYING, trigger="t", started_at=now
+        decision=alive, status=CalculationStatus.TALLYING, trigger="t", started_at=now,
+        worker="live-worker",
     )
 
     assert calculations_fail_stuck() == 1
@@ -328,6 +329,19 @@ def test_fail_stuck_marks_a_running_calculation_without_a_lease_failed(decision)
     assert "stopped responding" in stuck.error
     assert running.status == CalculationStatus.TALLYING
     assert fresh(decision).calc_failures == 1
+
+
+def test_fail_stuck_fails_a_calculation_whose_decision_was_taken_over(decision):
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_owner="new-worker", calc_lease_until=timezone.now() + timedelta(seconds=60)
+    )
+    orphan = Calculation.objects.create(
+        decision=decision, status=CalculationStatus.CREATING, trigger="t",
+        started_at=timezone.now(), worker="old-worker",
+    )
+    assert calculations_fail_stuck() == 1
+    orphan.refresh_from_db()
+    assert orphan.status == CalculationStatus.FAILED
 
 
 def test_each_phase_is_logged_in_one_line(decision, events, monkeypatch):
