@@ -66,6 +66,7 @@ class Report(TypedDict, total=False):
     total_ms: float
     hash_ms: float
     peak_rss_mb: float
+    repeat: int
     reference_ms: float
     speedup: float
     reference_agrees: bool
@@ -82,6 +83,7 @@ class Options:
     as_json: bool = False
     input: str | None = None
     output: str | None = None
+    repeat: int = 1
 
 
 def generate(members: int, choices: int = 10, seed: int = 0) -> FrozenDecision:
@@ -165,17 +167,30 @@ def peak_rss_mb() -> float:
 
 
 def run(
-    decision: FrozenDecision, *, compare_reference: bool = False, output: str | None = None
+    decision: FrozenDecision,
+    *,
+    compare_reference: bool = False,
+    output: str | None = None,
+    repeat: int = 1,
 ) -> Report:
-    """Time resolve and tally on ``decision``; optionally time the reference and write results."""
+    """Time resolve and tally on ``decision``; optionally time the reference and write results.
+
+    Engine times are the fastest of ``repeat`` runs, after a warm-up on a tiny community so
+    that lazy imports are not counted; the reference runs once.
+    """
     start = time.perf_counter()
     digest = content_hash(decision)
     hash_ms = (time.perf_counter() - start) * 1000
-    start = time.perf_counter()
-    resolved = resolve_ballots(decision)
-    mid = time.perf_counter()
-    result = tally_star(decision, resolved, content_hash=digest)
-    end = time.perf_counter()
+    warm = generate(50, 2, seed=1)
+    tally_star(warm, resolve_ballots(warm), content_hash="warm-up")  # import and cache lazily
+    resolve_s = tally_s = float("inf")
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        resolved = resolve_ballots(decision)
+        mid = time.perf_counter()
+        result = tally_star(decision, resolved, content_hash=digest)
+        end = time.perf_counter()
+        resolve_s, tally_s = min(resolve_s, mid - start), min(tally_s, end - mid)
     p = result.participation
     report: Report = {
         "members": p.members,
@@ -186,9 +201,10 @@ def run(
         "abstentions": p.abstentions,
         "counted_ballots": p.counted_ballots,
         "winner": result.winner,
-        "resolve_ms": round((mid - start) * 1000, 3),
-        "tally_ms": round((end - mid) * 1000, 3),
-        "total_ms": round((end - start) * 1000, 3),
+        "resolve_ms": round(resolve_s * 1000, 3),
+        "tally_ms": round(tally_s * 1000, 3),
+        "total_ms": round((resolve_s + tally_s) * 1000, 3),
+        "repeat": max(1, repeat),
         "hash_ms": round(hash_ms, 3),
     }
     if compare_reference:
@@ -228,7 +244,12 @@ def execute(options: Options, out: Writer) -> Report:
         decision = decision_from_json(Path(options.input).read_text(encoding="utf-8"))
     else:
         decision = generate(options.members, options.choices, options.seed)
-    report = run(decision, compare_reference=options.compare_reference, output=options.output)
+    report = run(
+        decision,
+        compare_reference=options.compare_reference,
+        output=options.output,
+        repeat=options.repeat,
+    )
     if options.as_json:
         out.write(json.dumps(report, sort_keys=True) + "\n")
     else:
@@ -266,6 +287,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--input", help="read a decision in the JSON form instead of generating")
     parser.add_argument("--output", help="write every resolved ballot and the tally as JSON")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="time the engine this many times, keep the fastest"
+    )
 
 
 def options_from(values: dict[str, object]) -> Options:
@@ -287,6 +311,7 @@ def options_from(values: dict[str, object]) -> Options:
         as_json=bool(values.get("json")),
         input=as_str("input"),
         output=as_str("output"),
+        repeat=as_int("repeat", 1),
     )
 
 

@@ -152,7 +152,8 @@ def _propagate_tags(
     its filter lets any bit of the followee through.
     """
     n = tags.shape[0]
-    by_dst = np.argsort(dst, kind="stable")
+    slot = np.empty(n, dtype=np.int64)
+    by_dst = np.argsort(dst)  # any order: OR is commutative
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(dst, minlength=n), out=ptr[1:])
     while frontier.size:
@@ -169,15 +170,10 @@ def _propagate_tags(
         if not edges.size:
             return
         followers = src[edges]
-        perm = np.argsort(followers, kind="stable")
-        followers, contrib = followers[perm], contrib[perm]
-        first = np.flatnonzero(np.r_[True, followers[1:] != followers[:-1]])
-        merged = np.bitwise_or.reduceat(contrib, first, axis=0)
-        who = followers[first]
-        updated = tags[who] | merged
-        grew = (updated != tags[who]).any(axis=1)
-        tags[who[grew]] = updated[grew]
-        frontier = who[grew]
+        before = tags[followers]
+        np.bitwise_or.at(tags, followers, contrib)
+        grew = (tags[followers] != before).any(axis=1)
+        frontier = _distinct(followers[grew], slot)
 
 
 def _solve_stars(
@@ -282,11 +278,14 @@ def _float_solve(
     x = np.zeros(rhs_int.shape, dtype=np.float64)
     err = np.zeros(m, dtype=np.float64)
     local = np.full(m, -1, dtype=np.int64)
+    slot = np.empty(n_comp, dtype=np.int64)
+    rhs_f = rhs_int.astype(np.float64)
+    k_f = k.astype(np.float64)
     ready = np.flatnonzero(pending == 0)
     while ready.size:
         single = ready[size[ready] == 1]
         if single.size:
-            _average(members_of[comp_start[single]], k, rhs_int, indptr, indices, x, err)
+            _average(members_of[comp_start[single]], k_f, rhs_f, indptr, indices, x, err)
         cyclic = ready[size[ready] > 1]
         if cyclic.size:
             block = np.sort(
@@ -298,14 +297,14 @@ def _float_solve(
         edges, _, _ = _gather(rev_ptr, ready)
         preds = rev_src[edges]
         np.subtract.at(pending, preds, 1)
-        ready = np.unique(preds[pending[preds] == 0])
+        ready = _distinct(preds[pending[preds] == 0], slot)
     return x, err
 
 
 def _average(
     nodes: npt.NDArray[np.int64],
-    k: npt.NDArray[np.int64],
-    rhs_int: npt.NDArray[np.int64],
+    k: npt.NDArray[np.float64],
+    rhs: npt.NDArray[np.float64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
     x: npt.NDArray[np.float64],
@@ -313,14 +312,14 @@ def _average(
 ) -> None:
     """Set x for members outside cycles whose delegates are all solved: (b + Σx_f) / k."""
     edges, counts, first = _gather(indptr, nodes)
-    total = rhs_int[nodes].astype(np.float64)
+    total = rhs[nodes]
     worst = np.zeros(nodes.size, dtype=np.float64)
     some = counts > 0
     if edges.size:
         targets = indices[edges]
         total[some] += np.add.reduceat(x[targets], first[some], axis=0)
         worst[some] = np.maximum.reduceat(err[targets], first[some])
-    kk = k[nodes].astype(np.float64)
+    kk = k[nodes]
     x[nodes] = total / kk[:, None]
     # Inputs carry their own bounds (a convex combination does not grow them); the sum of
     # k + 1 terms of at most 5 k and the division add at most 5 (k + 2) units of 2⁻⁵³.
@@ -349,35 +348,47 @@ def _solve_block(
     edges, counts, _ = _gather(indptr, block)
     seg = np.repeat(np.arange(b, dtype=np.int64), counts)
     targets = indices[edges]
-    inside = local[targets] >= 0
-    inner = sp.csr_matrix(
-        (np.ones(int(inside.sum())), (seg[inside], local[targets[inside]])), shape=(b, b)
-    )
-    outer = sp.csr_matrix(
-        (np.ones(int((~inside).sum())), (seg[~inside], targets[~inside])), shape=(b, k.size)
-    )
+    where = local[targets]
+    inside = where >= 0
     local[block] = -1
     kk = k[block].astype(np.float64)
+    diagonal = np.arange(b, dtype=np.int64)
+    a = sp.csc_matrix(
+        (
+            np.concatenate([kk, np.full(int(inside.sum()), -1.0)]),
+            (np.concatenate([diagonal, seg[inside]]), np.concatenate([diagonal, where[inside]])),
+        ),
+        shape=(b, b),
+    )
     rhs = np.empty((b, n_choices + 1), dtype=np.float64)
-    rhs[:, :n_choices] = rhs_int[block] + outer @ x
+    rhs[:, :n_choices] = rhs_int[block]
     rhs[:, n_choices] = kk
-    boundary = float(err[targets[~inside]].max()) if (~inside).any() else 0.0
-    a = (sp.diags(kk) - inner).tocsc()
+    boundary = 0.0
+    if not inside.all():
+        out_seg, out_tgt = seg[~inside], targets[~inside]
+        np.add.at(rhs[:, :n_choices], out_seg, x[out_tgt])
+        boundary = float(err[out_tgt].max())
     sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
     absx = np.abs(sol)
     res = np.abs(rhs - a @ sol)
-    slack = (kk + 4.0)[:, None] * _U * (np.abs(rhs) + kk[:, None] * absx + inner @ absx)
+    slack = (kk + 4.0)[:, None] * _U * (np.abs(rhs) + abs(a) @ absx)
     rho = ((res + slack) / kk[:, None]).max(axis=0)
     rho_t = float(rho[n_choices])
     t_hat = absx[:, n_choices]
     x[block] = sol[:, :n_choices]
     if rho_t < 0.5:
         t_bound = t_hat + float(t_hat.max()) / (1.0 - rho_t) * rho_t
-        err[block] = (
-            boundary + t_bound * 1.0001 * float(rho[:n_choices].max()) + 5.0 * (kk + 2.0) * _U
-        )
+        spread = t_bound * 1.0001 * float(rho[:n_choices].max())
+        err[block] = boundary + spread + 5.0 * (kk + 2.0) * _U
     else:
         err[block] = np.inf
+
+
+def _distinct(values: npt.NDArray[np.int64], slot: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return ``values`` without repeats, without sorting (``slot`` is scratch, len > max)."""
+    where = np.arange(values.size, dtype=np.int64)
+    slot[values] = where
+    return values[slot[values] == where]
 
 
 def _round_ratio(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

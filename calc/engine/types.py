@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -157,6 +158,37 @@ class FrozenDecision:
         from calc.engine.validation import index_decision
 
         index_decision(self)
+
+
+class SortedIdIndex(Mapping[str, int]):
+    """Map each id of a sorted tuple to its position by binary search (no hash table).
+
+    Building a dict of a million ids costs more than resolving them; lookups by a caller are
+    few, so O(log n) each is the better trade.
+    """
+
+    __slots__ = ("_ids",)
+
+    def __init__(self, ids: tuple[str, ...]) -> None:
+        self._ids = ids
+
+    def __getitem__(self, key: str) -> int:
+        i = bisect_left(self._ids, key)
+        if i < len(self._ids) and self._ids[i] == key:
+            return i
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        i = bisect_left(self._ids, key)
+        return i < len(self._ids) and self._ids[i] == key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calc.engine.types import MAX_STARS, EngineInputError, Member, Role
+from calc.engine.types import MAX_STARS, EngineInputError, Member, Role, SortedIdIndex
 
 MIN_STARS = 0
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
     import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
 
     from calc.engine.types import FrozenDecision
 
@@ -28,7 +32,7 @@ class Indexed:
     """
 
     member_ids: tuple[str, ...]
-    member_index: dict[str, int]
+    member_index: SortedIdIndex
     choice_ids: tuple[str, ...]
     is_voter: npt.NDArray[np.bool_]
     ballot_member: npt.NDArray[np.int64]
@@ -44,32 +48,41 @@ class _IdLookup:
     """Map member ids to rows, first by object identity, then by value.
 
     Callers usually pass the very string objects of ``Member.id`` in followings and ballots;
-    comparing addresses then avoids touching millions of scattered strings (a dict lookup
-    per following costs a cache miss). Equal strings that are distinct objects still
-    resolve through the dict, so the result never depends on identity.
+    comparing addresses then avoids a hash-table probe per following (a cache miss each at a
+    million members). Equal strings that are distinct objects still resolve by value, so the
+    result never depends on identity.
     """
 
-    __slots__ = ("_index", "_order", "_ptrs")
+    __slots__ = ("_ids", "_order", "_ptrs")
 
-    def __init__(self, member_index: dict[str, int]) -> None:
-        ptrs = np.fromiter(map(id, member_index), np.uint64, len(member_index))
+    def __init__(self, member_ids: tuple[str, ...]) -> None:
+        ptrs = np.fromiter(map(id, member_ids), np.uint64, len(member_ids))
         self._order = np.argsort(ptrs)
         self._ptrs = ptrs[self._order]
-        self._index = member_index
+        self._ids = member_ids
 
-    def rows(self, names: list[str]) -> npt.NDArray[np.int64]:
-        """Return the row of each name, -1 for a non-member."""
-        wanted = np.fromiter(map(id, names), np.uint64, len(names))
-        out = np.full(len(names), -1, dtype=np.int64)
-        if not self._ptrs.size or not wanted.size:
+    def rows(self, names: Iterable[str], count: int, name_at: Callable[[int], str]) -> IntArray:
+        """Return the row of each of ``count`` names (-1 for a non-member), one pass over them.
+
+        ``name_at(i)`` gives the i-th name again, for the few that are not the same object.
+        """
+        wanted = np.fromiter(map(id, names), np.uint64, count)
+        out = np.full(count, -1, dtype=np.int64)
+        if not self._ptrs.size or not count:
             return out
         at = np.minimum(np.searchsorted(self._ptrs, wanted), self._ptrs.size - 1)
         hit = self._ptrs[at] == wanted
         out[hit] = self._order[at[hit]]
         miss = np.flatnonzero(~hit)
         if miss.size:
-            get = self._index.get
-            out[miss] = np.fromiter((get(names[i], -1) for i in miss.tolist()), np.int64, miss.size)
+            index: Mapping[str, int] = (
+                SortedIdIndex(self._ids)
+                if miss.size < 64
+                else dict(zip(self._ids, range(len(self._ids)), strict=True))
+            )
+            out[miss] = np.fromiter(
+                (index.get(name_at(i), -1) for i in miss.tolist()), np.int64, miss.size
+            )
         return out
 
 
@@ -108,20 +121,23 @@ def index_decision(decision: FrozenDecision) -> Indexed:
         bad = next(m for m in members if not isinstance(m, Member))
         raise EngineInputError(f"members must be Member values, got {bad!r}")
     ids = list(map(attrgetter("id"), members))
-    _check_strings(set(ids), "member ids")
-    if len(set(ids)) != len(ids):
+    distinct = set(ids)
+    _check_strings(distinct, "member ids")
+    if len(distinct) != len(ids):
         raise EngineInputError(f"duplicate member {_first_duplicate(ids)!r}")
+    del distinct
     member_ids = tuple(sorted(ids))
-    member_index = dict(zip(member_ids, range(len(member_ids)), strict=True))
-    is_voter = np.ones(len(member_ids), dtype=np.bool_)
+    member_index = SortedIdIndex(member_ids)
+    lookup = _IdLookup(member_ids)
     roles = map(attrgetter("role"), members)
     lobbyists = list(compress(ids, map(is_not, roles, repeat(Role.VOTER))))
-    is_voter[list(map(member_index.__getitem__, lobbyists))] = False
+    is_voter = np.ones(len(member_ids), dtype=np.bool_)
+    is_voter[lookup.rows(lobbyists, len(lobbyists), lobbyists.__getitem__)] = False
 
-    ballot_member, ballot_stars, ballot_tags = _index_ballots(decision, member_index, choice_index)
+    ballot_member, ballot_stars, ballot_tags = _index_ballots(decision, lookup, choice_index)
     direct = np.zeros(len(member_ids), dtype=np.bool_)
     direct[ballot_member] = True
-    src, dst, tags, ordinal = _index_followings(decision, member_index, direct)
+    src, dst, tags, ordinal = _index_followings(decision, lookup, direct)
     return Indexed(
         member_ids=member_ids,
         member_index=member_index,
@@ -138,17 +154,18 @@ def index_decision(decision: FrozenDecision) -> Indexed:
 
 
 def _index_ballots(
-    decision: FrozenDecision, member_index: dict[str, int], choice_index: dict[str, int]
+    decision: FrozenDecision, lookup: _IdLookup, choice_index: dict[str, int]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[frozenset[str], ...]]:
     """Return ballot rows (sorted), their stars matrix and tags; refuse bad ballots."""
     ballots = decision.ballots
     n_choices = len(choice_index)
     who = list(map(attrgetter("member"), ballots))
-    rows = _IdLookup(member_index).rows(who)
+    rows = lookup.rows(who, len(who), who.__getitem__)
     if rows.size and rows.min() < 0:
         strangers = [who[i] for i in np.flatnonzero(rows < 0).tolist()]
         raise EngineInputError(f"ballot by non-member {min(map(str, strangers))!r}")
-    if np.unique(rows).size != rows.size:
+    perm = np.argsort(rows, kind="stable")
+    if rows.size and (rows[perm][1:] == rows[perm][:-1]).any():
         raise EngineInputError(f"duplicate ballot by {_first_duplicate(who)!r}")
     star_lists = list(map(attrgetter("stars"), ballots))
     flat = list(chain.from_iterable(star_lists))
@@ -168,9 +185,10 @@ def _index_ballots(
     owner = np.repeat(np.arange(len(ballots), dtype=np.int64), lengths)
     cols = np.fromiter(map(choice_index.__getitem__, named), np.int64, len(named))
     key = owner * n_choices + cols
-    uniq, counts = np.unique(key, return_counts=True)
-    if uniq.size != key.size:
-        k, col = divmod(int(uniq[counts > 1][0]), n_choices)
+    key.sort()
+    twice = np.flatnonzero(key[1:] == key[:-1])
+    if twice.size:
+        k, col = divmod(int(key[twice[0]]), n_choices)
         choice = sorted(choice_index)[col]
         raise EngineInputError(f"ballot of {who[k]!r}: choice {choice!r} given twice")
     if not set(map(type, values)) <= {int} or (
@@ -183,7 +201,6 @@ def _index_ballots(
                         f"ballot of {b.member!r}: stars for {choice!r} must be an integer 0-5, "
                         f"got {value!r}"
                     )
-    perm = np.argsort(rows, kind="stable")
     rank = np.empty_like(perm)
     rank[perm] = np.arange(perm.size)
     stars = np.zeros((len(ballots), n_choices), dtype=np.int64)
@@ -196,18 +213,22 @@ def _index_ballots(
 
 
 def _index_followings(
-    decision: FrozenDecision, member_index: dict[str, int], direct: npt.NDArray[np.bool_]
+    decision: FrozenDecision, lookup: _IdLookup, direct: npt.NDArray[np.bool_]
 ) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[frozenset[str], ...], npt.NDArray[np.int64]
 ]:
     """Return the followings out of non-direct members; refuse inconsistent ones."""
     followings = decision.followings
-    n = len(member_index)
+    n = int(direct.size)
     count = len(followings)
     ends: dict[str, npt.NDArray[np.int64]] = {}
-    lookup = _IdLookup(member_index)
     for end in ("follower", "followee"):
-        ends[end] = lookup.rows(list(map(attrgetter(end), followings)))
+        get = attrgetter(end)
+
+        def name_at(i: int, get: attrgetter[str] = get) -> str:
+            return str(get(followings[i]))
+
+        ends[end] = lookup.rows(map(get, followings), count, name_at)
         if count and ends[end].min() < 0:
             bad = min(
                 (followings[int(i)] for i in np.flatnonzero(ends[end] < 0)),

@@ -161,3 +161,25 @@ def test_layered_solver_equals_the_reference_on_a_synthetic_community() -> None:
     for member, ballot in expected.items():
         row = resolved.stars[resolved.index_of(member)].tolist()
         assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member
+
+
+def test_ids_given_as_distinct_but_equal_strings_resolve_the_same() -> None:
+    """Ids are compared by value; sharing string objects is only a speed-up."""
+    decision = generate(300, choices=3, seed=5)
+
+    def copy(text: str) -> str:
+        return "".join(list(text))
+
+    copied = FrozenDecision(
+        decision.choices,
+        tuple(Member(copy(m.id), m.role) for m in decision.members),
+        tuple(
+            Following(copy(f.follower), copy(f.followee), f.tags, f.order)
+            for f in decision.followings
+        ),
+        tuple(DirectBallot(copy(b.member), b.stars, b.tags) for b in decision.ballots),
+    )
+    a, b = resolve_ballots(decision), resolve_ballots(copied)
+    assert a.member_ids == b.member_ids
+    assert (a.stars == b.stars).all()
+    assert (a.has_ballot == b.has_ballot).all()
