@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -85,7 +86,7 @@ class Vote:
 
     def my_ballot(self, member: str) -> dict[str, int]:
         ballot = self.api(MY_BALLOT, self.tokens[member], id=self.decision)["decision"]["myBallot"]
-        return {s["choice"]["title"]: s["stars"] for s in ballot["stars"]}
+        return {s["choice"]["title"]: int(Decimal(s["stars"])) for s in ballot["stars"]}
 
     def results(self) -> dict[str, Any] | None:
         first = next(iter(self.tokens))
@@ -96,23 +97,29 @@ class Vote:
 
 
 class Sql:
-    """Read-mostly SQL on the database of a running setup (PostgreSQL or an SQLite file)."""
+    """Read-mostly SQL on the database of a running setup (PostgreSQL or an SQLite file).
+
+    Each thread keeps one connection: polling must not add a connection per query.
+    """
 
     def __init__(self, database: str | Path) -> None:
         self.database = database
+        self.local = threading.local()
 
     def __call__(self, query: str) -> list[tuple[Any, ...]]:
+        conn = getattr(self.local, "conn", None)
         if isinstance(self.database, Path):
-            conn = sqlite3.connect(self.database, timeout=20)
-            try:
-                rows = conn.execute(query).fetchall()
-                conn.commit()
-                return rows
-            finally:
-                conn.close()
-        with psycopg.connect(self.database, autocommit=True, connect_timeout=5) as pg:
-            cursor = pg.execute(query)  # type: ignore[call-overload]
-            return list(cursor.fetchall()) if cursor.description else []
+            if conn is None:
+                conn = self.local.conn = sqlite3.connect(
+                    self.database, timeout=20, isolation_level=None, check_same_thread=False
+                )
+            return conn.execute(query).fetchall()
+        if conn is None or conn.closed:
+            conn = self.local.conn = psycopg.connect(
+                self.database, autocommit=True, connect_timeout=5
+            )
+        cursor = conn.execute(query)
+        return list(cursor.fetchall()) if cursor.description else []
 
     def running(self, decision_pk: int) -> int:
         """Return how many calculations of the decision are in a running status now."""
