@@ -118,16 +118,23 @@ class Page:
             raise BrowserError(f"{expression!r} threw {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 20, what: str = "") -> Any:
-        """Poll a JavaScript expression until it is truthy; return its value."""
+    def wait_for(self, expression: str, timeout: float = 20, what: str = "", show: str = "") -> Any:
+        """Poll a JavaScript expression until it is truthy; return its value.
+
+        On timeout the error names ``what`` was awaited, the page's console, the value of
+        the ``show`` expression if given, and a screenshot is saved as ``timeout.png``.
+        """
         deadline = time.monotonic() + timeout
         while True:
             value = self.evaluate(expression)
             if value:
                 return value
             if time.monotonic() > deadline:
+                shown = f"; {show} = {self.evaluate(show)!r}" if show else ""
+                self.screenshot("timeout.png", settle=False)
                 raise BrowserError(
                     f"waited {timeout}s for {what or expression}; console: {self.console[-10:]}"
+                    f"{shown}"
                 )
             time.sleep(0.1)
 
@@ -191,9 +198,10 @@ class Page:
             what="animations to finish",
         )
 
-    def screenshot(self, name: str, full_page: bool = False) -> Path:
+    def screenshot(self, name: str, full_page: bool = False, settle: bool = True) -> Path:
         """Save a PNG of the page, once it is still, under test-artifacts/; return its path."""
-        self.settle()
+        if settle:
+            self.settle()
         params: JsonObject = {"format": "png"}
         if full_page:
             params["captureBeyondViewport"] = True
