@@ -32,6 +32,7 @@ _U = 2.0**-53
 # Up to this many delegated members one sparse LU of the whole system is cheaper than
 # solving component layers one after another (fewer numpy calls, no fill to fear).
 _ONE_LU_LIMIT = 4096
+_SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
 def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
@@ -221,10 +222,16 @@ def _solve_stars(
     else:
         x, err = _float_solve(k, rhs_int, indptr, indices)
     np.clip(x, 0.0, 5.0, out=x)
-    y = x * STAR_SCALE
-    window = err[:, None] * STAR_SCALE + 4.0 * np.spacing(np.maximum(y, 1.0))
-    rounded[:] = np.rint(y).astype(np.int64)
-    doubtful = np.abs(y - np.floor(y) - 0.5) <= window
+    y = x
+    y *= STAR_SCALE
+    np.rint(y, out=rounded, casting="unsafe")
+    # |y - rounded| is within 1/2 - window of a half only when the rounding is certain;
+    # scaling by 10⁸ and the subtraction add at most a few ulps of 5·10⁸.
+    y -= rounded
+    np.abs(y, out=y)
+    y -= 0.5
+    np.abs(y, out=y)
+    doubtful = y <= (err * STAR_SCALE + _SCALING_SLACK)[:, None]
     if doubtful.any():
         rows, cols = np.nonzero(doubtful)
         exact = solve_exact(
