@@ -1,0 +1,260 @@
+"""Measure the time from a castBallot response to the decisionResults event that counts it.
+
+A setup (embedded or distributed) is started from scratch with a synthetic community of N
+members seeded in bulk (``seed_synthetic``). One extra voter, whom nobody follows, then casts
+K ballots one at a time over HTTP while a websocket subscription to ``decisionResults``
+listens on another server (distributed) or the same one (embedded).
+
+Each cast uses a star vector never used before, so the event that counts it is the first
+with totals equal to the community's own totals plus that vector: the voter's ballot moves
+no delegated ballot. Matching on totals rather than calculation ids is deliberate: a
+calculation already running when the ballot arrives may read it and absorb the queued one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal, TypedDict
+
+from calc.benchsetup import (
+    GraphQLSocket,
+    HttpGraphQL,
+    JsonObject,
+    ServerProcess,
+    distributed_env,
+    embedded_env,
+    new_redis_prefix,
+    redis_prefix_delete,
+    services_missing,
+    temporary_database,
+)
+
+Setup = Literal["embedded", "distributed"]
+VOTER = "latency_voter"
+SEED_TIMEOUT = 3_600
+FIND_DECISION = """query { me { memberships { community { decisions(first: 1) { edges { node {
+  id choices { id title } } } } } } } }"""
+CAST = """mutation($d: ID!, $stars: [StarsInput!]!) {
+  castBallot(input: {decisionId: $d, stars: $stars}) { errors { code message } } }"""
+RESULTS = """subscription($id: ID!) { decisionResults(decisionId: $id) {
+  calculationId scores { choice { id } totalStars } } }"""
+CALCULATIONS = """query($id: ID!, $n: Int!) { decision(id: $id) {
+  snapshots(first: $n) { edges { node { status durationMs } } } } }"""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyOptions:
+    members: int
+    setup: Setup = "embedded"
+    ballots: int = 20
+    choices: int = 10
+    seed: int = 0
+    postgres_url: str = ""
+    redis_url: str = ""
+    first_result_timeout: float = 600
+    result_timeout: float = 120
+
+
+class LatencyReport(TypedDict):
+    setup: str
+    members: int
+    followings: int
+    direct_ballots: int
+    choices: int
+    ballots: int
+    seed_seconds: float
+    first_result_seconds: float
+    latencies_ms: list[float]
+    median_ms: float
+    p95_ms: float
+    max_ms: float
+    calculation_median_ms: float | None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Return the nearest-rank percentile (``fraction`` in 0..1) of non-empty ``values``."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def star_vector(index: int, choices: int) -> list[int]:
+    """Return the ``index``-th distinct 0..5 star vector (base-6 digits of ``index + 1``)."""
+    value, digits = index + 1, []
+    for _ in range(choices):
+        value, digit = divmod(value, 6)
+        digits.append(digit)
+    if value:
+        raise ValueError(f"more than {6**choices - 1} ballots need more choices")
+    return digits
+
+
+def _totals(event: JsonObject) -> dict[str, Decimal]:
+    scores = event["decisionResults"]["scores"]
+    return {s["choice"]["id"]: Decimal(s["totalStars"]) for s in scores}
+
+
+@dataclass
+class Running:
+    """A started setup: where to cast, where to listen, and the seeded community."""
+
+    cast_api: HttpGraphQL
+    listen_api: HttpGraphQL
+    token: str
+    seeded: JsonObject
+    seed_seconds: float
+
+
+def _seed(server: ServerProcess, options: LatencyOptions) -> tuple[JsonObject, float]:
+    started = time.perf_counter()
+    out = server.manage(
+        "seed_synthetic",
+        "--members",
+        str(options.members),
+        "--choices",
+        str(options.choices),
+        "--seed",
+        str(options.seed),
+        "--member",
+        VOTER,
+        "--json",
+        timeout=SEED_TIMEOUT,
+    )
+    seeded: JsonObject = json.loads(out.strip().splitlines()[-1])
+    return seeded, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def started(
+    options: LatencyOptions, workdir: Path, log: Callable[[str], None]
+) -> Iterator[Running]:
+    """Start the chosen setup, seeded; stop every process (and drop the database) after."""
+    with contextlib.ExitStack() as stack:
+        if options.setup == "embedded":
+            server = ServerProcess(env=embedded_env(workdir), workdir=workdir)
+        else:
+            problem = services_missing(options.postgres_url, options.redis_url)
+            if problem:
+                raise RuntimeError(problem)
+            url = stack.enter_context(temporary_database(options.postgres_url, "crowdvote_bench"))
+            prefix = new_redis_prefix("crowdvote_bench")
+            stack.callback(redis_prefix_delete, options.redis_url, prefix)
+            env = distributed_env(
+                workdir, database_url=url, redis_url=options.redis_url, redis_prefix=prefix
+            )
+            server = ServerProcess(env=env, workdir=workdir)
+        stack.callback(server.stop)
+        server.manage("migrate", "--no-input")
+        log(f"Seeding {options.members:,} members ({options.setup}) ...")
+        seeded, seed_seconds = _seed(server, options)
+        token = server.tokens(VOTER)[VOTER]
+        if options.setup == "embedded":
+            port = server.start("serve")
+            cast_api = listen_api = HttpGraphQL(f"http://127.0.0.1:{port}/graphql")
+        else:
+            cast_api, listen_api = (
+                HttpGraphQL(f"http://127.0.0.1:{server.start_daphne()}/graphql") for _ in range(2)
+            )
+            for index in range(2):
+                server.start_worker(f"worker-{index}")
+        yield Running(cast_api, listen_api, token, seeded, seed_seconds)
+
+
+async def _measure(
+    running: Running, options: LatencyOptions, log: Callable[[str], None]
+) -> tuple[list[float], float]:
+    me = await asyncio.to_thread(running.cast_api, FIND_DECISION, running.token)
+    (membership,) = me["me"]["memberships"]
+    (edge,) = membership["community"]["decisions"]["edges"]
+    decision, choices = edge["node"]["id"], [c["id"] for c in edge["node"]["choices"]]
+    url = running.listen_api.url.replace("http://", "ws://")
+    latencies: list[float] = []
+    async with GraphQLSocket(url, running.token) as socket:
+        await socket.subscribe("results", RESULTS, id=decision)
+        begun = time.perf_counter()
+        await socket.wait_for("results", lambda _: True, timeout=options.first_result_timeout)
+        first_result = time.perf_counter() - begun
+        base = _totals(socket.events["results"][0])
+        for index in range(options.ballots):
+            vector = star_vector(index, len(choices))
+            want = {c: base[c] + stars for c, stars in zip(choices, vector, strict=True)}
+            seen = len(socket.events["results"])
+            stars = [{"choiceId": c, "stars": s} for c, s in zip(choices, vector, strict=True)]
+            cast = await asyncio.to_thread(
+                running.cast_api, CAST, running.token, d=decision, stars=stars
+            )
+            answered = time.perf_counter()
+            if cast["castBallot"]["errors"]:
+                raise RuntimeError(f"castBallot failed: {cast['castBallot']['errors']}")
+            found = await socket.wait_for_index(
+                "results",
+                lambda event, want=want: _totals(event) == want,  # type: ignore[misc]
+                timeout=options.result_timeout,
+                start=seen,
+            )
+            latency = max(0.0, socket.arrivals["results"][found] - answered) * 1000
+            latencies.append(latency)
+            log(f"  ballot {index + 1}/{options.ballots}: {latency:.0f} ms")
+    return latencies, first_result
+
+
+def _calculation_median(running: Running, count: int) -> float | None:
+    me = running.cast_api(FIND_DECISION, running.token)
+    decision = me["me"]["memberships"][0]["community"]["decisions"]["edges"][0]["node"]["id"]
+    found = running.cast_api(CALCULATIONS, running.token, id=decision, n=min(count, 100))
+    durations = [
+        edge["node"]["durationMs"]
+        for edge in found["decision"]["snapshots"]["edges"]
+        if edge["node"]["status"] == "COMPLETED" and edge["node"]["durationMs"] is not None
+    ]
+    return float(statistics.median(durations)) if durations else None
+
+
+def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> LatencyReport:
+    """Start a setup, seed it, cast ``options.ballots`` ballots and time each live result."""
+    with tempfile.TemporaryDirectory(prefix="crowdvote-latency-") as tmp, started(
+        options, Path(tmp), log
+    ) as running:
+        latencies, first_result = asyncio.run(_measure(running, options, log))
+        calculation_median = _calculation_median(running, options.ballots + 1)
+    seeded = running.seeded
+    return {
+        "setup": options.setup,
+        "members": int(seeded["members"]),
+        "followings": int(seeded["followings"]),
+        "direct_ballots": int(seeded["direct_ballots"]),
+        "choices": int(seeded["choices"]),
+        "ballots": len(latencies),
+        "seed_seconds": round(running.seed_seconds, 2),
+        "first_result_seconds": round(first_result, 2),
+        "latencies_ms": [round(value, 1) for value in latencies],
+        "median_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "max_ms": round(max(latencies), 1),
+        "calculation_median_ms": calculation_median,
+    }
+
+
+def latency_summary(report: LatencyReport) -> str:
+    """Return the report as a few readable lines."""
+    calc_ms = report["calculation_median_ms"]
+    return (
+        f"{report['setup']}: {report['members']:,} members, {report['followings']:,} followings, "
+        f"{report['direct_ballots']:,} direct ballots, {report['choices']} choices\n"
+        f"seeded in {report['seed_seconds']:.1f}s; "
+        f"first result {report['first_result_seconds']:.1f}s after subscribing\n"
+        f"castBallot response -> decisionResults event over {report['ballots']} ballots: "
+        f"median {report['median_ms']:.0f} ms, p95 {report['p95_ms']:.0f} ms, "
+        f"max {report['max_ms']:.0f} ms\n"
+        f"median calculation (durationMs): "
+        f"{'-' if calc_ms is None else f'{calc_ms:.0f} ms'}\n"
+    )
