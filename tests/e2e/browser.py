@@ -105,20 +105,28 @@ class Page:
         result: JsonObject = reply.get("result", {})
         return result
 
-    def evaluate(self, expression: str, timeout: float = 15) -> Any:
-        """Return the JSON value of a JavaScript expression (awaited if it is a promise)."""
-        result = self.send(
-            "Runtime.evaluate",
-            timeout=timeout,
-            expression=expression,
-            returnByValue=True,
-            awaitPromise=True,
-        )
+    def evaluate(self, expression: str, timeout: float = 15, context: int | None = None) -> Any:
+        """Return the JSON value of a JavaScript expression (awaited if it is a promise).
+
+        ``context`` is an execution context id (a frame's, see :meth:`frame_context`).
+        """
+        params: JsonObject = {"expression": expression, "returnByValue": True}
+        params["awaitPromise"] = True
+        if context is not None:
+            params["contextId"] = context
+        result = self.send("Runtime.evaluate", timeout=timeout, **params)
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression!r} threw {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 20, what: str = "", show: str = "") -> Any:
+    def wait_for(
+        self,
+        expression: str,
+        timeout: float = 20,
+        what: str = "",
+        show: str = "",
+        context: int | None = None,
+    ) -> Any:
         """Poll a JavaScript expression until it is truthy; return its value.
 
         On timeout the error names ``what`` was awaited, the page's console, the value of
@@ -126,7 +134,7 @@ class Page:
         """
         deadline = time.monotonic() + timeout
         while True:
-            value = self.evaluate(expression)
+            value = self.evaluate(expression, context=context)
             if value:
                 return value
             if time.monotonic() > deadline:
@@ -137,6 +145,18 @@ class Page:
                     f"{shown}"
                 )
             time.sleep(0.1)
+
+    def frame_context(self, origin: str, timeout: float = 20) -> int:
+        """Return the id of the newest main-world context of a frame from ``origin``."""
+        event = self.wait_event(
+            lambda e: (
+                e["method"] == "Runtime.executionContextCreated"
+                and e["params"]["context"]["origin"] == origin
+                and e["params"]["context"].get("auxData", {}).get("isDefault", False)
+            ),
+            timeout,
+        )
+        return int(event["params"]["context"]["id"])
 
     def navigate(self, url: str, timeout: float = 20) -> None:
         """Open ``url`` and return once its load event fired."""
@@ -215,11 +235,11 @@ class Page:
 class Chromium:
     """A headless Chromium with a fresh profile; ``page()`` gives its first tab."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="crowdvote-chromium-"))
         self.log = (self.profile / "chromium.log").open("wb")
         self.process = subprocess.Popen(
-            [str(CHROMIUM), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [str(CHROMIUM), *FLAGS, *flags, f"--user-data-dir={self.profile}", "about:blank"],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -271,16 +291,32 @@ def chromium_missing() -> str | None:
     return None
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """A tab of a fresh headless Chromium, quit after the test whatever happens."""
+def require_chromium() -> None:
+    """Skip the test if Chromium is missing, or fail under CROWDVOTE_REQUIRE_SERVICES=1."""
     problem = chromium_missing()
     if problem:
         if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
             pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
         print(f"skipping browser test: {problem}")
         pytest.skip(problem)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A tab of a fresh headless Chromium, quit after the test whatever happens."""
+    require_chromium()
     browser = Chromium()
+    try:
+        yield browser.page()
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def framing_page() -> Iterator[Page]:
+    """A tab whose cross-site iframes run in its own process, so tests can look inside."""
+    require_chromium()
+    browser = Chromium("--disable-site-isolation-trials")
     try:
         yield browser.page()
     finally:

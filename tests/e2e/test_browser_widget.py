@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
-from tests.e2e.browser import Page, page
+from tests.e2e.browser import Page, framing_page, page
 from tests.e2e.conftest import HttpGraphQL, ServerProcess
 from tests.e2e.scenarios import PublicDecision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-__all__ = ["page"]
+__all__ = ["framing_page", "page"]
 
 # Records each change of the status line, the calculating indicator and the connection
 # state, so that brief states are seen whatever the timing.
@@ -121,7 +124,7 @@ def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, pag
     page.screenshot("widget-final.png")
 
 
-def test_widget_fits_a_small_iframe(embedded: ServerProcess, page: Page) -> None:
+def test_widget_fits_a_small_iframe_and_a_wide_screen(embedded: ServerProcess, page: Page) -> None:
     port = embedded.start("serve")
     base = f"http://127.0.0.1:{port}"
     decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
@@ -134,3 +137,63 @@ def test_widget_fits_a_small_iframe(embedded: ServerProcess, page: Page) -> None
 
     assert page.evaluate("document.documentElement.scrollWidth <= 360"), "scrolls sideways"
     page.screenshot("widget-360x480.png")
+    page.resize(1400, 900)
+    page.wait_for("document.documentElement.clientWidth === 1400", 5)
+    assert page.evaluate("document.getElementById('widget').getBoundingClientRect().width < 900")
+    page.screenshot("widget-wide.png")
+
+
+class EmbeddingSite:
+    """Another site (``localhost``, where the widget is on ``127.0.0.1``) framing the widget."""
+
+    def __init__(self, widget_url: str) -> None:
+        page = (
+            "<!doctype html><html lang='en'><title>A neighbourhood blog</title>"
+            "<h1 style='font:20px sans-serif'>Our park or a new road?</h1>"
+            f"<iframe src='{widget_url}' width='360' height='480' title='Live results'"
+            " style='border:1px solid #ccc'></iframe></html>"
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_widget_goes_live_inside_another_sites_iframe(
+    embedded: ServerProcess, framing_page: Page
+) -> None:
+    port = embedded.start("serve")
+    base = f"http://127.0.0.1:{port}"
+    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    site = EmbeddingSite(f"{base}/widget/decisions/{decision.id}/")
+    framing_page.resize(420, 620)
+    try:
+        framing_page.navigate(site.url)
+        widget = framing_page.frame_context(base)
+        framing_page.wait_for(
+            "document.getElementById('widget').dataset.connection === 'open'", 20, context=widget
+        )
+        decision.cast("ann", park=2, road=5)
+        framing_page.wait_for(
+            "document.getElementById('winner').textContent.includes('Winner: Road')",
+            20,
+            what="the framed widget to show the new result",
+            context=widget,
+        )
+        framing_page.screenshot("widget-iframe.png")
+    finally:
+        site.close()
