@@ -51,19 +51,19 @@ def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
     n = len(ix.member_ids)
     n_choices = len(ix.choice_ids)
 
-    tag_names = tuple(sorted(set().union(*ix.ballot_tags))) if ix.ballot_tags else ()
+    tag_names = tuple(sorted(set().union(*ix.ballot_tag_sets)))
     words = (len(tag_names) + 1 + 63) // 64
     bit_of = {t: i + 1 for i, t in enumerate(tag_names)}
 
     is_direct = np.zeros(n, dtype=np.bool_)
     is_direct[ix.ballot_member] = True
     tags = np.zeros((n, words), dtype=np.uint64)
-    ballot_ints = {t: _tag_int(t, bit_of) | 1 for t in set(ix.ballot_tags)}
-    tags[ix.ballot_member] = _masks(list(map(ballot_ints.__getitem__, ix.ballot_tags)), words)
+    ballot_masks = _masks([_tag_int(t, bit_of) | 1 for t in ix.ballot_tag_sets], words)
+    tags[ix.ballot_member] = ballot_masks[ix.ballot_tag_code]
 
     all_mask = (1 << (64 * words)) - 1
-    follow_ints = {t: _follow_int(t, bit_of, all_mask) for t in set(ix.follow_tags)}
-    mask = _masks(list(map(follow_ints.__getitem__, ix.follow_tags)), words)
+    follow_masks = _masks([_follow_int(t, bit_of, all_mask) for t in ix.follow_tag_sets], words)
+    mask = follow_masks[ix.follow_tag_code]
     live = mask.any(axis=1)
     src, dst, order, mask = (
         ix.follow_src[live],

@@ -28,7 +28,8 @@ class Indexed:
     """A validated decision as arrays; members and choices are in sorted id order.
 
     ``follow_*`` keep only followings out of members without a direct ballot (the others are
-    ignored for this decision), sorted by (follower, followee).
+    ignored for this decision), sorted by (follower, followee). Tag sets are stored once each
+    (``*_tag_sets``, sorted) and referenced by position (``*_tag_code``).
     """
 
     member_ids: tuple[str, ...]
@@ -37,10 +38,12 @@ class Indexed:
     is_voter: npt.NDArray[np.bool_]
     ballot_member: npt.NDArray[np.int64]
     ballot_stars: npt.NDArray[np.int64]
-    ballot_tags: tuple[frozenset[str], ...]
+    ballot_tag_sets: tuple[frozenset[str], ...]
+    ballot_tag_code: npt.NDArray[np.int64]
     follow_src: npt.NDArray[np.int64]
     follow_dst: npt.NDArray[np.int64]
-    follow_tags: tuple[frozenset[str], ...]
+    follow_tag_sets: tuple[frozenset[str], ...]
+    follow_tag_code: npt.NDArray[np.int64]
     follow_order: npt.NDArray[np.int64]
 
 
@@ -134,10 +137,12 @@ def index_decision(decision: FrozenDecision) -> Indexed:
     is_voter = np.ones(len(member_ids), dtype=np.bool_)
     is_voter[lookup.rows(lobbyists, len(lobbyists), lobbyists.__getitem__)] = False
 
-    ballot_member, ballot_stars, ballot_tags = _index_ballots(decision, lookup, choice_index)
+    ballot_member, ballot_stars, ballot_sets, ballot_code = _index_ballots(
+        decision, lookup, choice_index
+    )
     direct = np.zeros(len(member_ids), dtype=np.bool_)
     direct[ballot_member] = True
-    src, dst, tags, ordinal = _index_followings(decision, lookup, direct)
+    src, dst, follow_sets, follow_code, ordinal = _index_followings(decision, lookup, direct)
     return Indexed(
         member_ids=member_ids,
         member_index=member_index,
@@ -145,17 +150,19 @@ def index_decision(decision: FrozenDecision) -> Indexed:
         is_voter=is_voter,
         ballot_member=ballot_member,
         ballot_stars=ballot_stars,
-        ballot_tags=ballot_tags,
+        ballot_tag_sets=ballot_sets,
+        ballot_tag_code=ballot_code,
         follow_src=src,
         follow_dst=dst,
-        follow_tags=tags,
+        follow_tag_sets=follow_sets,
+        follow_tag_code=follow_code,
         follow_order=ordinal,
     )
 
 
 def _index_ballots(
     decision: FrozenDecision, lookup: _IdLookup, choice_index: dict[str, int]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[frozenset[str], ...]]:
+) -> tuple[IntArray, IntArray, tuple[frozenset[str], ...], IntArray]:
     """Return ballot rows (sorted), their stars matrix and tags; refuse bad ballots."""
     ballots = decision.ballots
     n_choices = len(choice_index)
@@ -205,18 +212,13 @@ def _index_ballots(
     rank[perm] = np.arange(perm.size)
     stars = np.zeros((len(ballots), n_choices), dtype=np.int64)
     stars[rank[owner], cols] = np.array(values, dtype=np.int64)
-    tags_list = list(map(attrgetter("tags"), ballots))
-    tags = tuple(map(tags_list.__getitem__, perm.tolist()))
-    distinct = set(tags)
-    _check_strings(set().union(*distinct) if distinct else set(), "ballot tags")
-    return rows[perm], stars, tags
+    sets, code = _tag_codes(list(map(attrgetter("tags"), ballots)), "ballot tags")
+    return rows[perm], stars, sets, code[perm]
 
 
 def _index_followings(
     decision: FrozenDecision, lookup: _IdLookup, direct: npt.NDArray[np.bool_]
-) -> tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[frozenset[str], ...], npt.NDArray[np.int64]
-]:
+) -> tuple[IntArray, IntArray, tuple[frozenset[str], ...], IntArray, IntArray]:
     """Return the followings out of non-direct members; refuse inconsistent ones."""
     followings = decision.followings
     n = int(direct.size)
@@ -255,10 +257,19 @@ def _index_followings(
         raise EngineInputError(
             f"following {f.follower!r} -> {f.followee!r}: order must be an integer, got {f.order!r}"
         )
-    tags_list = list(map(attrgetter("tags"), followings))
-    distinct = set(tags_list)
-    _check_strings(set().union(*distinct) if distinct else set(), "following tags")
+    sets, code = _tag_codes(list(map(attrgetter("tags"), followings)), "following tags")
     keep = perm[~direct[src[perm]]]
     order_arr = np.array(orders, dtype=np.int64) if orders else np.zeros(0, np.int64)
-    kept_tags = tuple(map(tags_list.__getitem__, keep.tolist()))
-    return src[keep], dst[keep], kept_tags, order_arr[keep]
+    return src[keep], dst[keep], sets, code[keep], order_arr[keep]
+
+
+def _tag_codes(
+    tag_sets: list[frozenset[str]], what: str
+) -> tuple[tuple[frozenset[str], ...], IntArray]:
+    """Return the distinct tag sets (sorted) and each item's position among them."""
+    distinct = set(tag_sets)
+    _check_strings(set().union(*distinct) if distinct else set(), what)
+    ordered = tuple(sorted(distinct, key=sorted))
+    position = dict(zip(ordered, range(len(ordered)), strict=True))
+    code = np.fromiter(map(position.__getitem__, tag_sets), np.int64, len(tag_sets))
+    return ordered, code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from typing import TypeVar
 
@@ -11,11 +12,13 @@ from hypothesis import strategies as st
 
 from calc.engine import DirectBallot, Following, FrozenDecision, Member, Role, TieBreakPolicy
 
-settings.register_profile(
-    "calc", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+# Applied per test, not as a global profile, so other suites keep their own settings.
+# CALC_EXAMPLES raises the number of examples for a long local run.
+calc_settings = settings(
+    max_examples=int(os.environ.get("CALC_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("calc-long", max_examples=2000, deadline=None)
-settings.load_profile("calc")
 
 TAG_POOL = ("budget", "parks", "roads", "schools")
 CHOICE_POOL = ("a", "b", "c", "d", "e")

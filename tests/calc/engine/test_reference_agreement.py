@@ -17,7 +17,7 @@ from calc.engine import (
 )
 from calc.engine.jsonio import ballots_as_objects, result_as_object
 from calc.reference import reference_resolve, reference_tally
-from tests.calc.engine.strategies import averaging_layers, decisions, shuffled
+from tests.calc.engine.strategies import averaging_layers, calc_settings, decisions, shuffled
 
 
 def _draw_steps(tiebreaks: tuple[str, ...]) -> int:
@@ -78,31 +78,37 @@ def _output(decision) -> str:
     )
 
 
+@calc_settings
 @given(decisions())
 def test_engine_equals_reference_on_random_communities(decision) -> None:
     assert_matches_reference(decision)
 
 
+@calc_settings
 @given(decisions(max_members=8, max_choices=5, tie_prone=True))
 def test_engine_equals_reference_when_ties_are_likely(decision) -> None:
     assert_matches_reference(decision)
 
 
+@calc_settings
 @given(decisions(max_members=20, max_choices=3))
 def test_engine_equals_reference_on_larger_communities(decision) -> None:
     assert_matches_reference(decision)
 
 
+@calc_settings
 @given(decisions(), st.integers(0, 2**32))
 def test_shuffling_the_input_gives_byte_identical_output(decision, seed: int) -> None:
     assert _output(shuffled(decision, seed)) == _output(decision)
 
 
+@calc_settings
 @given(averaging_layers())
 def test_engine_rounds_exact_ninth_place_fives_like_the_reference(decision) -> None:
     assert_matches_reference(decision)
 
 
+@calc_settings
 @given(decisions(max_members=16))
 def test_layered_solver_for_large_communities_equals_reference(decision) -> None:
     """Large communities are solved component layer by layer; force that path here."""
@@ -110,6 +116,7 @@ def test_layered_solver_for_large_communities_equals_reference(decision) -> None
         assert_matches_reference(decision)
 
 
+@calc_settings
 @given(averaging_layers())
 def test_layered_solver_rounds_ninth_place_fives_exactly(decision) -> None:
     with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
