@@ -231,8 +231,11 @@ def reference_tally(
             win, _ = runoff(pair[0], pair[1])
             outcomes |= set(pair) if win is None else {win}
         if len(outcomes) == 1:
+            # The winner does not depend on the draw; the lot only picks who is shown.
+            shown = [*determined, *lot(draw_group)[:places]]
+            _, counts = runoff(shown[0], shown[1])
             return RefResult(
-                totals, fives, tuple(determined), None, outcomes.pop(), (), 0, len(counted)
+                totals, fives, tuple(shown), counts, outcomes.pop(), (), 0, len(counted)
             )
         if decision.tie_break_policy is TieBreakPolicy.UNRESOLVED:
             return RefResult(

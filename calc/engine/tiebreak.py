@@ -221,20 +221,24 @@ def _after_scoring(
                 f"{contest.prefer(win, c)} to {contest.prefer(c, win)} against {contest.names[c]}"
                 for c in fill.draw_group
             )
+            shown = tuple(contest.lot_order(fill.draw_group)[: fill.draw_places])
             steps.append(
                 f"{fill.text}; no draw is needed: {contest.names[win]} wins the runoff against "
-                f"each of them ({against})"
+                f"each of them ({against}); {_names(contest, shown)} "
+                f"{'is' if len(shown) == 1 else 'are'} shown as finalist by lot order "
+                f"({contest.seed()})"
             )
-            return Outcome(head, None, win, (), tuple(steps))
-        if contest.policy is TieBreakPolicy.UNRESOLVED:
+            head = head + shown
+        elif contest.policy is TieBreakPolicy.UNRESOLVED:
             steps.append(
                 f"{fill.text}; a draw is needed and the community's policy leaves it unresolved "
                 "for a manager to settle"
             )
             return Outcome(head, None, None, tuple(sorted(fill.draw_group)), tuple(steps))
-        drawn = tuple(contest.lot_order(fill.draw_group)[: fill.draw_places])
-        steps.append(f"{fill.text}; lot ({contest.seed()}) drew {_names(contest, drawn)}")
-        head = head + drawn
+        else:
+            drawn = tuple(contest.lot_order(fill.draw_group)[: fill.draw_places])
+            steps.append(f"{fill.text}; lot ({contest.seed()}) drew {_names(contest, drawn)}")
+            head = head + drawn
     a, b = head
     winner, text, counts = _runoff_core(contest, a, b)
     runoff = (a, b, *counts)

@@ -83,3 +83,12 @@ def test_every_tiebreak_kind_has_a_golden_case() -> None:
         "tie_draw_not_needed",
     ):
         assert kind in names
+
+
+def test_only_one_rated_choice_still_gives_two_finalists() -> None:
+    case = _load(Path(__file__).parent.parent / "cases" / "star_only_one_choice_rated.json")
+    decision = decision_from_json(case["input"])
+    result = tally_star(decision, resolve_ballots(decision), content_hash=content_hash(decision))
+    assert len(result.finalists) == 2
+    assert result.finalists[0] == "a"
+    assert result.runoff is not None
