@@ -155,7 +155,7 @@ def test_synthetic_community_equals_the_reference_to_the_last_decimal() -> None:
 
 def test_layered_solver_equals_the_reference_on_a_synthetic_community() -> None:
     decision = generate(600, choices=3, seed=11)
-    with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
+    with patch("calc.engine.averaging.ONE_LU_LIMIT", 0):
         resolved = resolve_ballots(decision)
     expected = reference_resolve(decision)
     for member, ballot in expected.items():

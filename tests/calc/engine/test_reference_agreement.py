@@ -112,12 +112,12 @@ def test_engine_rounds_exact_ninth_place_fives_like_the_reference(decision) -> N
 @given(decisions(max_members=16))
 def test_layered_solver_for_large_communities_equals_reference(decision) -> None:
     """Large communities are solved component layer by layer; force that path here."""
-    with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
+    with patch("calc.engine.averaging.ONE_LU_LIMIT", 0):
         assert_matches_reference(decision)
 
 
 @calc_settings
 @given(averaging_layers())
 def test_layered_solver_rounds_ninth_place_fives_exactly(decision) -> None:
-    with patch("calc.engine.delegation._ONE_LU_LIMIT", 0):
+    with patch("calc.engine.averaging.ONE_LU_LIMIT", 0):
         assert_matches_reference(decision)

@@ -1,0 +1,196 @@
+"""Solve the averaging system in floating point, with a rigorous error bound per member.
+
+For delegated members ``k_v x_v - sum(x_f) = b_v`` (``b_v`` sums the direct voters they
+follow). Up to ``ONE_LU_LIMIT`` unknowns one sparse LU solves it; above, strongly connected
+components are solved sinks first, a layer at a time, so long chains never meet an LU and
+fill-in stays inside cycles.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+_U = 2.0**-53
+# Up to this many delegated members one sparse LU of the whole system is cheaper than
+# solving component layers one after another (fewer numpy calls, no fill to fear).
+ONE_LU_LIMIT = 4096
+
+
+def solve_float(
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return float stars (a row per member) and an absolute error bound per member."""
+    if k.size <= ONE_LU_LIMIT:
+        everyone = np.arange(k.size, dtype=np.int64)
+        x = np.zeros(rhs_int.shape, dtype=np.float64)
+        err = np.zeros(k.size, dtype=np.float64)
+        _solve_block(everyone, k, rhs_int, indptr, indices, x, err, np.full(k.size, -1))
+        return x, err
+    return _solve_layers(k, rhs_int, indptr, indices)
+
+
+def _gather(
+    indptr: npt.NDArray[np.int64], nodes: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return (edge ids of ``nodes`` in order, per-node counts, per-node first position)."""
+    starts = indptr[nodes]
+    counts = indptr[nodes + 1] - starts
+    first = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    edges = np.arange(total, dtype=np.int64) + np.repeat(starts - first, counts)
+    return edges, counts, first
+
+
+def _solve_layers(
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return float stars and a rigorous absolute error bound per member.
+
+    Strongly connected components are solved sinks first, a layer at a time: single members
+    by averaging what their delegates hold, cyclic components together by one sparse LU.
+    """
+    m = k.size
+    graph = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
+    n_comp, labels = connected_components(graph, directed=True, connection="strong")
+    labels = labels.astype(np.int64)
+    size = np.bincount(labels, minlength=n_comp)
+    members_of = np.argsort(labels, kind="stable")
+    comp_start = np.cumsum(size) - size
+    edge_src = np.repeat(np.arange(m, dtype=np.int64), np.diff(indptr))
+    ca, cb = labels[edge_src], labels[indices]
+    cross = ca != cb
+    ca, cb = ca[cross], cb[cross]
+    pending = np.bincount(ca, minlength=n_comp)
+    by_target = np.argsort(cb, kind="stable")
+    rev_ptr = np.zeros(n_comp + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cb, minlength=n_comp), out=rev_ptr[1:])
+    rev_src = ca[by_target]
+
+    x = np.zeros(rhs_int.shape, dtype=np.float64)
+    err = np.zeros(m, dtype=np.float64)
+    local = np.full(m, -1, dtype=np.int64)
+    slot = np.empty(n_comp, dtype=np.int64)
+    rhs_f = rhs_int.astype(np.float64)
+    k_f = k.astype(np.float64)
+    ready = np.flatnonzero(pending == 0)
+    while ready.size:
+        single = ready[size[ready] == 1]
+        if single.size:
+            _average(members_of[comp_start[single]], k_f, rhs_f, indptr, indices, x, err)
+        cyclic = ready[size[ready] > 1]
+        if cyclic.size:
+            block = np.sort(
+                np.concatenate(
+                    [members_of[comp_start[c] : comp_start[c] + size[c]] for c in cyclic.tolist()]
+                )
+            )
+            _solve_block(block, k, rhs_int, indptr, indices, x, err, local)
+        edges, _, _ = _gather(rev_ptr, ready)
+        preds = rev_src[edges]
+        np.subtract.at(pending, preds, 1)
+        ready = distinct(preds[pending[preds] == 0], slot)
+    return x, err
+
+
+def _average(
+    nodes: npt.NDArray[np.int64],
+    k: npt.NDArray[np.float64],
+    rhs: npt.NDArray[np.float64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    x: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+) -> None:
+    """Set x for members outside cycles whose delegates are all solved: (b + Σx_f) / k."""
+    edges, counts, first = _gather(indptr, nodes)
+    total = rhs[nodes]
+    worst = np.zeros(nodes.size, dtype=np.float64)
+    some = counts > 0
+    if edges.size:
+        targets = indices[edges]
+        total[some] += np.add.reduceat(x[targets], first[some], axis=0)
+        worst[some] = np.maximum.reduceat(err[targets], first[some])
+    kk = k[nodes]
+    x[nodes] = total / kk[:, None]
+    # Inputs carry their own bounds (a convex combination does not grow them); the sum of
+    # k + 1 terms of at most 5 k and the division add at most 5 (k + 2) units of 2⁻⁵³.
+    err[nodes] = worst + 5.0 * (kk + 2.0) * _U
+
+
+def _solve_block(
+    block: npt.NDArray[np.int64],
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    x: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    local: npt.NDArray[np.int64],
+) -> None:
+    """Solve cyclic components together; bound the error from the residual.
+
+    |x* - x̂| ≤ A⁻¹|r| + max input error ≤ t · max(|r_v| / k_v) + max input error, because
+    A = diag(k) - adjacency is an M-matrix (A⁻¹ ≥ 0) and t = A⁻¹k is the expected number
+    of steps to leave the block.
+    """
+    b = block.size
+    n_choices = rhs_int.shape[1]
+    local[block] = np.arange(b)
+    edges, counts, _ = _gather(indptr, block)
+    seg = np.repeat(np.arange(b, dtype=np.int64), counts)
+    targets = indices[edges]
+    where = local[targets]
+    inside = where >= 0
+    local[block] = -1
+    kk = k[block].astype(np.float64)
+    diagonal = np.arange(b, dtype=np.int64)
+    a = sp.csc_matrix(
+        (
+            np.concatenate([kk, np.full(int(inside.sum()), -1.0)]),
+            (np.concatenate([diagonal, seg[inside]]), np.concatenate([diagonal, where[inside]])),
+        ),
+        shape=(b, b),
+    )
+    rhs = np.empty((b, n_choices + 1), dtype=np.float64)
+    rhs[:, :n_choices] = rhs_int[block]
+    rhs[:, n_choices] = kk
+    boundary = 0.0
+    if not inside.all():
+        out_seg, out_tgt = seg[~inside], targets[~inside]
+        np.add.at(rhs[:, :n_choices], out_seg, x[out_tgt])
+        boundary = float(err[out_tgt].max())
+    sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
+    absx = np.abs(sol)
+    res = np.abs(rhs - a @ sol)
+    slack = (kk + 4.0)[:, None] * _U * (np.abs(rhs) + abs(a) @ absx)
+    rho = ((res + slack) / kk[:, None]).max(axis=0)
+    rho_t = float(rho[n_choices])
+    t_hat = absx[:, n_choices]
+    x[block] = sol[:, :n_choices]
+    if rho_t < 0.5:
+        t_bound = t_hat + float(t_hat.max()) / (1.0 - rho_t) * rho_t
+        spread = t_bound * 1.0001 * float(rho[:n_choices].max())
+        err[block] = boundary + spread + 5.0 * (kk + 2.0) * _U
+    else:
+        err[block] = np.inf
+
+
+def distinct(values: npt.NDArray[np.int64], slot: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return ``values`` without repeats, without sorting (``slot`` is scratch, len > max)."""
+    where = np.arange(values.size, dtype=np.int64)
+    slot[values] = where
+    return values[slot[values] == where]
