@@ -115,6 +115,6 @@ def test_a_burst_of_ballots_is_counted_whole_distributed(distributed: Distribute
         server.timeout = BURST_SECONDS
     # Under this burst every cast transaction holds the decision row that lease renewals
     # update, so a renewal can wait seconds: the module's 3 s lease would expire under a
-    # live worker and let a second one start (see the report on issue 4).
+    # live worker, and a second worker would start the same decision.
     distributed.workers(2, CALC_LEASE_SECONDS="60")
     run_burst(servers, voters(distributed), Sql(distributed.database_url))
