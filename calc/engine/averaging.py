@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import splu
+from scipy.sparse.linalg import bicgstab, splu
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -22,6 +22,11 @@ _U = 2.0**-53
 # Up to this many delegated members one sparse LU of the whole system is cheaper than
 # solving component layers one after another (fewer numpy calls, no fill to fear).
 ONE_LU_LIMIT = 4096
+# A cyclic block at least this large whose members follow more than 1.5 others inside it is
+# a random-graph-like tangle: LU fill-in explodes there, while BiCGSTAB needs a few dozen
+# sparse products (a walk leaves it quickly). Rings and chains keep the LU, which is
+# cheap for them and where Krylov methods would crawl.
+ITERATIVE_FROM = 2000
 
 
 def solve_float(
@@ -173,7 +178,11 @@ def _solve_block(
         out_seg, out_tgt = seg[~inside], targets[~inside]
         np.add.at(rhs[:, :n_choices], out_seg, x[out_tgt])
         boundary = float(err[out_tgt].max())
-    sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
+    sol = None
+    if b >= ITERATIVE_FROM and inside.sum() > 1.5 * b:
+        sol = _iterate(a, rhs, kk)
+    if sol is None:
+        sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
     absx = np.abs(sol)
     res = np.abs(rhs - a @ sol)
     slack = (kk + 4.0)[:, None] * _U * (np.abs(rhs) + abs(a) @ absx)
@@ -187,6 +196,23 @@ def _solve_block(
         err[block] = boundary + spread + 5.0 * (kk + 2.0) * _U
     else:
         err[block] = np.inf
+
+
+def _iterate(
+    a: sp.csc_matrix, rhs: npt.NDArray[np.float64], kk: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64] | None:
+    """Return BiCGSTAB solutions column by column, or None if one does not converge."""
+    op = a.tocsr()
+    jacobi = sp.diags(1.0 / kk)
+    out = np.empty_like(rhs)
+    for j in range(rhs.shape[1]):
+        col, info = bicgstab(
+            op, rhs[:, j], x0=rhs[:, j] / kk, rtol=1e-15, atol=0.0, M=jacobi, maxiter=2000
+        )
+        if info != 0:
+            return None
+        out[:, j] = col
+    return out
 
 
 def distinct(values: npt.NDArray[np.int64], slot: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -2,9 +2,10 @@
 
 Only the members a doubtful value depends on (its closure under active followings) are
 solved: strongly connected components sinks first, singletons by averaging, cycles by
-sparse Gaussian elimination. The work is capped (``MAX_FRACTION_OPS``): past it the
-floating-point rounding is kept, which can only differ from the exact one when a value lies
-within its ~1e-15 error bound of a rounding boundary without being exactly on it.
+sparse Gaussian elimination. The work is capped (``MAX_FRACTION_OPS``, ``MAX_CLOSURE``,
+``MAX_EXACT_CYCLE``): past a cap the floating-point rounding is kept, which can differ from
+the exact one only for a value within its error bound (1e-13 or less) of a boundary, in
+practice only inside a tangle of hundreds of members following each other in cycles.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from calc.engine.types import STAR_SCALE
 
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 MAX_FRACTION_OPS = 5_000_000
+MAX_CLOSURE = 200_000
+# Fractions in a cyclic component grow with its size; past this the exact step is skipped.
+MAX_EXACT_CYCLE = 400
 
 
 class _OverBudgetError(Exception):
@@ -49,7 +55,10 @@ def solve_exact(
 ) -> npt.NDArray[np.int64] | None:
     """Return exact rounded stars at (rows, cols) of ``k x - adj x = rhs``, or None if too big."""
     closure = _closure(np.unique(rows), adj_indptr, adj_indices)
-    if closure.size * 4 > budget:
+    if (
+        closure.size > MAX_CLOSURE
+        or _largest_cycle(closure, adj_indptr, adj_indices) > MAX_EXACT_CYCLE
+    ):
         return None
     needed = sorted(set(cols.tolist()))
     try:
@@ -78,6 +87,18 @@ def _closure(
         seen[nxt] = True
         frontier = nxt
     return np.flatnonzero(seen)
+
+
+def _largest_cycle(
+    nodes: npt.NDArray[np.int64], indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
+) -> int:
+    """Return the size of the largest strongly connected component among ``nodes``."""
+    full = sp.csr_matrix(
+        (np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(indptr.size - 1,) * 2
+    )
+    sub = full[nodes][:, nodes]
+    _, labels = connected_components(sub, directed=True, connection="strong")
+    return int(np.bincount(labels).max()) if labels.size else 0
 
 
 def _components(
@@ -179,6 +200,8 @@ def _cycle(
     budget: int,
 ) -> int:
     """Solve one cyclic component exactly; store its values in ``exact``; return ops."""
+    if len(comp) > MAX_EXACT_CYCLE:
+        raise _OverBudgetError
     members = set(comp)
     width = len(needed)
     eqs: dict[int, dict[int, Fraction]] = {}

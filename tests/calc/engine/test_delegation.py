@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from unittest.mock import patch
 
+import numpy as np
+
 from calc.bench import generate
 from calc.engine import (
     STAR_SCALE,
@@ -183,3 +185,34 @@ def test_ids_given_as_distinct_but_equal_strings_resolve_the_same() -> None:
     assert a.member_ids == b.member_ids
     assert (a.stars == b.stars).all()
     assert (a.has_ballot == b.has_ballot).all()
+
+
+def _tangle(n: int, seed: int) -> FrozenDecision:
+    """Return a community where everyone but a few voters follows 3 random members."""
+    rng = np.random.default_rng(seed)
+    ids = [f"g{i:04d}" for i in range(n)]
+    voters = set(rng.choice(n, size=max(2, n // 12), replace=False).tolist())
+    followings = []
+    for v in range(n):
+        if v in voters:
+            continue
+        for f in sorted(set(rng.integers(0, n, 3).tolist()) - {v}):
+            followings.append(Following(ids[v], ids[f]))
+    ballots = tuple(
+        DirectBallot.of(ids[v], {"x": int(rng.integers(0, 6)), "y": int(rng.integers(0, 6))})
+        for v in sorted(voters)
+    )
+    return FrozenDecision(("x", "y"), tuple(Member(i) for i in ids), tuple(followings), ballots)
+
+
+def test_tangle_of_cycles_solved_iteratively_equals_the_reference() -> None:
+    decision = _tangle(150, seed=3)
+    with (
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0),
+        patch("calc.engine.averaging.ITERATIVE_FROM", 10),
+    ):
+        resolved = resolve_ballots(decision)
+    expected = reference_resolve(decision)
+    for member, ballot in expected.items():
+        row = resolved.stars[resolved.index_of(member)].tolist()
+        assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member

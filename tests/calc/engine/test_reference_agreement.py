@@ -121,3 +121,14 @@ def test_layered_solver_for_large_communities_equals_reference(decision) -> None
 def test_layered_solver_rounds_ninth_place_fives_exactly(decision) -> None:
     with patch("calc.engine.averaging.ONE_LU_LIMIT", 0):
         assert_matches_reference(decision)
+
+
+@calc_settings
+@given(decisions(max_members=16))
+def test_iterative_solver_for_tangled_cycles_equals_reference(decision) -> None:
+    """Large tangles of cycles are solved by BiCGSTAB; force that path on small ones."""
+    with (
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0),
+        patch("calc.engine.averaging.ITERATIVE_FROM", 2),
+    ):
+        assert_matches_reference(decision)
