@@ -118,7 +118,9 @@ else:
     }
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed during a write; IMMEDIATE avoids "database is locked" on
-    # read-then-write transactions (see CHANNELS-NOTES.md §8).
+    # read-then-write transactions (see CHANNELS-NOTES.md §8); crowdvote.sqlite queues this
+    # process's writers first come first served.
+    _database["ENGINE"] = "crowdvote.sqlite"
     _database["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

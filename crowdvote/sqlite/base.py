@@ -1,0 +1,92 @@
+"""Django's SQLite backend, with one write transaction at a time per process, first come first served.
+
+SQLite allows one writer. Left to its busy handler, fifty threads that want to write poll the
+lock with growing sleeps, and an unlucky one can lose every round until its timeout expires
+("database is locked") while the others get through. Queueing writers in a FIFO inside the
+process (every ``BEGIN IMMEDIATE`` takes a ticket) serves them in order instead; other
+processes still meet SQLite's own busy timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from django.db.backends.sqlite3 import base
+from django.db.utils import OperationalError
+
+
+class FairLock:
+    """A lock that hands itself to the longest waiter; ``acquire`` gives up after a timeout."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._locked = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._locked:
+                self._locked = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if turn in self._waiters:
+                self._waiters.remove(turn)
+                return False
+        return True  # Handed over just as the wait timed out: it is ours.
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # Ownership passes on; still locked.
+            else:
+                self._locked = False
+
+
+WRITERS = FairLock()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holds_writer_turn = False
+
+    def _start_transaction_under_autocommit(self) -> None:
+        timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+        if not WRITERS.acquire(timeout):
+            raise OperationalError("database is locked (waited for other writers in this process)")
+        self.holds_writer_turn = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_writer_turn()
+            raise
+
+    def _release_writer_turn(self) -> None:
+        if self.holds_writer_turn:
+            self.holds_writer_turn = False
+            WRITERS.release()
+
+    def _commit(self) -> None:
+        try:
+            super()._commit()
+        finally:
+            self._release_writer_turn()
+
+    def _rollback(self) -> None:
+        try:
+            super()._rollback()
+        finally:
+            self._release_writer_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release_writer_turn()
