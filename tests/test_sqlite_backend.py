@@ -59,7 +59,11 @@ def test_write_transactions_release_their_turn():
     for _ in range(3):
         with transaction.atomic():
             CommunityFactory()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        CommunityFactory()
-        raise RuntimeError
+    def fail_inside() -> None:
+        with transaction.atomic():
+            CommunityFactory()
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail_inside()
     assert connection.holds_writer_turn is False  # type: ignore[attr-defined]

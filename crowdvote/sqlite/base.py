@@ -1,4 +1,4 @@
-"""Django's SQLite backend, with one write transaction at a time per process, first come first served.
+"""Django's SQLite backend: one write transaction at a time per process, in arrival order.
 
 SQLite allows one writer. Left to its busy handler, fifty threads that want to write poll the
 lock with growing sleeps, and an unlucky one can lose every round until its timeout expires
@@ -63,7 +63,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise OperationalError("database is locked (waited for other writers in this process)")
         self.holds_writer_turn = True
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
             self._release_writer_turn()
             raise
@@ -75,13 +75,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]
         finally:
             self._release_writer_turn()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]
         finally:
             self._release_writer_turn()
 
