@@ -47,13 +47,17 @@ class Lease:
     owner: str
 
     def renew(self) -> None:
-        """Extend the lease, or raise ``LeaseLost``."""
-        until = timezone.now() + timedelta(seconds=settings.CALC_LEASE_SECONDS)
-        renewed = Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
-            calc_lease_until=until
-        )
+        """Extend the lease while it is still live, or raise ``LeaseLost``.
+
+        An expired lease is not revived even if nobody took it yet: the sweeper may already
+        count this worker as gone and have failed its calculation.
+        """
+        now = timezone.now()
+        renewed = Decision.objects.filter(
+            pk=self.decision_id, calc_lease_owner=self.owner, calc_lease_until__gte=now
+        ).update(calc_lease_until=now + timedelta(seconds=settings.CALC_LEASE_SECONDS))
         if not renewed:
-            raise LeaseLost(f"lease on decision {self.decision_id} was taken over")
+            raise LeaseLost(f"lease on decision {self.decision_id} expired or was taken over")
 
     def release(self) -> None:
         Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
@@ -208,7 +212,19 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
 
 
 def calculation_fail(calculation: Calculation, error: BaseException) -> None:
-    """Record a failed calculation and schedule the decision's retry with backoff."""
+    """Record a failed calculation and schedule the decision's retry with backoff.
+
+    The row changes only if it is still in the stage this copy saw, so a late failure (a
+    sweeper's, a lost lease's) never overwrites a result that completed meanwhile.
+    """
+    stage = calculation.status
+    message = "".join(traceback.format_exception_only(error)).strip()[:4000]
+    now = timezone.now()
+    failed = Calculation.objects.filter(pk=calculation.pk, status=stage).update(
+        status=CalculationStatus.FAILED, failed_stage=stage, finished_at=now, error=message
+    )
+    if not failed:
+        return
     failures = (
         Decision.objects.filter(pk=calculation.decision_id)
         .values_list("calc_failures", flat=True)
@@ -218,14 +234,14 @@ def calculation_fail(calculation: Calculation, error: BaseException) -> None:
     failures += 1
     backoff = settings.CALC_RETRY_BACKOFF_SECONDS * 2 ** (failures - 1)
     Decision.objects.filter(pk=calculation.decision_id).update(
-        calc_failures=failures, calc_retry_at=timezone.now() + timedelta(seconds=backoff)
+        calc_failures=failures, calc_retry_at=now + timedelta(seconds=backoff)
     )
-    calculation.failed_stage = calculation.status
+    Calculation.objects.filter(pk=calculation.pk).update(retry_count=failures - 1)
+    calculation.failed_stage = stage
     calculation.status = CalculationStatus.FAILED
-    calculation.finished_at = timezone.now()
-    calculation.error = "".join(traceback.format_exception_only(error)).strip()[:4000]
+    calculation.finished_at = now
+    calculation.error = message
     calculation.retry_count = failures - 1
-    calculation.save()
     broadcast(calculation)
     log_event(
         Event.CALC_FAILED,

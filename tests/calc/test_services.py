@@ -23,6 +23,7 @@ from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.queue import request_recalculation
 from calc.services import (
     LeaseLost,
+    calculation_fail,
     calculations_fail_stuck,
     decision_calculate,
     decisions_due,
@@ -511,3 +512,24 @@ def test_a_burst_of_500_casts_with_calculations_running_converges_one_at_a_time(
     assert not Calculation.objects.filter(status=CalculationStatus.QUEUED).exists()
     assert not Calculation.objects.filter(status=CalculationStatus.FAILED).exists()
     assert Calculation.objects.count() < CASTERS * CASTS_EACH / 2  # Bursts coalesce.
+
+
+def test_an_expired_lease_is_not_renewed_even_if_nobody_took_it(decision):
+    lease = lease_claim(decision.pk, "slow-worker")
+    assert lease is not None
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    with pytest.raises(LeaseLost, match="expired or was taken over"):
+        lease.renew()
+
+
+def test_a_late_failure_never_overwrites_a_completed_calculation(decision):
+    [completed] = decision_calculate(decision.pk)
+    stale = Calculation.objects.get(pk=completed.pk)
+    stale.status = CalculationStatus.TALLYING  # What a sweeper read before it completed.
+    calculation_fail(stale, TimeoutError("the worker stopped responding"))
+    completed.refresh_from_db()
+    assert completed.status == CalculationStatus.COMPLETED
+    assert completed.error == ""
+    assert fresh(decision).calc_failures == 0
