@@ -208,10 +208,10 @@ class ResolvedBallots:
     ``stars`` is int64 in units of 10⁻⁸ star (``STAR_SCALE``), shape (members, choices); rows
     of members without a ballot are 0 and ``has_ballot`` is False for them. Tags are bit sets
     over ``tag_names``: overall bit ``i + 1`` (word ``(i + 1) // 64``) is ``tag_names[i]``;
-    bit 0 is always clear. Active followings
-    of delegated members are a CSR structure: for member ``i`` the entries
-    ``active_ptr[i]:active_ptr[i + 1]`` hold the followee index, its matched-tag bits and the
-    following's order, sorted by (order, followee id).
+    bit 0 is always clear. Active followings of delegated members are a CSR structure: for
+    member ``i`` the entries ``active_ptr[i]:active_ptr[i + 1]`` hold the followee index, its
+    matched-tag bits and the following's order, sorted by (order, followee id).
+    ``member_index`` maps an id to its row (binary search over ``member_ids``).
     """
 
     member_ids: tuple[str, ...]
