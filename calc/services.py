@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calc.broadcast import broadcast
-from calc.engine import content_hash, resolve_ballots, tally_star
+from calc.engine import resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
 from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.snapshot import Snapshot, snapshot_pack, snapshot_read
@@ -156,8 +156,9 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             time.sleep(debounce)  # Gathers a burst of changes into this snapshot.
         snapshot = snapshot_read(decision_id)
         calculation.generation = snapshot.generation
-        calculation.content_hash = content_hash(snapshot.frozen)
-        calculation.snapshot = snapshot_pack(snapshot.frozen)
+        packed = snapshot_pack(snapshot.frozen)
+        calculation.content_hash = packed.content_hash
+        calculation.snapshot = packed.data
         calculation.status = CalculationStatus.READY
         lease.renew()
         calculation.save(update_fields=["generation", "content_hash", "snapshot", "status"])

@@ -11,6 +11,7 @@ from calc.engine import (
     Member,
     Role,
     TieBreakPolicy,
+    content_hash,
     decision_to_json,
 )
 from calc.snapshot import snapshot_pack, snapshot_read, snapshot_unpack
@@ -94,6 +95,11 @@ def test_snapshot_of_a_decision_without_ballots_has_members_and_no_ballots(db):
 def test_pack_and_unpack_round_trip_bit_for_bit(scene):
     frozen = snapshot_read(scene[0].pk).frozen
     packed = snapshot_pack(frozen)
-    unpacked = snapshot_unpack(memoryview(packed))
+    unpacked = snapshot_unpack(memoryview(packed.data))
     assert decision_to_json(unpacked) == decision_to_json(frozen)
     assert snapshot_pack(unpacked) == packed
+
+
+def test_packed_hash_is_the_engines_content_hash(scene):
+    frozen = snapshot_read(scene[0].pk).frozen
+    assert snapshot_pack(frozen).content_hash == content_hash(frozen)
