@@ -114,9 +114,14 @@ def ballots_page(
     return page, len(rows)
 
 
-def explanation_of(calculation: Calculation, membership_id: int) -> Explanation | None:
+def explanation_of(
+    calculation: Calculation, membership_id: int, *, max_depth: int | None = None
+) -> Explanation | None:
     """Return why a member holds their ballot in this calculation, or None."""
     resolution = resolution_of(calculation)
     if str(membership_id) not in resolution.resolved.member_index:
         return None
-    return engine_explain(resolution.frozen, resolution.resolved, str(membership_id))
+    depth = None if max_depth is None else max(max_depth, 0)
+    return engine_explain(
+        resolution.frozen, resolution.resolved, str(membership_id), max_depth=depth
+    )

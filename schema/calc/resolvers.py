@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from calc import results
+from crowdvote.errors import DomainError
 from democracy import selectors
 from democracy.models import Decision, Membership
 from schema.calc.types import (
@@ -52,12 +53,17 @@ def my_ballot(user: User | AnonymousUser, decision: Decision) -> BallotType | No
     return ballot_type(resolved, {str(membership.pk): membership}, by_id)
 
 
-def decision_explanation(decision: Decision, membership_id: str) -> BallotExplanationType | None:
-    pk = decode_pk(membership_id, type_name="Membership", field="membershipId")
+def decision_explanation(
+    decision: Decision, membership_id: str, max_depth: int | None
+) -> BallotExplanationType | None:
+    try:
+        pk = decode_pk(membership_id, type_name="Membership", field="membershipId")
+    except DomainError:
+        return None  # Like node(id:): an ID that names nothing finds nothing.
     calculation = results.calculation_latest_completed(decision.pk)
     if calculation is None:
         return None
-    explanation = results.explanation_of(calculation, pk)
+    explanation = results.explanation_of(calculation, pk, max_depth=max_depth)
     if explanation is None:
         return None
     choices = {str(c.pk): c for c in decision.choices.all()}

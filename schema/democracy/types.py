@@ -190,12 +190,15 @@ class DecisionType(relay.Node):
 
     @strawberry_django.field(only=["id", "community_id"])
     def explanation(
-        self, membership_id: strawberry.ID
+        self, membership_id: strawberry.ID, max_depth: int | None = 10
     ) -> Annotated[BallotExplanationType, strawberry.lazy("schema.calc.types")] | None:
-        """How a member's ballot came about in the current result; null without a ballot."""
+        """How a member's ballot came about in the current result; null without a ballot.
+
+        ``maxDepth`` bounds how many levels of delegates are expanded (null: all).
+        """
         from schema.calc.resolvers import decision_explanation
 
-        return decision_explanation(self, membership_id)  # type: ignore[arg-type]
+        return decision_explanation(self, membership_id, max_depth)  # type: ignore[arg-type]
 
     @classmethod
     def get_queryset(

@@ -119,6 +119,19 @@ def test_explanation_walks_the_delegation_tree(graphql_as, worked_example):
     assert via_cat["explanation"]["sources"] == [{"delegate": {"displayName": "ben"}}]
 
 
+def test_explanation_depth_can_be_bounded_and_a_bad_id_finds_nothing(graphql_as, worked_example):
+    decision, _, _, names = worked_example
+    client = graphql_as(names["fay"].user)
+    shallow = client(
+        """query($id: ID!, $m: ID!) { decision(id: $id) { explanation(membershipId: $m, maxDepth: 1) {
+        sources { delegate { displayName } explanation { isDelegated } } } } }""",
+        id=gid(decision), m=gid(names["fay"]),
+    ).data["decision"]["explanation"]
+    assert shallow["sources"] == [{"delegate": {"displayName": "cat"}, "explanation": None}]
+    bad = client(EXPLAIN, id=gid(decision), m="not-an-id").data["decision"]["explanation"]
+    assert bad is None
+
+
 def test_explanation_of_an_abstainer_is_null(graphql_as, worked_example):
     decision, _, _, names = worked_example
     data = graphql_as(names["dan"].user)(EXPLAIN, id=gid(decision), m=gid(names["dan"])).data
