@@ -23,6 +23,7 @@ from django.utils import timezone
 from calc.broadcast import broadcast
 from calc.engine import resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
+from calc.engine.validation import index_decision
 from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.snapshot import Snapshot, snapshot_pack, snapshot_read
 from crowdvote.logs import Event, log_event
@@ -156,7 +157,8 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             time.sleep(debounce)  # Gathers a burst of changes into this snapshot.
         snapshot = snapshot_read(decision_id)
         calculation.generation = snapshot.generation
-        packed = snapshot_pack(snapshot.frozen)
+        indexed = index_decision(snapshot.frozen)  # Validated once for the pack and the resolve.
+        packed = snapshot_pack(snapshot.frozen, indexed=indexed)
         calculation.content_hash = packed.content_hash
         calculation.snapshot = packed.data
         calculation.status = CalculationStatus.READY
@@ -177,7 +179,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             Event.STAGING_START, SYSTEM, f"Resolving ballots for calculation {calculation.pk}"
         )
         started = time.perf_counter()
-        resolved = resolve_ballots(snapshot.frozen)
+        resolved = resolve_ballots(snapshot.frozen, indexed=indexed)
         log_event(
             Event.STAGING_COMPLETE,
             SYSTEM,

@@ -23,16 +23,18 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from calc.engine.types import FrozenDecision
+    from calc.engine.validation import Indexed
 
 _REACH_BIT = np.uint64(1)
 _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
-def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
+def resolve_ballots(decision: FrozenDecision, *, indexed: Indexed | None = None) -> ResolvedBallots:
     """Return every member's ballot for ``decision`` as defined in SEMANTICS.md.
 
-    Validates the decision first (EngineInputError on malformed input). The result does not
-    depend on the order of any input tuple: everything is indexed by sorted id.
+    Validates the decision first (EngineInputError on malformed input) unless ``indexed``,
+    ``index_decision(decision)``, is given. The result does not depend on the order of any
+    input tuple: everything is indexed by sorted id.
 
     >>> from calc.engine import FrozenDecision, Member, Following, DirectBallot
     >>> d = FrozenDecision(("x",), (Member("a"), Member("b")),
@@ -40,7 +42,7 @@ def resolve_ballots(decision: FrozenDecision) -> ResolvedBallots:
     >>> resolve_ballots(d).ballot("b").stars
     (('x', Decimal('4.00000000')),)
     """
-    ix = index_decision(decision)
+    ix = index_decision(decision) if indexed is None else indexed
     n = len(ix.member_ids)
     n_choices = len(ix.choice_ids)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import TypedDict
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING, TypedDict
 
 from calc.engine.types import (
     DirectBallot,
@@ -18,6 +19,10 @@ from calc.engine.types import (
     StarResult,
     TieBreakPolicy,
 )
+from calc.engine.validation import index_decision
+
+if TYPE_CHECKING:
+    from calc.engine.validation import Indexed
 
 
 class MemberJson(TypedDict):
@@ -160,15 +165,65 @@ def decision_as_object(decision: FrozenDecision) -> DecisionJson:
     }
 
 
-def decision_to_json(decision: FrozenDecision) -> str:
+def decision_to_json(decision: FrozenDecision, *, indexed: Indexed | None = None) -> str:
     """Return the canonical JSON text (sorted keys and lists, no spaces, ASCII only).
 
     Two decisions with the same content give the same text whatever their tuple orders.
+    ``indexed`` is ``index_decision(decision)`` when the caller already has it (it validates).
+    The text equals ``json.dumps(decision_as_object(decision), sort_keys=True,
+    separators=(",", ":"))`` but is written directly, which is several times faster.
     """
-    decision.validate()
-    return json.dumps(
-        decision_as_object(decision), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    ix = index_decision(decision) if indexed is None else indexed
+    enc = encode_basestring_ascii
+    ids = list(map(enc, ix.member_ids))
+    choice_keys = list(map(enc, ix.choice_ids))
+    voter = f',"role":"{Role.VOTER.value}"}}'
+    lobbyist = f',"role":"{Role.LOBBYIST.value}"}}'
+    members = ",".join(
+        [
+            '{"id":' + i + (voter if v else lobbyist)
+            for i, v in zip(ids, ix.is_voter.tolist(), strict=True)
+        ]
     )
+    ballot_template = (
+        '{"member":%s,"stars":{'
+        + ",".join(k.replace("%", "%%") + ":%d" for k in choice_keys)
+        + '},"tags":%s}'
+    )
+    ballot_tags = list(map(_tags_text, ix.ballot_tag_sets))
+    ballots = ",".join(
+        [
+            ballot_template % (ids[m], *row, ballot_tags[t])
+            for m, row, t in zip(
+                ix.ballot_member.tolist(),
+                ix.ballot_stars.tolist(),
+                ix.ballot_tag_code.tolist(),
+                strict=True,
+            )
+        ]
+    )
+    follow_tags = list(map(_tags_text, ix.follow_tag_sets))
+    followings = ",".join(
+        [
+            f'{{"followee":{ids[d]},"follower":{ids[s]},"order":{o},"tags":{follow_tags[t]}}}'
+            for s, d, o, t in zip(
+                ix.all_follow_src.tolist(),
+                ix.all_follow_dst.tolist(),
+                ix.all_follow_order.tolist(),
+                ix.all_follow_tag_code.tolist(),
+                strict=True,
+            )
+        ]
+    )
+    return (
+        f'{{"ballots":[{ballots}],"choices":[{",".join(choice_keys)}],'
+        f'"followings":[{followings}],"members":[{members}],'
+        f'"tieBreakPolicy":{enc(decision.tie_break_policy.value)}}}'
+    )
+
+
+def _tags_text(tags: frozenset[str]) -> str:
+    return "[" + ",".join(map(encode_basestring_ascii, sorted(tags))) + "]"
 
 
 def content_hash(decision: FrozenDecision) -> str:

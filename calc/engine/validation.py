@@ -29,7 +29,9 @@ class Indexed:
 
     ``follow_*`` keep only followings out of members without a direct ballot (the others are
     ignored for this decision), sorted by (follower, followee). Tag sets are stored once each
-    (``*_tag_sets``, sorted) and referenced by position (``*_tag_code``).
+    (``*_tag_sets``, sorted) and referenced by position (``*_tag_code``). ``all_follow_*``
+    keep every following in the same order (for the canonical JSON); ``all_follow_pos`` is
+    each one's position in ``decision.followings``.
     """
 
     member_ids: tuple[str, ...]
@@ -45,6 +47,11 @@ class Indexed:
     follow_tag_sets: tuple[frozenset[str], ...]
     follow_tag_code: npt.NDArray[np.int64]
     follow_order: npt.NDArray[np.int64]
+    all_follow_pos: npt.NDArray[np.int64]
+    all_follow_src: npt.NDArray[np.int64]
+    all_follow_dst: npt.NDArray[np.int64]
+    all_follow_tag_code: npt.NDArray[np.int64]
+    all_follow_order: npt.NDArray[np.int64]
 
 
 class _IdLookup:
@@ -142,7 +149,7 @@ def index_decision(decision: FrozenDecision) -> Indexed:
     )
     direct = np.zeros(len(member_ids), dtype=np.bool_)
     direct[ballot_member] = True
-    src, dst, follow_sets, follow_code, ordinal = _index_followings(decision, lookup, direct)
+    follows = _index_followings(decision, lookup, direct)
     return Indexed(
         member_ids=member_ids,
         member_index=member_index,
@@ -152,11 +159,16 @@ def index_decision(decision: FrozenDecision) -> Indexed:
         ballot_stars=ballot_stars,
         ballot_tag_sets=ballot_sets,
         ballot_tag_code=ballot_code,
-        follow_src=src,
-        follow_dst=dst,
-        follow_tag_sets=follow_sets,
-        follow_tag_code=follow_code,
-        follow_order=ordinal,
+        follow_src=follows.src[follows.kept],
+        follow_dst=follows.dst[follows.kept],
+        follow_tag_sets=follows.tag_sets,
+        follow_tag_code=follows.tag_code[follows.kept],
+        follow_order=follows.order[follows.kept],
+        all_follow_pos=follows.pos,
+        all_follow_src=follows.src,
+        all_follow_dst=follows.dst,
+        all_follow_tag_code=follows.tag_code,
+        all_follow_order=follows.order,
     )
 
 
@@ -216,10 +228,23 @@ def _index_ballots(
     return rows[perm], stars, sets, code[perm]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Followings:
+    """Every following sorted by (follower, followee); ``kept`` selects the non-direct ones."""
+
+    pos: IntArray
+    src: IntArray
+    dst: IntArray
+    tag_sets: tuple[frozenset[str], ...]
+    tag_code: IntArray
+    order: IntArray
+    kept: IntArray
+
+
 def _index_followings(
     decision: FrozenDecision, lookup: _IdLookup, direct: npt.NDArray[np.bool_]
-) -> tuple[IntArray, IntArray, tuple[frozenset[str], ...], IntArray, IntArray]:
-    """Return the followings out of non-direct members; refuse inconsistent ones."""
+) -> _Followings:
+    """Return every following sorted, and which are out of non-direct members; refuse bad ones."""
     followings = decision.followings
     n = int(direct.size)
     count = len(followings)
@@ -258,9 +283,17 @@ def _index_followings(
             f"following {f.follower!r} -> {f.followee!r}: order must be an integer, got {f.order!r}"
         )
     sets, code = _tag_codes(list(map(attrgetter("tags"), followings)), "following tags")
-    keep = perm[~direct[src[perm]]]
     order_arr = np.array(orders, dtype=np.int64) if orders else np.zeros(0, np.int64)
-    return src[keep], dst[keep], sets, code[keep], order_arr[keep]
+    src_sorted = src[perm]
+    return _Followings(
+        pos=perm,
+        src=src_sorted,
+        dst=dst[perm],
+        tag_sets=sets,
+        tag_code=code[perm],
+        order=order_arr[perm],
+        kept=np.flatnonzero(~direct[src_sorted]),
+    )
 
 
 def _tag_codes(

@@ -200,9 +200,9 @@ def test_the_first_holder_of_a_lease_taken_over_loses_it_even_with_the_same_name
 def test_a_lease_lost_mid_run_raises_and_records_failed(decision, monkeypatch):
     original = calc.services.resolve_ballots
 
-    def stolen(frozen):
+    def stolen(frozen, **kwargs):
         Decision.objects.filter(pk=decision.pk).update(calc_lease_owner="thief")
-        return original(frozen)
+        return original(frozen, **kwargs)
 
     monkeypatch.setattr(calc.services, "resolve_ballots", stolen)
     with pytest.raises(LeaseLost):

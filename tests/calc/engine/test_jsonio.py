@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calc.bench import generate
 from calc.engine import (
     DirectBallot,
     Following,
     FrozenDecision,
     Member,
     Role,
+    TieBreakPolicy,
     content_hash,
     decision_from_json,
     decision_to_json,
 )
+from calc.engine.jsonio import decision_as_object
+from calc.engine.validation import index_decision
+from tests.calc.engine.strategies import calc_settings, decisions, shuffled
 
 DOC = {
     "choices": ["c2", "c1"],
@@ -71,3 +79,72 @@ def test_content_hash_of_a_known_decision_is_stable() -> None:
     assert content_hash(decision_from_json(DOC)) == (
         "82716c9c3b6e381170163f577c8cbad0a0e1afc64f46770342b5fc1e8e17f9e4"
     )
+
+
+def _old_decision_to_json(decision: FrozenDecision) -> str:
+    """The former implementation, kept as the oracle of the direct writer."""
+    decision.validate()
+    return json.dumps(
+        decision_as_object(decision), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+
+
+# Quotes, backslashes, "%" (the writer formats with %), control, non-ASCII, astral and lone
+# surrogate characters: everything json.dumps escapes.
+_odd_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from('"\\%/\x00\x1f\x7f é€😀\ud800'),
+        st.characters(blacklist_categories=()),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@st.composite
+def _odd_decisions(draw: st.DrawFn) -> FrozenDecision:
+    ids = draw(st.lists(_odd_text, min_size=1, max_size=8, unique=True))
+    choices = draw(st.lists(_odd_text, min_size=1, max_size=4, unique=True))
+    tags = st.frozensets(_odd_text, max_size=3)
+    members = tuple(Member(i, draw(st.sampled_from(list(Role)))) for i in ids)
+    voters = draw(st.lists(st.sampled_from(ids), unique=True, max_size=len(ids)))
+    ballots = tuple(
+        DirectBallot.of(
+            v,
+            {
+                c: draw(st.integers(0, 5))
+                for c in draw(st.lists(st.sampled_from(choices), unique=True))
+            },
+            draw(tags),
+        )
+        for v in voters
+    )
+    pairs = [(a, b) for a in ids for b in ids if a != b]
+    chosen = draw(st.lists(st.sampled_from(pairs), unique=True)) if pairs else []
+    followings = tuple(
+        Following(a, b, draw(tags), draw(st.integers(-(2**63), 2**63 - 1))) for a, b in chosen
+    )
+    policy = draw(st.sampled_from(list(TieBreakPolicy)))
+    return FrozenDecision(tuple(choices), members, followings, ballots, policy)
+
+
+@calc_settings
+@given(decision=_odd_decisions(), seed=st.integers(0, 2**32 - 1))
+def test_canonical_json_matches_the_json_dumps_oracle(decision: FrozenDecision, seed: int) -> None:
+    expected = _old_decision_to_json(decision)
+    assert decision_to_json(decision) == expected
+    assert decision_to_json(shuffled(decision, seed)) == expected
+    assert decision_to_json(decision, indexed=index_decision(decision)) == expected
+
+
+@calc_settings
+@given(decision=decisions(), seed=st.integers(0, 2**32 - 1))
+def test_canonical_json_of_engine_communities_matches_the_oracle(
+    decision: FrozenDecision, seed: int
+) -> None:
+    assert decision_to_json(shuffled(decision, seed)) == _old_decision_to_json(decision)
+
+
+def test_canonical_json_of_the_benchmark_community_matches_the_oracle() -> None:
+    decision = generate(members=2_000, choices=7, seed=3)
+    assert decision_to_json(decision) == _old_decision_to_json(decision)
