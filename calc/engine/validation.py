@@ -12,6 +12,9 @@ import numpy as np
 from calc.engine.types import MAX_STARS, EngineInputError, Member, Role, SortedIdIndex
 
 MIN_STARS = 0
+# Up to this many members a dict finds ids faster than matching object addresses (the
+# table stays in cache).
+DICT_LOOKUP_LIMIT = 50_000
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
 
     IntArray = npt.NDArray[np.int64]
 
-    from calc.engine.types import FrozenDecision
+    from calc.engine.types import DirectBallot, FrozenDecision
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,19 +66,25 @@ class _IdLookup:
     result never depends on identity.
     """
 
-    __slots__ = ("_ids", "_order", "_ptrs")
+    __slots__ = ("_ids", "_order", "_ptrs", "_rows")
 
     def __init__(self, member_ids: tuple[str, ...]) -> None:
+        self._ids = member_ids
+        self._rows: dict[str, int] | None = None
+        if len(member_ids) <= DICT_LOOKUP_LIMIT:
+            self._rows = dict(zip(member_ids, range(len(member_ids)), strict=True))
+            return
         ptrs = np.fromiter(map(id, member_ids), np.uint64, len(member_ids))
         self._order = np.argsort(ptrs)
         self._ptrs = ptrs[self._order]
-        self._ids = member_ids
 
     def rows(self, names: Iterable[str], count: int, name_at: Callable[[int], str]) -> IntArray:
         """Return the row of each of ``count`` names (-1 for a non-member), one pass over them.
 
         ``name_at(i)`` gives the i-th name again, for the few that are not the same object.
         """
+        if self._rows is not None:
+            return np.fromiter(map(self._rows.get, names, repeat(-1)), np.int64, count)
         wanted = np.fromiter(map(id, names), np.uint64, count)
         out = np.full(count, -1, dtype=np.int64)
         if not self._ptrs.size or not count:
@@ -191,39 +200,25 @@ def _index_ballots(
     if not set(map(len, flat)) <= {2}:
         bad = next(b for b in ballots if any(len(p) != 2 for p in b.stars))
         raise EngineInputError(f"ballot of {bad.member!r}: stars must be (choice, stars) pairs")
-    named = list(map(itemgetter(0), flat))
     values = list(map(itemgetter(1), flat))
-    unknown = set(named) - choice_index.keys()
-    if unknown:
-        bad_choice = min(map(repr, unknown))
-        bad_member = min(
-            b.member for b in ballots if any(repr(c) == bad_choice for c, _ in b.stars)
-        )
-        raise EngineInputError(f"ballot of {bad_member!r}: unknown choice {bad_choice}")
+    try:
+        cols = np.fromiter(map(choice_index.__getitem__, map(itemgetter(0), flat)), np.int64)
+    except (KeyError, TypeError):
+        _refuse_unknown_choice(ballots, choice_index)
+        raise
     lengths = np.fromiter(map(len, star_lists), np.int64, len(star_lists))
     owner = np.repeat(np.arange(len(ballots), dtype=np.int64), lengths)
-    cols = np.fromiter(map(choice_index.__getitem__, named), np.int64, len(named))
     key = owner * n_choices + cols
-    key.sort()
-    twice = np.flatnonzero(key[1:] == key[:-1])
-    if twice.size:
-        k, col = divmod(int(key[twice[0]]), n_choices)
+    if key.size and np.bincount(key).max() > 1:
+        key.sort()
+        k, col = divmod(int(key[np.flatnonzero(key[1:] == key[:-1])[0]]), n_choices)
         choice = sorted(choice_index)[col]
         raise EngineInputError(f"ballot of {who[k]!r}: choice {choice!r} given twice")
-    if not set(map(type, values)) <= {int} or (
-        values and not MIN_STARS <= min(values) <= max(values) <= MAX_STARS
-    ):
-        for b in sorted(ballots, key=attrgetter("member")):
-            for choice, value in b.stars:
-                if not _is_int(value) or not MIN_STARS <= value <= MAX_STARS:
-                    raise EngineInputError(
-                        f"ballot of {b.member!r}: stars for {choice!r} must be an integer 0-5, "
-                        f"got {value!r}"
-                    )
+    vals = _star_values(ballots, values)
     rank = np.empty_like(perm)
     rank[perm] = np.arange(perm.size)
     stars = np.zeros((len(ballots), n_choices), dtype=np.int64)
-    stars[rank[owner], cols] = np.array(values, dtype=np.int64)
+    stars.ravel()[rank[owner] * n_choices + cols] = vals
     sets, code = _tag_codes(list(map(attrgetter("tags"), ballots)), "ballot tags")
     return rows[perm], stars, sets, code[perm]
 
@@ -239,6 +234,37 @@ class _Followings:
     tag_code: IntArray
     order: IntArray
     kept: IntArray
+
+
+def _refuse_unknown_choice(ballots: tuple[DirectBallot, ...], choice_index: dict[str, int]) -> None:
+    """Raise EngineInputError for the least unknown choice (by repr) on any ballot."""
+    unknown = {c for b in ballots for c, _ in b.stars} - choice_index.keys()
+    if unknown:
+        bad_choice = min(map(repr, unknown))
+        bad_member = min(
+            b.member for b in ballots if any(repr(c) == bad_choice for c, _ in b.stars)
+        )
+        raise EngineInputError(f"ballot of {bad_member!r}: unknown choice {bad_choice}")
+
+
+def _star_values(ballots: tuple[DirectBallot, ...], values: list[int]) -> IntArray:
+    """Return the stars as an array; refuse a non-integer or out-of-range one (least member)."""
+    if set(map(type, values)) <= {int}:
+        out: IntArray | None
+        try:
+            out = np.fromiter(values, np.int64, len(values))
+        except OverflowError:
+            out = None
+        if out is not None and (not out.size or MIN_STARS <= out.min() <= out.max() <= MAX_STARS):
+            return out
+    for b in sorted(ballots, key=attrgetter("member")):
+        for choice, value in b.stars:
+            if not _is_int(value) or not MIN_STARS <= value <= MAX_STARS:
+                raise EngineInputError(
+                    f"ballot of {b.member!r}: stars for {choice!r} must be an integer 0-5, "
+                    f"got {value!r}"
+                )
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _index_followings(
@@ -283,7 +309,7 @@ def _index_followings(
             f"following {f.follower!r} -> {f.followee!r}: order must be an integer, got {f.order!r}"
         )
     sets, code = _tag_codes(list(map(attrgetter("tags"), followings)), "following tags")
-    order_arr = np.array(orders, dtype=np.int64) if orders else np.zeros(0, np.int64)
+    order_arr = np.fromiter(orders, np.int64, count)
     src_sorted = src[perm]
     return _Followings(
         pos=perm,
