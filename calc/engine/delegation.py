@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from calc.engine.validation import Indexed
 
 _REACH_BIT = np.uint64(1)
+# Up to this many live followings, tags grow by whole sweeps (see ``_sweep_tags``).
+SWEEP_TAGS_LIMIT = 20_000
 _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
@@ -147,6 +149,9 @@ def _propagate_tags(
     so a member is in R exactly when any bit is set, and a following is active exactly when
     its filter lets any bit of the followee through.
     """
+    if tags.shape[1] == 1 and src.size <= SWEEP_TAGS_LIMIT:
+        _sweep_tags(tags.reshape(-1), src, dst, mask.reshape(-1))
+        return
     n = tags.shape[0]
     slot = np.empty(n, dtype=np.int64)
     by_dst = np.argsort(dst)  # any order: OR is commutative
@@ -170,6 +175,30 @@ def _propagate_tags(
         np.bitwise_or.at(tags, followers, contrib)
         grew = (tags[followers] != before).any(axis=1)
         frontier = distinct(followers[grew], slot)
+
+
+def _sweep_tags(
+    tags: npt.NDArray[np.uint64],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    mask: npt.NDArray[np.uint64],
+) -> None:
+    """Grow one-word ``tags`` in place by sweeping every following until nothing grows.
+
+    Fewer numpy calls per round than the semi-naive rounds, for small communities.
+    ``src`` is ascending (followings are sorted by follower).
+    """
+    if not src.size:
+        return
+    starts = np.flatnonzero(np.concatenate(([True], src[1:] != src[:-1])))
+    followers = src[starts]
+    held = tags[followers]
+    while True:
+        gained = np.bitwise_or.reduceat(tags[dst] & mask, starts)
+        gained |= held
+        if np.array_equal(gained, held):
+            return
+        tags[followers] = held = gained
 
 
 def _solve_stars(
