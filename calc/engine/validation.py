@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,13 +78,21 @@ class _IdLookup:
         self._order = np.argsort(ptrs)
         self._ptrs = ptrs[self._order]
 
+    def distinct(self) -> int:
+        """Return how many distinct ids there are."""
+        return len(self._rows) if self._rows is not None else len(set(self._ids))
+
     def rows(self, names: Iterable[str], count: int, name_at: Callable[[int], str]) -> IntArray:
         """Return the row of each of ``count`` names (-1 for a non-member), one pass over them.
 
         ``name_at(i)`` gives the i-th name again, for the few that are not the same object.
         """
         if self._rows is not None:
-            return np.fromiter(map(self._rows.get, names, repeat(-1)), np.int64, count)
+            try:
+                return np.fromiter(map(self._rows.__getitem__, names), np.int64, count)
+            except KeyError:
+                get = self._rows.get
+                return np.fromiter((get(name_at(i), -1) for i in range(count)), np.int64, count)
         wanted = np.fromiter(map(id, names), np.uint64, count)
         out = np.full(count, -1, dtype=np.int64)
         if not self._ptrs.size or not count:
@@ -140,14 +148,13 @@ def index_decision(decision: FrozenDecision) -> Indexed:
         bad = next(m for m in members if not isinstance(m, Member))
         raise EngineInputError(f"members must be Member values, got {bad!r}")
     ids = list(map(attrgetter("id"), members))
-    distinct = set(ids)
-    _check_strings(distinct, "member ids")
-    if len(distinct) != len(ids):
-        raise EngineInputError(f"duplicate member {_first_duplicate(ids)!r}")
-    del distinct
+    if not set(map(type, ids)) <= {str} or "" in ids:
+        _check_strings(set(ids), "member ids")
     member_ids = tuple(sorted(ids))
-    member_index = SortedIdIndex(member_ids)
     lookup = _IdLookup(member_ids)
+    if lookup.distinct() != len(ids):
+        raise EngineInputError(f"duplicate member {_first_duplicate(ids)!r}")
+    member_index = SortedIdIndex(member_ids)
     roles = map(attrgetter("role"), members)
     lobbyists = list(compress(ids, map(is_not, roles, repeat(Role.VOTER))))
     is_voter = np.ones(len(member_ids), dtype=np.bool_)
@@ -197,12 +204,16 @@ def _index_ballots(
         raise EngineInputError(f"duplicate ballot by {_first_duplicate(who)!r}")
     star_lists = list(map(attrgetter("stars"), ballots))
     flat = list(chain.from_iterable(star_lists))
-    if not set(map(len, flat)) <= {2}:
-        bad = next(b for b in ballots if any(len(p) != 2 for p in b.stars))
-        raise EngineInputError(f"ballot of {bad.member!r}: stars must be (choice, stars) pairs")
-    values = list(map(itemgetter(1), flat))
     try:
-        cols = np.fromiter(map(choice_index.__getitem__, map(itemgetter(0), flat)), np.int64)
+        # strict: every pair has the same length, which must then be 2.
+        named, values = zip(*flat, strict=True) if flat else ((), ())
+    except ValueError:
+        bad = next(b for b in ballots if any(len(p) != 2 for p in b.stars))
+        raise EngineInputError(
+            f"ballot of {bad.member!r}: stars must be (choice, stars) pairs"
+        ) from None
+    try:
+        cols = np.fromiter(map(choice_index.__getitem__, named), np.int64, len(named))
     except (KeyError, TypeError):
         _refuse_unknown_choice(ballots, choice_index)
         raise
@@ -247,7 +258,7 @@ def _refuse_unknown_choice(ballots: tuple[DirectBallot, ...], choice_index: dict
         raise EngineInputError(f"ballot of {bad_member!r}: unknown choice {bad_choice}")
 
 
-def _star_values(ballots: tuple[DirectBallot, ...], values: list[int]) -> IntArray:
+def _star_values(ballots: tuple[DirectBallot, ...], values: tuple[int, ...]) -> IntArray:
     """Return the stars as an array; refuse a non-integer or out-of-range one (least member)."""
     if set(map(type, values)) <= {int}:
         out: IntArray | None
