@@ -6,10 +6,15 @@ keys, both as strings. Only approved members take part.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import json
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
@@ -53,43 +58,133 @@ def _repeatable_read() -> None:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
+def _sql(template: str) -> str:
+    """Return ``template`` with ``{Model}``, ``{Model__field}`` and ``{field}`` names quoted."""
+    q = connection.ops.quote_name
+    names: dict[str, str] = {}
+    for model in (Membership, FollowingRow, Ballot, BallotStar):
+        meta = model._meta
+        names[model.__name__] = q(meta.db_table)
+        for f in meta.concrete_fields:
+            names[f"{model.__name__}__{f.name}"] = f"{q(meta.db_table)}.{q(f.column)}"
+            names.setdefault(f.name, q(f.column))
+    return template.format_map(names)
+
+
+_MEMBERS = """SELECT {Membership__id}, {Membership__role} FROM {Membership}
+WHERE {Membership__community} = %s AND {Membership__is_approved} = %s ORDER BY {Membership__id}"""
+# Without the two joins to Membership (is_approved): 3x faster; _approved_only filters.
+_FOLLOWINGS = """SELECT {Following__follower}, {Following__followee}, {Following__tags},
+{Following__order} FROM {Following} WHERE {Following__community} = %s
+ORDER BY {Following__follower}, {Following__order}, {Following__id}"""
+_BALLOTS = """SELECT {Ballot__id}, {Ballot__membership}, {Ballot__tags} FROM {Ballot}
+JOIN {Membership} AS m ON m.{id} = {Ballot__membership}
+WHERE {Ballot__decision} = %s AND m.{is_approved} = %s ORDER BY {Ballot__id}"""
+_STARS = """SELECT {BallotStar__ballot}, {BallotStar__choice}, {BallotStar__stars}
+FROM {BallotStar} JOIN {Ballot} ON {Ballot__id} = {BallotStar__ballot}
+WHERE {Ballot__decision} = %s"""
+
+
+FollowingTuple = tuple[int, int, str, int]
+
+
+class _Ids(dict[int, str]):
+    """Member ids as strings, one str object per member; any other key is converted."""
+
+    def __missing__(self, key: int) -> str:
+        return str(key)
+
+
+class _Tags:
+    """Turn JSON tag lists into frozensets, one shared frozenset per distinct text."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, frozenset[str]] = {"[]": frozenset()}
+
+    def __call__(self, raw: str | list[str] | None) -> frozenset[str]:
+        if not isinstance(raw, str):  # A backend that decodes JSON itself.
+            return frozenset(raw or ())
+        tags = self._seen.get(raw)
+        if tags is None:
+            tags = self._seen[raw] = frozenset(json.loads(raw))
+        return tags
+
+
+def _approved_only(rows: list[FollowingTuple], ids: _Ids) -> list[FollowingTuple]:
+    """Return the followings whose both ends are approved, as the ORM filter would."""
+    ends = set(map(itemgetter(0), rows))
+    ends.update(map(itemgetter(1), rows))
+    outside = ends - ids.keys()
+    if not outside:
+        return rows
+    # Members not approved here, or (in inconsistent data) of another community.
+    approved = Membership.objects.filter(pk__in=outside, is_approved=True).values_list("pk")
+    dropped = outside - {pk for (pk,) in approved}
+    return [row for row in rows if row[0] not in dropped and row[1] not in dropped]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building hundreds of thousands of objects.
+
+    Each allocation burst otherwise triggers collections that rescan every live object (half
+    the time of a 100,000-member read). Only a caller that found it enabled turns it back on,
+    so nested or concurrent uses can end early but never leave it off.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def snapshot_read(decision_id: int) -> Snapshot:
-    """Return the decision as the engine sees it, from one consistent read."""
+    """Return the decision as the engine sees it, from one consistent read.
+
+    Rows are fetched with plain SQL: at 100,000 members the ORM's per-row work cost more than
+    the queries. Tuples keep the model orderings; followings and ballots reuse the member id
+    strings (the engine matches ids by identity first).
+    """
+    with _gc_paused():
+        return _snapshot_read(decision_id)
+
+
+def _snapshot_read(decision_id: int) -> Snapshot:
     with transaction.atomic():
         _repeatable_read()
         decision = Decision.objects.select_related("community").get(pk=decision_id)
         community_id = decision.community_id
         choices = list(Choice.objects.filter(decision_id=decision_id).values_list("id", "title"))
-        members = Membership.objects.filter(community_id=community_id, is_approved=True)
-        member_rows = list(members.values_list("id", "role"))
-        following_rows = list(
-            FollowingRow.objects.filter(
-                community_id=community_id, follower__is_approved=True, followee__is_approved=True
-            ).values_list("follower_id", "followee_id", "tags", "order")
-        )
-        ballot_rows = list(
-            Ballot.objects.filter(
-                decision_id=decision_id, membership__is_approved=True
-            ).values_list("id", "membership_id", "tags")
-        )
-        star_rows = list(
-            BallotStar.objects.filter(ballot__decision_id=decision_id).values_list(
-                "ballot_id", "choice_id", "stars"
-            )
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(_sql(_MEMBERS), [community_id, True])
+            member_rows = cursor.fetchall()
+            ids = _Ids((pk, str(pk)) for pk, _ in member_rows)
+            cursor.execute(_sql(_FOLLOWINGS), [community_id])
+            following_rows = _approved_only(cursor.fetchall(), ids)
+            cursor.execute(_sql(_BALLOTS), [decision_id, True])
+            ballot_rows = cursor.fetchall()
+            cursor.execute(_sql(_STARS), [decision_id])
+            star_rows = cursor.fetchall()
+    choice_ids = {pk: str(pk) for pk, _ in choices}
     stars: dict[int, dict[str, int]] = defaultdict(dict)
     for ballot_id, choice_id, value in star_rows:
-        stars[ballot_id][str(choice_id)] = value
+        stars[ballot_id][choice_ids.get(choice_id) or str(choice_id)] = value
+    roles = {r.value: r for r in Role}
+    tags = _Tags()
     frozen = FrozenDecision(
-        choices=tuple(str(pk) for pk, _ in choices),
-        members=tuple(Member(str(pk), Role(role)) for pk, role in member_rows),
+        choices=tuple(choice_ids.values()),
+        members=tuple(Member(ids[pk], roles[role]) for pk, role in member_rows),
         followings=tuple(
-            Following(str(follower), str(followee), frozenset(tags), order)
-            for follower, followee, tags, order in following_rows
+            Following(ids[follower], ids[followee], tags(raw), order)
+            for follower, followee, raw, order in following_rows
         ),
         ballots=tuple(
-            DirectBallot.of(str(member), stars.get(ballot_id, {}), tags)
-            for ballot_id, member, tags in ballot_rows
+            DirectBallot.of(ids[member], stars.get(ballot_id, {}), tags(raw))
+            for ballot_id, member, raw in ballot_rows
         ),
         tie_break_policy=TieBreakPolicy(decision.community.tie_break_policy),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import pytest
 
 from calc.engine import (
@@ -15,7 +17,8 @@ from calc.engine import (
     decision_to_json,
 )
 from calc.snapshot import snapshot_pack, snapshot_read, snapshot_unpack
-from democracy.models import DecisionStatus
+from democracy.models import Ballot, BallotStar, Choice, Decision, DecisionStatus, Membership
+from democracy.models import Following as FollowingRow
 from democracy.models import Role as MemberRole
 from democracy.models import TieBreakPolicy as CommunityTieBreakPolicy
 from tests.factories import (
@@ -103,3 +106,49 @@ def test_pack_and_unpack_round_trip_bit_for_bit(scene):
 def test_packed_hash_is_the_engines_content_hash(scene):
     frozen = snapshot_read(scene[0].pk).frozen
     assert snapshot_pack(frozen).content_hash == content_hash(frozen)
+
+
+def _orm_snapshot(decision_id: int) -> FrozenDecision:
+    """The former ORM implementation of the read, kept as the oracle of the SQL one."""
+    decision = Decision.objects.select_related("community").get(pk=decision_id)
+    community_id = decision.community_id
+    choices = list(Choice.objects.filter(decision_id=decision_id).values_list("id", flat=True))
+    members = Membership.objects.filter(community_id=community_id, is_approved=True)
+    followings = FollowingRow.objects.filter(
+        community_id=community_id, follower__is_approved=True, followee__is_approved=True
+    ).values_list("follower_id", "followee_id", "tags", "order")
+    ballots = Ballot.objects.filter(decision_id=decision_id, membership__is_approved=True)
+    stars: dict[int, dict[str, int]] = defaultdict(dict)
+    for ballot_id, choice_id, value in BallotStar.objects.filter(
+        ballot__decision_id=decision_id
+    ).values_list("ballot_id", "choice_id", "stars"):
+        stars[ballot_id][str(choice_id)] = value
+    return FrozenDecision(
+        choices=tuple(map(str, choices)),
+        members=tuple(
+            Member(str(pk), Role(role)) for pk, role in members.values_list("id", "role")
+        ),
+        followings=tuple(
+            Following(str(a), str(b), frozenset(tags), order) for a, b, tags, order in followings
+        ),
+        ballots=tuple(
+            DirectBallot.of(str(m), stars.get(pk, {}), tags)
+            for pk, m, tags in ballots.values_list("id", "membership_id", "tags")
+        ),
+        tie_break_policy=TieBreakPolicy(decision.community.tie_break_policy),
+    )
+
+
+def test_snapshot_equals_the_orm_read_tuple_for_tuple(scene):
+    decision, _, _, ben = scene
+    # Links to an approved member of another community are kept by the ORM filter too.
+    stranger = MembershipFactory()
+    FollowingFactory(community=decision.community, follower=ben, followee=stranger, order=3)
+    FollowingFactory()  # in another community: not read
+    frozen = snapshot_read(decision.pk).frozen
+    assert frozen == _orm_snapshot(decision.pk)
+    member_ids = {id(m.id) for m in frozen.members}
+    assert all(
+        id(f.followee) in member_ids for f in frozen.followings if f.followee != str(stranger.pk)
+    )
+    assert all(id(b.member) in member_ids for b in frozen.ballots)
