@@ -29,8 +29,9 @@ ONE_LU_LIMIT = 4096
 # sparse products (a walk leaves it quickly). Rings and chains keep the LU, which is
 # cheap for them and where Krylov methods would crawl.
 ITERATIVE_FROM = 2000
-# Jacobi sweeps tried before the one LU: enough for the depth of any community seen so far;
-# a deeper chain or a slowly mixing cycle falls back to the LU having lost well under 1 ms.
+# Jacobi sweeps (two steps each) tried before the one LU: enough for the depth of any
+# community seen so far; a deeper chain or a slowly mixing cycle falls back to the LU
+# having lost well under 1 ms.
 MAX_SWEEPS = 48
 
 
@@ -61,38 +62,40 @@ def _sweep(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
     """Return float stars and error bounds by Jacobi sweeps, or None if they do not settle.
 
-    ``x <- (b + Σ x_f) / k`` from ``x = b / k`` until a sweep changes no bit; an extra column
-    ``t <- (k + Σ t_f) / k`` estimates the expected steps ``t = A⁻¹k`` the bound needs.
+    With ``W = diag(1/k) adj`` and ``c = b / k``, ``x = c + W x`` is swept two steps at a time
+    (``x <- c + W c + W² x``) until a sweep changes no bit. An extra column (``b = k``)
+    gives the expected steps ``t = A⁻¹k`` that the bound needs.
     """
     m = k.size
     n_choices = rhs_int.shape[1]
     kk = k.astype(np.float64)
-    rhs = np.concatenate((rhs_int, k[:, None]), axis=1, dtype=np.float64)
-    # Multiplying by 1/k rounds once more than dividing; the residual bound below covers
-    # whatever x the sweeps produce. Full-width factors keep numpy's inner loops long.
-    k_inv = np.repeat(1.0 / kk, n_choices + 1).reshape(rhs.shape)
-    x = rhs * k_inv
-    adj = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=(m, m))
-    y = np.empty_like(x)
+    inv = 1.0 / kk
+    c = rhs_int * inv[:, None]
+    c = np.concatenate((c, np.ones((m, 1))), axis=1)
+    w = sp.csr_matrix((inv[np.repeat(np.arange(m), np.diff(indptr))], indices, indptr), (m, m))
+    w2 = w @ w
+    c2 = w @ c
+    c2 += c
+    x = c2
     for _ in range(MAX_SWEEPS):
-        total = adj @ x
-        np.add(rhs, total, out=y)
-        y *= k_inv
+        y = w2 @ x
+        y += c2
         if (y == x).all():
             break
-        x, y = y, x
+        x = y
     else:
         return None
-    # Every entry is >= 0, so |A||x| = k x + Σ x_f; a sum of k + 1 terms, a product and two
-    # differences round by at most (k + 4) units of 2⁻⁵³ of it.
-    a_x = kk[:, None] * x
-    res = np.abs(rhs - (a_x - total))
-    slack = rhs + a_x
-    slack += total
-    slack *= (kk + 4.0)[:, None] * _U
-    res += slack
-    res *= k_inv
-    return x[:, :n_choices], _bound(x, res, kk, 0.0)
+    # Scaled residual c + W x - x of the float x. Every entry is >= 0; the reciprocals, the
+    # products, a sum of at most k terms and two more operations round by at most (k + 6)
+    # units of 2⁻⁵³ of c + W x + x.
+    wx = w @ x
+    scaled = c + wx
+    slack = scaled + x
+    scaled -= x
+    np.abs(scaled, out=scaled)
+    slack *= (kk + 6.0)[:, None] * _U
+    scaled += slack
+    return x[:, :n_choices], _bound(x, scaled, kk, 0.0)
 
 
 def _bound(
