@@ -25,7 +25,7 @@ from calc.engine import resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
 from calc.engine.validation import index_decision
 from calc.models import RUNNING, Calculation, CalculationStatus
-from calc.snapshot import Snapshot, snapshot_pack, snapshot_read
+from calc.snapshot import Snapshot, collector_paused, snapshot_pack, snapshot_read
 from crowdvote.logs import Event, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
@@ -131,7 +131,9 @@ def _complete(calculation: Calculation, snapshot: Snapshot, choices: list[Choice
             assert calculation.started_at is not None
             elapsed = calculation.finished_at - calculation.started_at
             calculation.duration_ms = int(elapsed.total_seconds() * 1000)
-            calculation.save()
+            calculation.save(
+                update_fields=["is_final", "status", "finished_at", "duration_ms", "results"]
+            )
             Decision.objects.filter(
                 pk=calculation.decision_id, calc_completed_gen__lt=snapshot.generation
             ).update(calc_completed_gen=snapshot.generation, calc_failures=0, calc_retry_at=None)
@@ -268,7 +270,8 @@ def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calcu
     done: list[Calculation] = []
     try:
         while _pending(decision_id) and not _waiting_for_retry(decision_id):
-            done.append(calculation_run(decision_id, lease))
+            with collector_paused():
+                done.append(calculation_run(decision_id, lease))
     finally:
         lease.release()
     return done
