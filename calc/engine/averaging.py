@@ -70,8 +70,9 @@ def _sweep(
     n_choices = rhs_int.shape[1]
     kk = k.astype(np.float64)
     inv = 1.0 / kk
-    c = rhs_int * inv[:, None]
-    c = np.concatenate((c, np.ones((m, 1))), axis=1)
+    c = np.concatenate((rhs_int, k[:, None]), axis=1, dtype=np.float64)
+    c_t = c.T  # broadcasting along the long axis keeps numpy's inner loops long
+    c_t /= kk
     w = sp.csr_matrix((inv[np.repeat(np.arange(m), np.diff(indptr))], indices, indptr), (m, m))
     w2 = w @ w
     c2 = w @ c
@@ -93,7 +94,8 @@ def _sweep(
     slack = scaled + x
     scaled -= x
     np.abs(scaled, out=scaled)
-    slack *= (kk + 6.0)[:, None] * _U
+    slack_t = slack.T
+    slack_t *= (kk + 6.0) * _U
     scaled += slack
     return x[:, :n_choices], _bound(x, scaled, kk, 0.0)
 

@@ -84,9 +84,15 @@ def resolve_ballots(decision: FrozenDecision, *, indexed: Indexed | None = None)
     if delegated.size:
         stars[delegated] = _solve_stars(n, delegated, src, dst, ix.ballot_member, ix.ballot_stars)
 
-    # Explanations list active followings by (order, followee id); edges are already by follower.
-    perm = np.lexsort((dst, order, src))
-    src, dst, order, matched = src[perm], dst[perm], order[perm], matched[perm]
+    # Explanations list active followings by (order, followee id); edges are already by
+    # (follower, followee), so nothing moves when orders already rise with followee ids.
+    if order.size:
+        low, span = int(order.min()), int(order.max()) - int(order.min()) + 1
+        if span * n < 2**62:  # one stable sort of a packed (follower, order) key
+            perm = np.argsort(src * span + (order - low), kind="stable")
+        else:
+            perm = np.lexsort((dst, order, src))
+        src, dst, order, matched = src[perm], dst[perm], order[perm], matched[perm]
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
     return ResolvedBallots(
@@ -220,11 +226,10 @@ def _solve_stars(
     row = pos[src]  # ascending: edges are sorted by follower
     k = np.bincount(row, minlength=m).astype(np.int64)
     to_direct = ballot_row[dst] >= 0
+    direct_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[to_direct], minlength=m), out=direct_ptr[1:])
     adj_direct = sp.csr_matrix(
-        (
-            np.ones(int(to_direct.sum()), dtype=np.int64),
-            (row[to_direct], ballot_row[dst[to_direct]]),
-        ),
+        (np.ones(int(direct_ptr[-1]), dtype=np.int64), ballot_row[dst[to_direct]], direct_ptr),
         shape=(m, ballot_member.size),
     )
     rhs_int = np.asarray((adj_direct @ ballot_stars), dtype=np.int64).reshape(m, n_choices)
