@@ -60,12 +60,14 @@ def run_burst(apis: list[HttpGraphQL], tokens: dict[str, str], sql: Sql) -> None
         }
         deadline = time.monotonic() + 30
         while True:
-            results = vote.results()
             gens = sql(
                 "SELECT calc_requested_gen, calc_completed_gen FROM democracy_decision "
                 f"WHERE id = {vote.decision_pk}"
             )[0]
-            if results and gens[0] == gens[1] and not sql.running(vote.decision_pk):
+            caught_up = gens[0] == gens[1] and not sql.running(vote.decision_pk)
+            # Read the result only once caught up: read before, it may predate the last one.
+            results = vote.results() if caught_up else None
+            if results:
                 break
             assert time.monotonic() < deadline, f"not caught up: {gens}, {results}"
             time.sleep(0.1)
