@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
+from itertools import count as numbering
 from operator import attrgetter, is_not
 from typing import TYPE_CHECKING
 
@@ -337,9 +339,12 @@ def _tag_codes(
     tag_sets: list[frozenset[str]], what: str
 ) -> tuple[tuple[frozenset[str], ...], IntArray]:
     """Return the distinct tag sets (sorted) and each item's position among them."""
-    distinct = set(tag_sets)
-    _check_strings(set().union(*distinct) if distinct else set(), what)
-    ordered = tuple(sorted(distinct, key=sorted))
-    position = dict(zip(ordered, range(len(ordered)), strict=True))
-    code = np.fromiter(map(position.__getitem__, tag_sets), np.int64, len(tag_sets))
-    return ordered, code
+    # One pass numbers the sets as first met; the numbers are then remapped to sorted order,
+    # so the result does not depend on the order of ``tag_sets``.
+    first_met: defaultdict[frozenset[str], int] = defaultdict(numbering().__next__)
+    met = np.fromiter(map(first_met.__getitem__, tag_sets), np.int64, len(tag_sets))
+    _check_strings(set().union(*first_met), what)
+    ordered = tuple(sorted(first_met, key=sorted))
+    rank = np.empty(len(ordered), dtype=np.int64)
+    rank[[first_met[s] for s in ordered]] = np.arange(len(ordered))
+    return ordered, rank[met]
