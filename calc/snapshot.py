@@ -11,11 +11,12 @@ import hashlib
 import json
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 
@@ -95,21 +96,17 @@ class _Ids(dict[int, str]):
         return str(key)
 
 
-class _Tags:
-    """Turn JSON tag lists into frozensets, one shared frozenset per distinct text."""
+def _tag_sets(raws: Sequence[str | list[str]]) -> Iterator[frozenset[str]]:
+    """Yield each JSON tag list as a frozenset, one shared frozenset per distinct text."""
+    try:
+        parsed = {raw: frozenset(json.loads(raw)) for raw in set(raws)}  # type: ignore[arg-type]
+    except TypeError:  # A backend that decodes JSON itself.
+        return (frozenset(raw) for raw in raws)
+    return map(parsed.__getitem__, raws)
 
-    __slots__ = ("_seen",)
 
-    def __init__(self) -> None:
-        self._seen: dict[str, frozenset[str]] = {"[]": frozenset()}
-
-    def __call__(self, raw: str | list[str] | None) -> frozenset[str]:
-        if not isinstance(raw, str):  # A backend that decodes JSON itself.
-            return frozenset(raw or ())
-        tags = self._seen.get(raw)
-        if tags is None:
-            tags = self._seen[raw] = frozenset(json.loads(raw))
-        return tags
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
 def _approved_only(rows: list[FollowingTuple], ids: _Ids) -> list[FollowingTuple]:
@@ -175,17 +172,26 @@ def _snapshot_read(decision_id: int) -> Snapshot:
     for ballot_id, choice_id, value in star_rows:
         stars[ballot_id][choice_ids.get(choice_id) or str(choice_id)] = value
     roles = {r.value: r for r in Role}
-    tags = _Tags()
+    # Column-wise maps: no Python frame per row, a third faster than generator expressions.
+    member_pks, member_roles = _columns(member_rows, 2)
+    followers, followees, following_tags, orders = _columns(following_rows, 4)
+    ballot_ids, voters, ballot_tags = _columns(ballot_rows, 3)
+    at = ids.__getitem__
     frozen = FrozenDecision(
         choices=tuple(choice_ids.values()),
-        members=tuple(Member(ids[pk], roles[role]) for pk, role in member_rows),
+        members=tuple(map(Member, map(at, member_pks), map(roles.__getitem__, member_roles))),
         followings=tuple(
-            Following(ids[follower], ids[followee], tags(raw), order)
-            for follower, followee, raw, order in following_rows
+            map(
+                Following, map(at, followers), map(at, followees), _tag_sets(following_tags), orders
+            )
         ),
         ballots=tuple(
-            DirectBallot.of(ids[member], stars.get(ballot_id, {}), tags(raw))
-            for ballot_id, member, raw in ballot_rows
+            map(
+                DirectBallot.of,
+                map(at, voters),
+                map(stars.get, ballot_ids, repeat({})),
+                _tag_sets(ballot_tags),
+            )
         ),
         tie_break_policy=TieBreakPolicy(decision.community.tie_break_policy),
     )
