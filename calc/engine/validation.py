@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from itertools import count as numbering
-from operator import attrgetter, is_not
+from operator import attrgetter, is_not, itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -206,14 +206,11 @@ def _index_ballots(
         raise EngineInputError(f"duplicate ballot by {_first_duplicate(who)!r}")
     star_lists = list(map(attrgetter("stars"), ballots))
     flat = list(chain.from_iterable(star_lists))
-    try:
-        # strict: every pair has the same length, which must then be 2.
-        named, values = zip(*flat, strict=True) if flat else ((), ())
-    except ValueError:
+    if not set(map(len, flat)) <= {2}:
         bad = next(b for b in ballots if any(len(p) != 2 for p in b.stars))
-        raise EngineInputError(
-            f"ballot of {bad.member!r}: stars must be (choice, stars) pairs"
-        ) from None
+        raise EngineInputError(f"ballot of {bad.member!r}: stars must be (choice, stars) pairs")
+    named = list(map(itemgetter(0), flat))
+    values = list(map(itemgetter(1), flat))
     try:
         cols = np.fromiter(map(choice_index.__getitem__, named), np.int64, len(named))
     except (KeyError, TypeError):
@@ -260,7 +257,7 @@ def _refuse_unknown_choice(ballots: tuple[DirectBallot, ...], choice_index: dict
         raise EngineInputError(f"ballot of {bad_member!r}: unknown choice {bad_choice}")
 
 
-def _star_values(ballots: tuple[DirectBallot, ...], values: tuple[int, ...]) -> IntArray:
+def _star_values(ballots: tuple[DirectBallot, ...], values: list[int]) -> IntArray:
     """Return the stars as an array; refuse a non-integer or out-of-range one (least member)."""
     if set(map(type, values)) <= {int}:
         out: IntArray | None
