@@ -2,10 +2,10 @@
 
 For delegated members ``k_v x_v - sum(x_f) = b_v`` (``b_v`` sums the direct voters they
 follow). Up to ``ONE_LU_LIMIT`` unknowns, Jacobi sweeps first (an acyclic system reaches its
-exact floating-point fixed point after as many sweeps as its depth, far cheaper than an LU
-for a small system), else one sparse LU; above, strongly connected components are solved
-sinks first, a layer at a time, so long chains never meet an LU and fill-in stays inside
-cycles.
+exact floating-point fixed point after as many sweeps as its depth, small cycles settle
+geometrically; far cheaper than an LU for a small system), else one sparse LU. Above,
+strongly connected components are solved sinks first, a layer at a time, so long chains
+never meet an LU and fill-in stays inside cycles.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ ITERATIVE_FROM = 2000
 # community seen so far; a deeper chain or a slowly mixing cycle falls back to the LU
 # having lost well under 1 ms.
 MAX_SWEEPS = 48
+# Sweeps stop once no value moves by more than this (an acyclic system stops moving
+# altogether; inside a cycle values settle geometrically). Whatever x they stop at, the
+# bound comes from its residual; past SWEEP_ERROR_LIMIT the LU is used instead.
+SWEEP_SETTLED = 2.0**-44
+SWEEP_ERROR_LIMIT = 1e-11
 
 
 def solve_float(
@@ -63,7 +68,7 @@ def _sweep(
     """Return float stars and error bounds by Jacobi sweeps, or None if they do not settle.
 
     With ``W = diag(1/k) adj`` and ``c = b / k``, ``x = c + W x`` is swept two steps at a time
-    (``x <- c + W c + W² x``) until a sweep changes no bit. An extra column (``b = k``)
+    (``x <- c + W c + W² x``) until a sweep hardly moves x. An extra column (``b = k``)
     gives the expected steps ``t = A⁻¹k`` that the bound needs.
     """
     m = k.size
@@ -81,9 +86,11 @@ def _sweep(
     for _ in range(MAX_SWEEPS):
         y = w2 @ x
         y += c2
-        if (y == x).all():
-            break
+        change = np.subtract(y, x)
         x = y
+        np.abs(change, out=change)
+        if change.max() <= SWEEP_SETTLED:
+            break
     else:
         return None
     # Scaled residual c + W x - x of the float x. Every entry is >= 0; the reciprocals, the
@@ -97,7 +104,10 @@ def _sweep(
     slack_t = slack.T
     slack_t *= (kk + 6.0) * _U
     scaled += slack
-    return x[:, :n_choices], _bound(x, scaled, kk, 0.0)
+    err = _bound(x, scaled, kk, 0.0)
+    if not err.max() <= SWEEP_ERROR_LIMIT:  # a slowly mixing cycle: the LU does better
+        return None
+    return x[:, :n_choices], err
 
 
 def _bound(
