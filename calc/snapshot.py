@@ -152,8 +152,11 @@ def snapshot_read(decision_id: int) -> Snapshot:
 
 
 def _snapshot_read(decision_id: int) -> Snapshot:
+    # Inside a caller's transaction the isolation level is already set; the reads share it.
+    outer = connection.in_atomic_block
     with transaction.atomic():
-        _repeatable_read()
+        if not outer:
+            _repeatable_read()
         decision = Decision.objects.select_related("community").get(pk=decision_id)
         community_id = decision.community_id
         choices = list(Choice.objects.filter(decision_id=decision_id).values_list("id", "title"))

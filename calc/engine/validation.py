@@ -314,10 +314,13 @@ def _index_followings(
         raise EngineInputError(f"following {f.follower!r} -> {f.followee!r} appears twice")
     orders = list(map(attrgetter("order"), followings))
     if not set(map(type, orders)) <= {int}:
-        f = next(f for f in followings if not _is_int(f.order))
-        raise EngineInputError(
-            f"following {f.follower!r} -> {f.followee!r}: order must be an integer, got {f.order!r}"
-        )
+        bad_order = next((f for f in followings if not _is_int(f.order)), None)
+        if bad_order is not None:
+            raise EngineInputError(
+                f"following {bad_order.follower!r} -> {bad_order.followee!r}: "
+                f"order must be an integer, got {bad_order.order!r}"
+            )
+        orders = [int(order) for order in orders]
     sets, code = _tag_codes(list(map(attrgetter("tags"), followings)), "following tags")
     order_arr = np.fromiter(orders, np.int64, count)
     src_sorted = src[perm]

@@ -138,3 +138,20 @@ def test_engine_input_error_is_a_value_error() -> None:
 def test_malformed_json_is_refused_naming_the_problem(doc, message) -> None:
     with pytest.raises(EngineInputError, match=message):
         decision_from_json(doc)
+
+
+def test_a_following_order_that_is_not_an_integer_is_named():
+    bad = _decision(followings=(Following("ben", "ann", frozenset(), "first"),))  # type: ignore[arg-type]
+    with pytest.raises(EngineInputError, match="order must be an integer, got 'first'"):
+        resolve_ballots(bad)
+
+
+def test_integer_like_orders_are_accepted():
+    import numpy as np
+
+    class Rank(int):
+        pass
+
+    for order in (np.int64(2), Rank(3)):
+        fine = _decision(followings=(Following("ben", "ann", frozenset({"budget"}), order),))
+        assert resolve_ballots(fine).ballot("ben") is not None
