@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck pytest install clean
+.PHONY: serve test lint typecheck pytest pytest-postgres install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,9 @@ serve: install
 	$(BIN)/python manage.py seed_demo --if-empty
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
-## Run every test: lint, types, then pytest with coverage.
-test: install lint typecheck pytest
+## Run every test: lint, types, the database suites on PostgreSQL (when configured), then
+## everything with coverage.
+test: install lint typecheck pytest-postgres pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -34,6 +35,14 @@ typecheck:
 
 pytest:
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+pytest-postgres:
+	@if [ -n "$$CROWDVOTE_TEST_POSTGRES_URL" ]; then \
+		DATABASE_URL="$$CROWDVOTE_TEST_POSTGRES_URL" $(BIN)/python -m pytest --no-cov -q \
+			tests/accounts tests/democracy tests/schema tests/calc --ignore=tests/calc/engine; \
+	else \
+		echo "PostgreSQL pass skipped: set CROWDVOTE_TEST_POSTGRES_URL to run it."; \
+	fi
 
 clean:
 	rm -rf $(VENV) var logs .coverage htmlcov .mypy_cache .ruff_cache .pytest_cache
