@@ -51,6 +51,14 @@ def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
     return [ChoiceSpec(title=c.title, description=c.description or "") for c in choices]
 
 
+def _recalculating(decision: models.Decision) -> DecisionPayload:
+    """Return a decision whose status change queued its recalculation."""
+    return DecisionPayload(
+        decision=decision,  # type: ignore[arg-type]
+        calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+    )
+
+
 @strawberry.type
 class DemocracyMutation:
     @strawberry_django.mutation(handle_django_errors=False)
@@ -186,20 +194,14 @@ class DemocracyMutation:
     def publish_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_publish(user=user, decision=_decision(decision_id))
-        return DecisionPayload(
-            decision=decision,  # type: ignore[arg-type]
-            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
-        )
+        return _recalculating(decision)
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(DecisionPayload)
     def close_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_close(user=user, decision=_decision(decision_id))
-        return DecisionPayload(
-            decision=decision,  # type: ignore[arg-type]
-            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
-        )
+        return _recalculating(decision)
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(BallotPayload)
