@@ -20,7 +20,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, if_empty: bool, **options: Any) -> None:
         if if_empty and Community.objects.exists():
-            self.stdout.write("Demo data: the database already has communities; kept as is.")
+            self.stdout.write(
+                "Demo data: the database already has communities; kept as is. "
+                "A token for scripts: python manage.py issue_token alice"
+            )
             return
         demo = demo_create()
         names = ", ".join(c.name for c in demo.communities)
