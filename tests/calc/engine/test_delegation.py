@@ -216,3 +216,35 @@ def test_tangle_of_cycles_solved_iteratively_equals_the_reference() -> None:
     for member, ballot in expected.items():
         row = resolved.stars[resolved.index_of(member)].tolist()
         assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member
+
+
+def test_a_cycle_landing_exactly_on_a_rounding_tie_is_rounded_half_to_even():
+    """A follows B and C9, B follows A and two zero voters: A = 3/2560, B = 1/2560.
+
+    C9 holds 1/512 after nine halvings; both cycle values end in 5 at the ninth decimal,
+    so floating point cannot round them and the exact cyclic solve must.
+    """
+    members = ["w", "z1", "z2", "a", "b"] + [f"c{i}" for i in range(1, 10)]
+    followings = [Following("c1", "w"), Following("c1", "z1")]
+    followings += [Following(f"c{i}", f"c{i - 1}") for i in range(2, 10)]
+    followings += [Following(f"c{i}", "z1") for i in range(2, 10)]
+    followings += [Following("a", "b"), Following("a", "c9")]
+    followings += [Following("b", "a"), Following("b", "z1"), Following("b", "z2")]
+    decision = FrozenDecision(
+        choices=("x",),
+        members=tuple(Member(m) for m in members),
+        followings=tuple(followings),
+        ballots=(
+            DirectBallot.of("w", {"x": 1}),
+            DirectBallot.of("z1", {"x": 0}),
+            DirectBallot.of("z2", {"x": 0}),
+        ),
+    )
+    resolved = resolve_ballots(decision)
+    assert _stars(resolved, "c9") == {"x": Decimal("0.00195312")}  # 0.001953125, 2 is even
+    assert _stars(resolved, "a") == {"x": Decimal("0.00117188")}  # 0.001171875, 7 is odd
+    assert _stars(resolved, "b") == {"x": Decimal("0.00039062")}  # 0.000390625, 2 is even
+    reference = reference_resolve(decision)
+    for member in ("a", "b", "c9"):
+        engine = {c: int(v * STAR_SCALE) for c, v in _stars(resolved, member).items()}
+        assert engine == reference[member].stars
