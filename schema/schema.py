@@ -7,7 +7,13 @@ from decimal import Decimal
 import strawberry
 import strawberry_django
 from django.conf import settings
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.relay import Node
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -31,14 +37,23 @@ Query = merge_types("Query", (NodeQuery, AccountsQuery, DemocracyQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, DemocracyMutation, CalcMutation))
 Subscription = merge_types("Subscription", (CalcSubscription,))
 
+# The limits' validation rules are built once: rules rebuilt per request would change the
+# validation cache's key and defeat it.
+LIMITS = [
+    *QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES).validation_rules,
+]
+
 schema = strawberry.Schema(
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
+        # Clients send the same few documents again and again: parse and validate each once.
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
         DjangoOptimizerExtension,
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: AddValidationRules(LIMITS),
     ],
 )
