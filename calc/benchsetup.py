@@ -185,9 +185,10 @@ class GraphQLSocket:
 
     async def __aenter__(self) -> GraphQLSocket:
         import websockets  # A test extra: only the tests and bench_latency need it.
+        from websockets.typing import Subprotocol
 
         self.socket = await websockets.connect(
-            self.url, subprotocols=[self.protocol], max_size=None  # type: ignore[list-item]
+            self.url, subprotocols=[Subprotocol(self.protocol)], max_size=None
         )
         payload = {"authorization": f"Bearer {self.token}"} if self.token else {}
         await self.socket.send(json.dumps({"type": "connection_init", "payload": payload}))

@@ -167,7 +167,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         lease.renew()
         calculation.save(update_fields=["generation", "content_hash", "snapshot", "status"])
         broadcast(calculation)
-        members = len(snapshot.frozen.members)
+        members = snapshot.frozen.member_count
         log_event(
             Event.SNAPSHOT_CREATED,
             SYSTEM,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calc.engine.columns import Decision, DecisionColumns, decision_columns, decision_from_columns
 from calc.engine.delegation import resolve_ballots
 from calc.engine.explain import explain_ballot
 from calc.engine.jsonio import content_hash, decision_from_json, decision_to_json
@@ -28,6 +29,8 @@ from calc.engine.types import (
 __all__ = [
     "STAR_SCALE",
     "ChoiceScore",
+    "Decision",
+    "DecisionColumns",
     "DirectBallot",
     "EngineInputError",
     "Explanation",
@@ -43,6 +46,8 @@ __all__ = [
     "StarResult",
     "TieBreakPolicy",
     "content_hash",
+    "decision_columns",
+    "decision_from_columns",
     "decision_from_json",
     "decision_to_json",
     "explain_ballot",

@@ -22,7 +22,7 @@ from calc.engine.validation import index_decision
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from calc.engine.types import FrozenDecision
+    from calc.engine.columns import Decision
     from calc.engine.validation import Indexed
 
 _REACH_BIT = np.uint64(1)
@@ -31,7 +31,7 @@ SWEEP_TAGS_LIMIT = 20_000
 _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
-def resolve_ballots(decision: FrozenDecision, *, indexed: Indexed | None = None) -> ResolvedBallots:
+def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> ResolvedBallots:
     """Return every member's ballot for ``decision`` as defined in SEMANTICS.md.
 
     Validates the decision first (EngineInputError on malformed input) unless ``indexed``,

@@ -11,11 +11,12 @@ from calc.engine.types import STAR_SCALE, EngineInputError, Explanation, Explana
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from calc.engine.types import FrozenDecision, ResolvedBallots
+    from calc.engine.columns import Decision
+    from calc.engine.types import ResolvedBallots
 
 
 def explain_ballot(
-    decision: FrozenDecision,
+    decision: Decision,
     resolved: ResolvedBallots,
     member_id: str,
     *,

@@ -22,6 +22,7 @@ from calc.engine.types import (
 from calc.engine.validation import index_decision
 
 if TYPE_CHECKING:
+    from calc.engine.columns import Decision
     from calc.engine.validation import Indexed
 
 
@@ -165,7 +166,7 @@ def decision_as_object(decision: FrozenDecision) -> DecisionJson:
     }
 
 
-def decision_to_json(decision: FrozenDecision, *, indexed: Indexed | None = None) -> str:
+def decision_to_json(decision: Decision, *, indexed: Indexed | None = None) -> str:
     """Return the canonical JSON text (sorted keys and lists, no spaces, ASCII only).
 
     Two decisions with the same content give the same text whatever their tuple orders.
@@ -226,7 +227,7 @@ def _tags_text(tags: frozenset[str]) -> str:
     return "[" + ",".join(map(encode_basestring_ascii, sorted(tags))) + "]"
 
 
-def content_hash(decision: FrozenDecision) -> str:
+def content_hash(decision: Decision) -> str:
     """Return the SHA-256 hex digest of the canonical JSON; it seeds the tie lot."""
     return hashlib.sha256(decision_to_json(decision).encode("ascii")).hexdigest()
 

@@ -19,11 +19,12 @@ from calc.engine.types import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from calc.engine.types import FrozenDecision, ResolvedBallots
+    from calc.engine.columns import Decision
+    from calc.engine.types import ResolvedBallots
 
 
 def tally_star(
-    decision: FrozenDecision,
+    decision: Decision,
     resolved: ResolvedBallots,
     *,
     content_hash: str,
@@ -41,7 +42,7 @@ def tally_star(
     'a'
     """
     choice_ids = resolved.choice_ids
-    if tuple(sorted(decision.choices)) != choice_ids or len(decision.members) != len(
+    if tuple(sorted(decision.choices)) != choice_ids or decision.member_count != len(
         resolved.member_ids
     ):
         raise EngineInputError("resolved ballots do not belong to this decision")

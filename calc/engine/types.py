@@ -47,7 +47,7 @@ def scaled_to_decimal(value: int) -> Decimal:
 E = TypeVar("E", bound=StrEnum)
 
 
-def _coerce_enum(kind: type[E], value: object, what: str) -> E:
+def coerce_enum(kind: type[E], value: object, what: str) -> E:
     if isinstance(value, kind):
         return value
     try:
@@ -67,7 +67,7 @@ class Member:
     role: Role = Role.VOTER
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "role", _coerce_enum(Role, self.role, f"member {self.id!r} role"))
+        object.__setattr__(self, "role", coerce_enum(Role, self.role, f"member {self.id!r} role"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +150,12 @@ class FrozenDecision:
         object.__setattr__(
             self,
             "tie_break_policy",
-            _coerce_enum(TieBreakPolicy, self.tie_break_policy, "tie-break policy"),
+            coerce_enum(TieBreakPolicy, self.tie_break_policy, "tie-break policy"),
         )
+
+    @property
+    def member_count(self) -> int:
+        return len(self.members)
 
     def validate(self) -> None:
         """Raise EngineInputError naming the first inconsistency; return None if sound."""

@@ -34,8 +34,8 @@ def test_the_seeded_decision_tallies_like_the_generated_one() -> None:
     seeded = synthetic_seed(members=300, choices=4, seed=7, extra_members=["bench"])
     snapshot = snapshot_read(seeded.decision_id)
     generated = generate(300, 4, 7)
-    assert len(snapshot.frozen.followings) == len(generated.followings) == seeded.followings
-    assert len(snapshot.frozen.ballots) == len(generated.ballots) == seeded.direct_ballots
+    assert snapshot.frozen.follow_src.size == len(generated.followings) == seeded.followings
+    assert snapshot.frozen.ballot_member.size == len(generated.ballots) == seeded.direct_ballots
     seeded_scores, seeded_participation = _scores(snapshot.frozen, snapshot.choice_titles)
     generated_scores, generated_participation = _scores(generated)
     assert seeded_scores == generated_scores

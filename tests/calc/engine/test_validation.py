@@ -42,6 +42,14 @@ BAD = {
         {"followings": (Following("ben", "zed"),)},
         "'ben' -> 'zed': followee is not a member",
     ),
+    "follower not a string": (
+        {"followings": (Following(7, "ann"),)},  # type: ignore[arg-type]
+        "7 -> 'ann': follower is not a member",
+    ),
+    "members not Member values": (
+        {"members": (Member("ann"), "ben")},
+        "members must be Member values, got 'ben'",
+    ),
     "self follow": ({"followings": (Following("ben", "ben"),)}, "'ben' follows themself"),
     "duplicate following": (
         {"followings": (Following("ben", "ann"), Following("ben", "ann", frozenset({"x"})))},
