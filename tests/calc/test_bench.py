@@ -24,7 +24,8 @@ def _run(*argv: str) -> str:
 
 def test_json_report_has_every_figure_and_agrees_with_the_reference() -> None:
     report = json.loads(_run("--members", "300", "--choices", "4", "--json", "--compare-reference"))
-    assert KEYS | {"reference_ms", "speedup"} <= report.keys()
+    assert KEYS | {"reference_ms", "speedup", "columns_ms"} <= report.keys()
+    assert report["columns_ms"] > 0
     assert report["members"] == 300
     assert report["choices"] == 4
     assert report["reference_agrees"] is True
@@ -35,6 +36,7 @@ def test_readable_summary_is_the_default() -> None:
     text = _run("--members", "200")
     assert "resolve" in text
     assert "peak RSS" in text
+    assert "objects to columns" in text
     assert not text.startswith("{")
 
 
