@@ -89,10 +89,11 @@ def ballot_cast(
 
     ballot = Ballot.objects.filter(decision=decision, membership=membership).first()
     created = ballot is None
-    ballot = ballot or Ballot(decision=decision, membership=membership)
+    ballot = ballot or Ballot()
+    # The loaded rows, not ids: the save signal names the member without fetching them again.
+    ballot.decision, ballot.membership = decision, membership
     ballot.tags = clean_tags
     ballot.comment = comment
-    ballot.full_clean(validate_unique=False)
     ballot.save()
     ballot.stars.all().delete()
     BallotStar.objects.bulk_create(

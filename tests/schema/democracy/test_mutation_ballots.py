@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from democracy.models import Ballot, BallotStar, DecisionStatus
@@ -68,6 +70,19 @@ def test_cast_ballot_reads_back_with_unrated_choices_at_zero(graphql_as, voter, 
     mine = client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"]
     assert mine["tags"] == ["budget"]
     assert [s["stars"] for s in mine["stars"]] == ["5.00000000", "2.00000000", "0.00000000"]
+
+
+def test_replacing_a_ballot_does_not_fetch_the_member_again(graphql_as, voter, decision):
+    # Every statement runs under the decision's row lock, so concurrent voters wait on them.
+    client = graphql_as(voter.user)
+    ballot = {"decisionId": gid(decision), "stars": stars_input(decision, Park=5)}
+    assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
+    with CaptureQueriesContext(connection) as captured:
+        assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert sum('FROM "democracy_membership"' in sql for sql in statements) == 1
+    assert not any(sql.startswith("SELECT 1 AS") for sql in statements)
+    assert len(statements) <= 21
 
 
 def test_casting_again_replaces_the_ballot(graphql_as, voter, decision):
