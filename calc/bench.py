@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Protocol, TypedDict
 import numpy as np
 
 from calc.engine import (
+    Decision,
+    DecisionColumns,
     DirectBallot,
     Following,
     FrozenDecision,
@@ -38,11 +40,11 @@ from calc.engine import (
     Role,
     content_hash,
     decision_columns,
-    decision_from_json,
+    decision_from_columns,
     resolve_ballots,
     tally_star,
 )
-from calc.engine.jsonio import ballots_as_objects, result_as_object
+from calc.engine.jsonio import ballots_as_objects, columns_from_json, result_as_object
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -172,7 +174,7 @@ def peak_rss_mb() -> float:
 
 
 def run(
-    decision: FrozenDecision,
+    decision: Decision,
     *,
     compare_reference: bool = False,
     output: str | None = None,
@@ -184,7 +186,10 @@ def run(
     that lazy imports are not counted; the reference runs once.
     """
     start = time.perf_counter()
-    columns = decision_columns(decision)
+    if isinstance(decision, DecisionColumns):
+        columns, objects = decision, None
+    else:
+        columns, objects = decision_columns(decision), decision
     columns_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
     digest = content_hash(columns)
@@ -202,7 +207,7 @@ def run(
     p = result.participation
     report: Report = {
         "members": p.members,
-        "followings": len(decision.followings),
+        "followings": int(columns.follow_src.size),
         "choices": len(decision.choices),
         "direct_ballots": p.direct_ballots,
         "delegated_ballots": p.delegated_ballots,
@@ -219,9 +224,10 @@ def run(
     if compare_reference:
         from calc.reference import reference_resolve, reference_tally
 
+        objects = objects or decision_from_columns(columns)
         ref_start = time.perf_counter()
-        ref_ballots = reference_resolve(decision)
-        ref_result = reference_tally(decision, ref_ballots, digest)
+        ref_ballots = reference_resolve(objects)
+        ref_result = reference_tally(objects, ref_ballots, digest)
         ref_ms = (time.perf_counter() - ref_start) * 1000
         report["reference_ms"] = round(ref_ms, 3)
         report["speedup"] = round(ref_ms / max(report["total_ms"], 1e-6), 1)
@@ -249,8 +255,9 @@ def run(
 
 def execute(options: Options, out: Writer) -> Report:
     """Build or read the decision, run the benchmark and print the report to ``out``."""
+    decision: Decision
     if options.input:
-        decision = decision_from_json(Path(options.input).read_text(encoding="utf-8"))
+        decision = columns_from_json(Path(options.input).read_text(encoding="utf-8"))
     else:
         decision = generate(options.members, options.choices, options.seed)
     report = run(

@@ -10,7 +10,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from calc.engine import Explanation, FrozenDecision, MemberBallot, ResolvedBallots, resolve_ballots
+from calc.engine import (
+    DecisionColumns,
+    Explanation,
+    MemberBallot,
+    ResolvedBallots,
+    resolve_ballots,
+)
 from calc.engine import explain_ballot as engine_explain
 from calc.models import Calculation, CalculationStatus
 from calc.snapshot import snapshot_unpack
@@ -21,7 +27,7 @@ CACHE_SIZE = 8
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    frozen: FrozenDecision
+    frozen: DecisionColumns
     resolved: ResolvedBallots
 
 

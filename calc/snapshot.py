@@ -26,10 +26,10 @@ from calc.engine import (
     FrozenDecision,
     Role,
     TieBreakPolicy,
-    decision_from_json,
     decision_to_json,
 )
 from calc.engine.columns import tag_codes
+from calc.engine.jsonio import columns_from_json
 from democracy.models import Ballot, BallotStar, Choice, Decision, DecisionStatus, Membership
 from democracy.models import Following as FollowingRow
 
@@ -234,6 +234,6 @@ def snapshot_pack(
     return Packed(hashlib.sha256(text).hexdigest(), zlib.compress(text, COMPRESSION_LEVEL))
 
 
-def snapshot_unpack(packed: bytes | memoryview) -> FrozenDecision:
+def snapshot_unpack(packed: bytes | memoryview) -> DecisionColumns:
     """Return the frozen decision stored by :func:`snapshot_pack`."""
-    return decision_from_json(zlib.decompress(bytes(packed)))
+    return columns_from_json(zlib.decompress(bytes(packed)))

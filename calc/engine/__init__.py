@@ -5,7 +5,12 @@ from __future__ import annotations
 from calc.engine.columns import Decision, DecisionColumns, decision_columns, decision_from_columns
 from calc.engine.delegation import resolve_ballots
 from calc.engine.explain import explain_ballot
-from calc.engine.jsonio import content_hash, decision_from_json, decision_to_json
+from calc.engine.jsonio import (
+    columns_from_json,
+    content_hash,
+    decision_from_json,
+    decision_to_json,
+)
 from calc.engine.star import tally_star
 from calc.engine.types import (
     STAR_SCALE,
@@ -45,6 +50,7 @@ __all__ = [
     "Runoff",
     "StarResult",
     "TieBreakPolicy",
+    "columns_from_json",
     "content_hash",
     "decision_columns",
     "decision_from_columns",

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, TypedDict
 
+import numpy as np
+
+from calc.engine.columns import DecisionColumns, decision_columns
 from calc.engine.types import (
     DirectBallot,
     EngineInputError,
@@ -22,8 +25,12 @@ from calc.engine.types import (
 from calc.engine.validation import index_decision
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from calc.engine.columns import Decision
     from calc.engine.validation import Indexed
+
+    IntArray = npt.NDArray[np.int64]
 
 
 class MemberJson(TypedDict):
@@ -69,11 +76,7 @@ def _str_list(value: object, where: str) -> list[str]:
     return value
 
 
-def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecision:
-    """Return the decision described by the JSON form; EngineInputError names what is wrong.
-
-    Unknown fields are ignored; the result is validated like any engine input.
-    """
+def _document(data: str | bytes | Mapping[str, object]) -> Mapping[str, object]:
     if isinstance(data, str | bytes):
         try:
             doc = json.loads(data)
@@ -83,6 +86,108 @@ def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecisi
         doc = data
     if not isinstance(doc, Mapping):
         raise EngineInputError("decision: expected a JSON object")
+    return doc
+
+
+def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecision:
+    """Return the decision described by the JSON form; EngineInputError names what is wrong.
+
+    Unknown fields are ignored; the result is validated like any engine input.
+    """
+    decision = _read_objects(_document(data))
+    decision.validate()
+    return decision
+
+
+def _int_array(values: list[int]) -> IntArray:
+    return np.array(values, dtype=np.int64)
+
+
+class _Irregular(Exception):
+    """The column reader met something only the checking reader can name."""
+
+
+def columns_from_json(data: str | bytes | Mapping[str, object]) -> DecisionColumns:
+    """Return the decision described by the JSON form as validated columns.
+
+    A well-formed document is read column by column (a few times faster than objects at
+    100,000 members); anything irregular is read again by ``decision_from_json``'s checking
+    reader, so errors name the item exactly as it does.
+    """
+    doc = _document(data)
+    try:
+        columns = _read_columns(doc)
+    except (_Irregular, KeyError, TypeError, AttributeError, ValueError, OverflowError):
+        return decision_columns(_read_objects(doc))
+    columns.validate()
+    return columns
+
+
+def _tag_column(raw: list[list[str]]) -> tuple[tuple[frozenset[str], ...], IntArray]:
+    """Return the distinct tag sets and each item's position among them; refuse non-lists."""
+    if not set(map(type, raw)) <= {list}:
+        raise _Irregular
+    position: dict[tuple[str, ...], int] = {}
+    codes = [position.setdefault(key, len(position)) for key in map(tuple, raw)]
+    if not all(type(t) is str for key in position for t in key):
+        raise _Irregular
+    return tuple(frozenset(key) for key in position), _int_array(codes)
+
+
+def _read_columns(doc: Mapping[str, object]) -> DecisionColumns:
+    """Read a well-formed document into columns; raise _Irregular (or a lookup error) else."""
+    choices, members = doc["choices"], doc["members"]
+    followings, ballots = doc.get("followings", []), doc.get("ballots", [])
+    policy = doc.get("tieBreakPolicy", TieBreakPolicy.LOT.value)
+    if (
+        not isinstance(choices, list)
+        or not isinstance(members, list)
+        or not isinstance(followings, list)
+        or not isinstance(ballots, list)
+    ):
+        raise _Irregular
+    if policy not in {p.value for p in TieBreakPolicy} or not set(map(type, choices)) <= {str}:
+        raise _Irregular
+    ids = [m["id"] for m in members]
+    roles = [m["role"] for m in members]
+    row_of = dict(zip(ids, range(len(ids)), strict=True))
+    known_roles = {r.value for r in Role}
+    if not set(map(type, ids)) <= {str} or not set(roles) <= known_roles or len(row_of) < len(ids):
+        raise _Irregular
+    orders = [f.get("order", 1) for f in followings]
+    if not set(map(type, orders)) <= {int}:
+        raise _Irregular
+    follow_sets, follow_codes = _tag_column([f.get("tags", []) for f in followings])
+    star_maps = [b["stars"] for b in ballots]
+    if not set(map(type, star_maps)) <= {dict}:
+        raise _Irregular
+    column_of = {c: j for j, c in enumerate(choices)}
+    values = [v for stars in star_maps for v in stars.values()]
+    if not set(map(type, values)) <= {int}:
+        raise _Irregular
+    owner = np.repeat(np.arange(len(ballots)), [len(stars) for stars in star_maps])
+    stars = np.zeros((len(ballots), len(choices)), dtype=np.int64)
+    stars[owner, [column_of[c] for one in star_maps for c in one]] = np.array(values, np.int64)
+    ballot_sets, ballot_codes = _tag_column([b.get("tags", []) for b in ballots])
+    return DecisionColumns(
+        choices=tuple(choices),
+        member_ids=tuple(ids),
+        is_voter=np.array([role == Role.VOTER.value for role in roles], dtype=np.bool_),
+        follow_src=_int_array([row_of[f["follower"]] for f in followings]),
+        follow_dst=_int_array([row_of[f["followee"]] for f in followings]),
+        follow_tag_sets=follow_sets,
+        follow_tag_code=follow_codes,
+        follow_order=_int_array(orders),
+        ballot_member=_int_array([row_of[b["member"]] for b in ballots]),
+        ballot_stars=stars,
+        ballot_tag_sets=ballot_sets,
+        ballot_tag_code=ballot_codes,
+        tie_break_policy=TieBreakPolicy(policy),
+    )
+
+
+def _read_objects(doc: Mapping[str, object]) -> FrozenDecision:
+    """Read the document item by item, naming the first item that is wrong."""
     choices = _str_list(_need(doc, "choices", list, "decision"), "choices")
     policy_raw = doc.get("tieBreakPolicy", TieBreakPolicy.LOT.value)
     if policy_raw not in {p.value for p in TieBreakPolicy}:
@@ -126,15 +231,13 @@ def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecisi
         ballots.append(
             DirectBallot.of(str(_need(b, "member", str, where)), dict(stars), frozenset(tags))  # type: ignore[call-overload]
         )
-    decision = FrozenDecision(
+    return FrozenDecision(
         choices=tuple(choices),
         members=tuple(members),
         followings=tuple(followings),
         ballots=tuple(ballots),
         tie_break_policy=TieBreakPolicy(policy_raw),
     )
-    decision.validate()
-    return decision
 
 
 def decision_as_object(decision: FrozenDecision) -> DecisionJson:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calc.bench import generate
 from calc.engine import (
+    DecisionColumns,
     DirectBallot,
+    EngineInputError,
     Following,
     FrozenDecision,
     Member,
     Role,
     TieBreakPolicy,
+    columns_from_json,
     content_hash,
     decision_from_json,
     decision_to_json,
@@ -148,3 +152,67 @@ def test_canonical_json_of_engine_communities_matches_the_oracle(
 def test_canonical_json_of_the_benchmark_community_matches_the_oracle() -> None:
     decision = generate(members=2_000, choices=7, seed=3)
     assert decision_to_json(decision) == _old_decision_to_json(decision)
+
+
+@calc_settings
+@given(decisions())
+def test_columns_from_json_reads_what_decision_from_json_reads(decision) -> None:
+    text = decision_to_json(decision)
+    columns = columns_from_json(text)
+    assert isinstance(columns, DecisionColumns)
+    assert decision_to_json(columns) == text
+
+
+def test_columns_from_json_takes_defaults_and_any_order_like_the_object_reader() -> None:
+    doc = {
+        "choices": ["b", "a"],
+        "members": [{"id": "z", "role": "VOTER"}, {"id": "y", "role": "LOBBYIST"}],
+        "followings": [{"follower": "y", "followee": "z"}],  # every topic, order 1
+        "ballots": [{"member": "z", "stars": {"a": 4}, "tags": ["parks", "budget"]}],
+    }
+    assert decision_to_json(columns_from_json(doc)) == decision_to_json(decision_from_json(doc))
+
+
+IRREGULAR = {
+    "string stars": ({"ballots": [{"member": "m", "stars": {"a": "5"}}]}, r"stars.a: expected"),
+    "boolean order": (
+        {"followings": [{"follower": "m", "followee": "n", "order": True}]},
+        r"followings\[0\].order: expected an integer",
+    ),
+    "tags not a list": (
+        {"followings": [{"follower": "m", "followee": "n", "tags": "parks"}]},
+        r"followings\[0\].tags: expected a list of strings",
+    ),
+    "stranger": (
+        {"followings": [{"follower": "m", "followee": "x"}]},
+        "'m' -> 'x': followee is not a member",
+    ),
+    "unknown choice": (
+        {"ballots": [{"member": "m", "stars": {"zz": 1}}]},
+        "ballot of 'm': unknown choice 'zz'",
+    ),
+    "huge stars": (
+        {"ballots": [{"member": "m", "stars": {"a": 2**70}}]},
+        "stars for 'a' must be an integer 0-5",
+    ),
+    "six stars": ({"ballots": [{"member": "m", "stars": {"a": 6}}]}, "got 6"),
+    "duplicate member": ({"members": [{"id": "m", "role": "VOTER"}] * 2}, "duplicate member"),
+    "unknown role": ({"members": [{"id": "m", "role": "KING"}]}, "not VOTER or LOBBYIST"),
+    "self follow": ({"followings": [{"follower": "m", "followee": "m"}]}, "follows themself"),
+    "duplicate choice": ({"choices": ["a", "a"]}, "duplicate choice id 'a'"),
+    "choices not a list": ({"choices": "a"}, "choices: wrong type str"),
+    "unknown policy": ({"tieBreakPolicy": "COIN"}, "tieBreakPolicy: 'COIN' is not LOT"),
+    "stars not an object": (
+        {"ballots": [{"member": "m", "stars": [1]}]},
+        r"ballots\[0\].stars: wrong type list",
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "message"), IRREGULAR.values(), ids=IRREGULAR.keys())
+@pytest.mark.parametrize("reader", [decision_from_json, columns_from_json])
+def test_both_readers_refuse_an_irregular_document_alike(reader, changes, message) -> None:
+    members = [{"id": "m", "role": "VOTER"}, {"id": "n", "role": "VOTER"}]
+    doc = {"choices": ["a"], "members": members, **changes}
+    with pytest.raises(EngineInputError, match=message):
+        reader(doc)
