@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 from itertools import count as numbering
 from operator import attrgetter, is_not, itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     BoolArray = npt.NDArray[np.bool_]
 
 MIN_STARS = 0
+T = TypeVar("T", bound=np.generic)
 
 
 def _empty_ints() -> IntArray:
@@ -59,6 +60,23 @@ def _int_column(value: object, name: str, ndim: int = 1) -> IntArray:
     return np.asarray(array, dtype=np.int64)
 
 
+_INT_COLUMNS = (
+    "follow_src",
+    "follow_dst",
+    "follow_tag_code",
+    "follow_order",
+    "ballot_member",
+    "ballot_tag_code",
+)
+
+
+def _read_only(array: npt.NDArray[T]) -> npt.NDArray[T]:
+    """Return a view that refuses writes (the caller's array itself stays as it was)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class DecisionColumns:
     """One decision as columns. Members are rows of ``member_ids``; everything refers to them.
@@ -67,7 +85,8 @@ class DecisionColumns:
     ballot. Tag sets are given once each (``*_tag_sets``) and referenced by position
     (``*_tag_code``). ``ballot_stars`` has one row per ballot and one column per entry of
     ``choices`` (0 for a choice left unrated). No tuple or array order changes any result.
-    Lists are accepted and converted; consistency is checked by the engine
+    Lists are accepted and converted; arrays are kept without a copy, behind read-only views
+    (so change none after handing it over). Consistency is checked by the engine
     (``calc.engine.validation.index_columns``), not here.
     """
 
@@ -98,12 +117,11 @@ class DecisionColumns:
         voter = np.asarray(self.is_voter)
         if voter.dtype != np.bool_ and voter.size:
             raise EngineInputError("is_voter must be an array of booleans")
-        put(self, "is_voter", np.asarray(voter, dtype=np.bool_).reshape(-1))
-        for name in ("follow_src", "follow_dst", "follow_tag_code", "follow_order"):
-            put(self, name, _int_column(getattr(self, name), name))
-        for name in ("ballot_member", "ballot_tag_code"):
-            put(self, name, _int_column(getattr(self, name), name))
-        put(self, "ballot_stars", _int_column(self.ballot_stars, "ballot_stars", ndim=2))
+        put(self, "is_voter", _read_only(np.asarray(voter, dtype=np.bool_).reshape(-1)))
+        for name in _INT_COLUMNS:
+            put(self, name, _read_only(_int_column(getattr(self, name), name)))
+        stars = _int_column(self.ballot_stars, "ballot_stars", ndim=2)
+        put(self, "ballot_stars", _read_only(stars))
         put(
             self,
             "tie_break_policy",

@@ -128,6 +128,8 @@ def test_lists_become_arrays_and_the_policy_an_enum() -> None:
     assert columns.follow_src.dtype == np.int64
     assert columns.ballot_stars.shape == (1, 2)
     assert columns.member_count == 3
+    with pytest.raises(ValueError, match="read-only"):
+        columns.follow_src[0] = 0
     empty = DecisionColumns(("a",), ("ann",), [True])
     assert empty.ballot_stars.shape == (0, 0)
     empty.validate()
