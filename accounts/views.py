@@ -41,8 +41,14 @@ def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
     return check.process_view(request, None, (), {})  # type: ignore[arg-type]
 
 
+def _next(request: HttpRequest) -> str:
+    """Return the page to go back to after signing in (a path on this site), or ""."""
+    return magic_links.local_path(request.POST.get("next") or request.GET.get("next"))
+
+
 def _page(request: HttpRequest, status: int = 200, **context: object) -> HttpResponse:
     context.setdefault("ttl_minutes", max(1, settings.MAGIC_LINK_TTL_SECONDS // 60))
+    context.setdefault("next", _next(request))
     response = render(request, TEMPLATE, context, status=status)
     # The URL carries the token: keep it out of Referer headers of any followed link.
     response["Referrer-Policy"] = "no-referrer"
@@ -51,7 +57,11 @@ def _page(request: HttpRequest, status: int = 200, **context: object) -> HttpRes
 
 @method_decorator(never_cache, name="dispatch")
 class SignInView(View):
-    """GET shows a form; POST either requests a link (``email``) or redeems one (``token``)."""
+    """GET shows a form; POST either requests a link (``email``) or redeems one (``token``).
+
+    ``next`` (a path on this site, anything else is ignored) rides along in the emailed
+    link and is offered once signed in, so a visitor sent here by a widget gets back to it.
+    """
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return _page(request, token=request.GET.get("token", "").strip())
@@ -67,15 +77,16 @@ class SignInView(View):
             signed_in = sessions.session_sign_in(request=request, token=token)
         except DomainError as error:
             return _page(request, status=400, error=error.message)
-        response = render(
-            request, SIGNED_IN_TEMPLATE, {"user": signed_in.user, "token": signed_in.token}
-        )
+        context = {"user": signed_in.user, "token": signed_in.token, "next": _next(request)}
+        response = render(request, SIGNED_IN_TEMPLATE, context)
         response["Referrer-Policy"] = "no-referrer"
         return response
 
     def _request_link(self, request: HttpRequest, email: str) -> HttpResponse:
         try:
-            magic_links.magic_link_request(email=email, ip=sessions.client_ip(request))
+            magic_links.magic_link_request(
+                email=email, ip=sessions.client_ip(request), next_path=_next(request)
+            )
         except DomainError as error:
             return _page(request, status=400, error=error.message, email=email)
         return _page(request, sent_to=email.strip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from django.http import Http404
 from django.shortcuts import render
@@ -39,6 +40,10 @@ def decision_pk(global_id: str) -> int | None:
     return int(node_id)
 
 
+def _sign_in_returning_to(request: HttpRequest) -> str:
+    return f"{reverse('sign-in')}?{urlencode({'next': request.get_full_path()})}"
+
+
 @require_safe
 @never_cache
 @xframe_options_exempt
@@ -56,13 +61,13 @@ def decision_widget(request: HttpRequest, decision_id: str) -> HttpResponse:
     if not visible:
         if request.user.is_authenticated:
             raise Http404(NOT_FOUND)
-        sign_in = {"sign_in": reverse("sign-in")}
+        sign_in = {"sign_in": _sign_in_returning_to(request)}
         response = render(request, "widget/sign_in_needed.html", sign_in, status=403)
     else:
         context: dict[str, object] = {
             "decision": decision,
             "decision_id": decision_id,
-            "sign_in": reverse("sign-in"),
+            "sign_in": _sign_in_returning_to(request),
         }
         response = render(request, "widget/decision.html", context)
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

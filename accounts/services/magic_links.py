@@ -20,6 +20,7 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import errors
 from accounts.errors import AccountErrorCode
@@ -76,14 +77,22 @@ def email_mask(email: str) -> str:
     return f"{local[:2]}***@{domain}"
 
 
-def sign_in_url(token: str) -> str:
-    """Return the public URL of the sign-in page for ``token``."""
-    return f"{settings.PUBLIC_URL}{SIGN_IN_PATH}?{urlencode({'token': token})}"
+def local_path(url: str | None) -> str:
+    """Return ``url`` if it is a path on this site (safe to return to), else ""."""
+    if not url or not url.startswith("/") or not url_has_allowed_host_and_scheme(url, None):
+        return ""
+    return url
 
 
-def _send(email: str, token: str) -> None:
+def sign_in_url(token: str, next_path: str = "") -> str:
+    """Return the public URL of the sign-in page for ``token``, returning to ``next_path``."""
+    query = {"token": token, **({"next": next_path} if local_path(next_path) else {})}
+    return f"{settings.PUBLIC_URL}{SIGN_IN_PATH}?{urlencode(query)}"
+
+
+def _send(email: str, token: str, next_path: str) -> None:
     minutes = max(1, settings.MAGIC_LINK_TTL_SECONDS // 60)
-    body = BODY.format(url=sign_in_url(token), token=token, minutes=minutes)
+    body = BODY.format(url=sign_in_url(token, next_path), token=token, minutes=minutes)
     send_mail(SUBJECT, body, None, [email])
 
 
@@ -96,11 +105,12 @@ def _rate_limited(*, email: str, ip: str | None, since: timedelta) -> bool:
 
 
 @transaction.atomic
-def magic_link_request(*, email: str, ip: str | None) -> None:
+def magic_link_request(*, email: str, ip: str | None, next_path: str = "") -> None:
     """Create a sign-in link for ``email`` and mail it once the transaction commits.
 
     Known and unknown addresses get the same answer. Only the SHA-256 of the token is
-    stored; the clear token exists only in the email.
+    stored; the clear token exists only in the email. The link leads on to ``next_path``
+    when that is a path on this site.
     """
     address = email_normalise(email)
     user = User.objects.filter(email__iexact=address).first()
@@ -124,7 +134,7 @@ def magic_link_request(*, email: str, ip: str | None) -> None:
     )
     link.full_clean()
     link.save()
-    transaction.on_commit(partial(_send, address, token))
+    transaction.on_commit(partial(_send, address, token, next_path))
     log_event(
         Event.MAGIC_LINK_REQUESTED,
         actor,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.conf import settings
@@ -123,3 +124,32 @@ def test_asking_for_a_link_with_a_bad_address_says_so():
     assert response.status_code == 400
     assert "Enter a valid email address." in response.content.decode()
     assert not MagicLink.objects.exists()
+
+
+def test_a_visitor_sent_by_a_widget_is_offered_the_way_back(django_capture_on_commit_callbacks):
+    back = "/widget/decisions/RGVjaXNpb246MQ==/"
+    client = csrf_client(f"/sign-in/?{urlencode({'next': back})}")
+    assert f'name="next" value="{back}"' in client.get("/sign-in/", {"next": back}).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, email="ann@example.org", next=back)
+    link = next(line for line in mail.outbox[0].body.splitlines() if "/sign-in/?" in line)
+    query = parse_qs(urlsplit(link.strip()).query)
+    assert query["next"] == [back]
+    opened = client.get("/sign-in/", {"token": query["token"][0], "next": back})
+    assert f'name="next" value="{back}"' in opened.content.decode()
+    signed_in = post(client, token=query["token"][0], next=back).content.decode()
+    assert f'<a class="continue" href="{back}">' in signed_in
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "x/y"]
+)
+def test_a_way_back_off_this_site_is_ignored(elsewhere, django_capture_on_commit_callbacks):
+    client = csrf_client()
+    assert 'name="next"' not in client.get("/sign-in/", {"next": elsewhere}).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, email="ann@example.org", next=elsewhere)
+    assert "next=" not in mail.outbox[0].body
+    token = token_from_mail(mail.outbox[0])
+    signed_in = post(client, token=token, next=elsewhere).content.decode()
+    assert "Continue where you were" not in signed_in

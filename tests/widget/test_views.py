@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+from html import unescape
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from django.test import Client
@@ -81,7 +83,10 @@ def test_private_decision_asks_a_visitor_to_sign_in() -> None:
     assert response.status_code == 403
     html = response.content.decode()
     assert "Sign in to see these results" in html
-    assert 'href="/sign-in/"' in html
+    sign_in = re.search(r'href="(/sign-in/\?[^"]*)"', html)
+    assert sign_in is not None
+    (back,) = parse_qs(urlsplit(unescape(sign_in.group(1))).query)["next"]
+    assert unquote(back) == widget_url(decision)  # signing in leads back here
     assert "Secret plan" not in html
 
 
