@@ -38,6 +38,9 @@ MAX_SWEEPS = 48
 # bound comes from its residual; past SWEEP_ERROR_LIMIT the LU is used instead.
 SWEEP_SETTLED = 2.0**-44
 SWEEP_ERROR_LIMIT = 1e-11
+# Layers of components solved one after another before the rest is solved as one system:
+# communities seen so far are under 100 layers deep; a chain of delegates is as deep as long.
+MAX_LAYERS = 256
 
 
 def solve_float(
@@ -175,8 +178,12 @@ def _solve_layers(
     slot = np.empty(n_comp, dtype=np.int64)
     rhs_f = rhs_int.astype(np.float64)
     k_f = k.astype(np.float64)
+    solved = np.zeros(n_comp, dtype=np.bool_)
     ready = np.flatnonzero(pending == 0)
-    while ready.size:
+    for _ in range(MAX_LAYERS):
+        if not ready.size:
+            return x, err
+        solved[ready] = True
         single = ready[size[ready] == 1]
         if single.size:
             _average(members_of[comp_start[single]], k_f, rhs_f, indptr, indices, x, err)
@@ -192,6 +199,11 @@ def _solve_layers(
         preds = rev_src[edges]
         np.subtract.at(pending, preds, 1)
         ready = distinct(preds[pending[preds] == 0], slot)
+    # A deep chain of delegates: what is left is solved together, as one sparse system
+    # (acyclic parts are triangular, so the LU does not fill in).
+    rest = np.flatnonzero(~solved[labels])
+    if rest.size:
+        _solve_block(rest, k, rhs_int, indptr, indices, x, err, local, iterative=False)
     return x, err
 
 
@@ -229,6 +241,8 @@ def _solve_block(
     x: npt.NDArray[np.float64],
     err: npt.NDArray[np.float64],
     local: npt.NDArray[np.int64],
+    *,
+    iterative: bool = True,
 ) -> None:
     """Solve cyclic components together; bound the error from the residual.
 
@@ -263,7 +277,7 @@ def _solve_block(
         np.add.at(rhs[:, :n_choices], out_seg, x[out_tgt])
         boundary = float(err[out_tgt].max())
     sol = None
-    if b >= ITERATIVE_FROM and inside.sum() > 1.5 * b:
+    if iterative and b >= ITERATIVE_FROM and inside.sum() > 1.5 * b:
         sol = _iterate(a, rhs, kk)
     if sol is None:
         sol = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
 
 from calc.engine.averaging import distinct, solve_float
 from calc.engine.exact import solve_exact
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 _REACH_BIT = np.uint64(1)
 # Up to this many live followings, tags grow by whole sweeps (see ``_sweep_tags``).
 SWEEP_TAGS_LIMIT = 20_000
+# Rounds (or sweeps) of propagation before a search per tag bit finishes the job (see
+# ``_search_tags``): communities seen so far settle in under 100 rounds.
+MAX_TAG_ROUNDS = 256
 _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
@@ -153,17 +157,19 @@ def _propagate_tags(
 
     Bit 0 is a reach token every direct voter holds and only 'every topic' followings pass,
     so a member is in R exactly when any bit is set, and a following is active exactly when
-    its filter lets any bit of the followee through.
+    its filter lets any bit of the followee through. Rounds advance one following along
+    every path, so a deep chain or ring is finished by ``_search_tags`` instead.
     """
     if tags.shape[1] == 1 and src.size <= SWEEP_TAGS_LIMIT:
-        _sweep_tags(tags.reshape(-1), src, dst, mask.reshape(-1))
+        if not _sweep_tags(tags.reshape(-1), src, dst, mask.reshape(-1)):
+            _search_tags(tags, src, dst, mask)
         return
     n = tags.shape[0]
     slot = np.empty(n, dtype=np.int64)
     by_dst = np.argsort(dst)  # any order: OR is commutative
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(dst, minlength=n), out=ptr[1:])
-    while frontier.size:
+    for _ in range(MAX_TAG_ROUNDS):
         starts = ptr[frontier]
         counts = ptr[frontier + 1] - starts
         total = int(counts.sum())
@@ -181,6 +187,9 @@ def _propagate_tags(
         np.bitwise_or.at(tags, followers, contrib)
         grew = (tags[followers] != before).any(axis=1)
         frontier = distinct(followers[grew], slot)
+        if not frontier.size:
+            return
+    _search_tags(tags, src, dst, mask)
 
 
 def _sweep_tags(
@@ -188,23 +197,63 @@ def _sweep_tags(
     src: npt.NDArray[np.int64],
     dst: npt.NDArray[np.int64],
     mask: npt.NDArray[np.uint64],
-) -> None:
+) -> bool:
     """Grow one-word ``tags`` in place by sweeping every following until nothing grows.
 
     Fewer numpy calls per round than the semi-naive rounds, for small communities.
-    ``src`` is ascending (followings are sorted by follower).
+    ``src`` is ascending (followings are sorted by follower). Returns False if tags still
+    grew after ``MAX_TAG_ROUNDS`` sweeps.
     """
     if not src.size:
-        return
+        return True
     starts = np.flatnonzero(np.concatenate(([True], src[1:] != src[:-1])))
     followers = src[starts]
     held = tags[followers]
-    while True:
+    for _ in range(MAX_TAG_ROUNDS):
         gained = np.bitwise_or.reduceat(tags[dst] & mask, starts)
         gained |= held
         if np.array_equal(gained, held):
-            return
+            return True
         tags[followers] = held = gained
+    return False
+
+
+def _search_tags(
+    tags: npt.NDArray[np.uint64],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    mask: npt.NDArray[np.uint64],
+) -> None:
+    """Grow ``tags`` in place to the least fixed point by one graph search per tag bit.
+
+    Bits travel independently (a following passes a bit or not), so a member ends up with
+    a bit exactly when a path of followings passing it leads to a member holding it: a
+    breadth-first search from every holder, backwards along those followings, whatever the
+    depth. One search costs a pass over the followings, so this is kept for deep shapes.
+    """
+    n = tags.shape[0]
+    for word in range(tags.shape[1]):
+        held, passed = tags[:, word], mask[:, word]
+        live = int(np.bitwise_or.reduce(held)) & int(np.bitwise_or.reduce(passed))
+        while live:
+            low = live & -live
+            live ^= low
+            bit = np.uint64(low)
+            passes = (passed & bit) != 0
+            holders = np.flatnonzero(held & bit)
+            # Node n is a virtual start linked to every holder: one search for all of them.
+            graph = sp.csr_matrix(
+                (
+                    np.ones(int(passes.sum()) + holders.size, dtype=np.float64),
+                    (
+                        np.concatenate((dst[passes], np.full(holders.size, n))),
+                        np.concatenate((src[passes], holders)),
+                    ),
+                ),
+                shape=(n + 1, n + 1),
+            )
+            reached = breadth_first_order(graph, n, directed=True, return_predecessors=False)
+            held[reached[reached < n]] |= bit
 
 
 def _solve_stars(

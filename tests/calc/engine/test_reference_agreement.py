@@ -132,3 +132,28 @@ def test_iterative_solver_for_tangled_cycles_equals_reference(decision) -> None:
         patch("calc.engine.averaging.ITERATIVE_FROM", 2),
     ):
         assert_matches_reference(decision)
+
+
+@calc_settings
+@given(decisions(max_members=16), st.booleans())
+def test_deep_shapes_finished_by_tag_search_and_one_system_equal_reference(
+    decision, semi_naive: bool
+) -> None:
+    """Chains deeper than the round and layer budgets: force both fallbacks on small cases."""
+    with (
+        patch("calc.engine.delegation.MAX_TAG_ROUNDS", 1),
+        patch("calc.engine.delegation.SWEEP_TAGS_LIMIT", 0 if semi_naive else 20_000),
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0),
+        patch("calc.engine.averaging.MAX_LAYERS", 1),
+    ):
+        assert_matches_reference(decision)
+
+
+@calc_settings
+@given(averaging_layers())
+def test_one_system_after_the_layer_budget_rounds_ninth_place_fives_exactly(decision) -> None:
+    with (
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0),
+        patch("calc.engine.averaging.MAX_LAYERS", 1),
+    ):
+        assert_matches_reference(decision)
