@@ -51,11 +51,15 @@ class _ResolutionCache:
             raise ValueError(f"calculation {calculation.pk} has no snapshot yet")
         frozen = snapshot_unpack(packed)
         resolution = Resolution(frozen, resolve_ballots(frozen))
+        self.put(calculation.pk, resolution)
+        return resolution
+
+    def put(self, calculation_pk: int, resolution: Resolution) -> None:
         with self.lock:
-            self.entries[calculation.pk] = resolution
+            self.entries[calculation_pk] = resolution
+            self.entries.move_to_end(calculation_pk)
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
-        return resolution
 
 
 _cache = _ResolutionCache(CACHE_SIZE)
@@ -89,6 +93,17 @@ def calculations_queued(
     if decision_ids is not None:
         queued = queued.filter(decision_id__in=decision_ids)
     return list(queued.order_by("decision_id"))
+
+
+def resolution_keep(
+    calculation: Calculation, frozen: DecisionColumns, resolved: ResolvedBallots
+) -> None:
+    """Remember what a calculation just resolved.
+
+    With the worker in this process (embedded), reads of its ballots and explanations then
+    skip unpacking and resolving the snapshot again (a second at 100,000 members).
+    """
+    _cache.put(calculation.pk, Resolution(frozen, resolved))
 
 
 def resolution_of(calculation: Calculation) -> Resolution:

@@ -25,6 +25,7 @@ from calc.engine import resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
 from calc.engine.validation import index_decision
 from calc.models import RUNNING, Calculation, CalculationStatus
+from calc.results import resolution_keep
 from calc.snapshot import Snapshot, collector_paused, snapshot_pack, snapshot_read
 from crowdvote.logs import Event, log_event
 from democracy.models import Choice, Decision, DecisionStatus
@@ -210,6 +211,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         )
         lease.renew()
         _complete(calculation, snapshot, list(Choice.objects.filter(decision_id=decision_id)))
+        resolution_keep(calculation, snapshot.frozen, resolved)
         return calculation
     except Exception as error:
         calculation_fail(calculation, error)

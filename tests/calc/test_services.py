@@ -15,6 +15,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+import calc.results
 import calc.services
 from accounts.models import User
 from calc.engine import resolve_ballots, tally_star
@@ -533,3 +534,23 @@ def test_a_late_failure_never_overwrites_a_completed_calculation(decision):
     assert completed.status == CalculationStatus.COMPLETED
     assert completed.error == ""
     assert fresh(decision).calc_failures == 0
+
+
+def test_a_calculation_keeps_what_it_resolved_for_reads_in_this_process(decision, monkeypatch):
+    [calculation] = decision_calculate(decision.pk)
+    voter = decision.community.memberships.filter(ballots__isnull=False).first()
+
+    def unpack_again(packed):  # a read served from the snapshot would land here
+        raise AssertionError("unpacked again")
+
+    monkeypatch.setattr(calc.results, "snapshot_unpack", unpack_again)
+    explanation = calc.results.explanation_of(calculation, voter.pk)
+    assert explanation is not None
+    assert not explanation.is_delegated
+    ballot = calc.results.ballot_resolved(calculation, voter.pk)
+    assert ballot is not None
+    assert dict(ballot.stars) == dict(explanation.stars)
+    other = Calculation.objects.create(decision=decision, status=CalculationStatus.COMPLETED)
+    other.snapshot = calculation.snapshot
+    with pytest.raises(AssertionError, match="unpacked again"):
+        calc.results.explanation_of(other, voter.pk)
