@@ -1,7 +1,7 @@
 """Read calculations and their results: latest ones, resolved ballots, explanations.
 
 Resolved ballots are not stored: they are recomputed from the stored snapshot, which gives
-them back bit for bit, and kept in a small per-process cache keyed by calculation.
+them back bit for bit, and kept in a small per-process cache keyed by content hash.
 """
 
 from __future__ import annotations
@@ -32,18 +32,22 @@ class Resolution:
 
 
 class _ResolutionCache:
-    """A tiny LRU of resolutions: pages of ``results.ballots`` reuse one resolution."""
+    """A tiny LRU of resolutions by content hash: pages of ``results.ballots`` reuse one.
+
+    The content hash names the frozen input, and the input decides the resolution.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: OrderedDict[int, Resolution] = OrderedDict()
+        self.entries: OrderedDict[str, Resolution] = OrderedDict()
         self.lock = Lock()
 
     def get(self, calculation: Calculation) -> Resolution:
+        key = calculation.content_hash
         with self.lock:
-            if calculation.pk in self.entries:
-                self.entries.move_to_end(calculation.pk)
-                return self.entries[calculation.pk]
+            if key and key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
         packed = calculation.snapshot
         if packed is None:
             packed = Calculation.objects.values_list("snapshot", flat=True).get(pk=calculation.pk)
@@ -51,13 +55,15 @@ class _ResolutionCache:
             raise ValueError(f"calculation {calculation.pk} has no snapshot yet")
         frozen = snapshot_unpack(packed)
         resolution = Resolution(frozen, resolve_ballots(frozen))
-        self.put(calculation.pk, resolution)
+        self.put(key, resolution)
         return resolution
 
-    def put(self, calculation_pk: int, resolution: Resolution) -> None:
+    def put(self, key: str, resolution: Resolution) -> None:
+        if not key:
+            return
         with self.lock:
-            self.entries[calculation_pk] = resolution
-            self.entries.move_to_end(calculation_pk)
+            self.entries[key] = resolution
+            self.entries.move_to_end(key)
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
 
@@ -103,7 +109,7 @@ def resolution_keep(
     With the worker in this process (embedded), reads of its ballots and explanations then
     skip unpacking and resolving the snapshot again (a second at 100,000 members).
     """
-    _cache.put(calculation.pk, Resolution(frozen, resolved))
+    _cache.put(calculation.content_hash, Resolution(frozen, resolved))
 
 
 def resolution_of(calculation: Calculation) -> Resolution:
