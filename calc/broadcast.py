@@ -47,6 +47,7 @@ PLAIN_FIELDS = (
     "duration_ms",
     "error",
     "retry_count",
+    "change_count",
     "is_final",
     "content_hash",
     "results",

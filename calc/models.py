@@ -43,6 +43,9 @@ class Calculation(models.Model):
     )
     failed_stage = models.CharField(max_length=10, choices=CalculationStatus.choices, blank=True)
     trigger = models.CharField(max_length=250)
+    change_count = models.PositiveIntegerField(
+        default=1, help_text="Changes covered: the trigger and those absorbed while queued."
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

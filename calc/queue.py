@@ -79,6 +79,13 @@ def request_recalculation(
             for pk in ids
             if pk not in existing
         ]
+    if existing:
+        # The queued calculation will cover these changes too: say how many it gathered.
+        Calculation.objects.filter(pk__in=[c.pk for c in existing.values()]).update(
+            change_count=F("change_count") + 1
+        )
+        for calc in existing.values():
+            calc.change_count += 1
     for calc in created:
         log_event(
             Event.CALC_QUEUED,

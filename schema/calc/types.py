@@ -44,6 +44,10 @@ class CalculationType(relay.Node):
     finished_at: datetime | None
     duration_ms: int | None
     trigger: str
+    change_count: int = strawberry_django.field(
+        description="How many changes this calculation covers: its trigger and any that "
+        "arrived while it was queued."
+    )
     retry_count: int
     generation: int
 

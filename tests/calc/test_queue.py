@@ -62,6 +62,9 @@ def test_a_request_absorbed_by_a_queued_calculation_sends_nothing(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         [second] = ask(decision)
     assert second.pk == first.pk
+    assert second.change_count == 2
+    stored = Calculation.objects.get(pk=first.pk)
+    assert (stored.change_count, stored.trigger) == (2, "test")
     assert callbacks == []
     assert received(layer, CALC_CHANNEL) == []
     assert received(layer, channel) == []

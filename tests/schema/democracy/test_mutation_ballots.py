@@ -82,7 +82,19 @@ def test_replacing_a_ballot_does_not_fetch_the_member_again(graphql_as, voter, d
     statements = [q["sql"] for q in captured.captured_queries]
     assert sum('FROM "democracy_membership"' in sql for sql in statements) == 1
     assert not any(sql.startswith("SELECT 1 AS") for sql in statements)
-    assert len(statements) <= 21
+    assert len(statements) <= 22
+
+
+def test_a_queued_calculation_counts_the_changes_it_gathered(graphql_as, voter, decision):
+    cast = """mutation($input: CastBallotInput!) { castBallot(input: $input) {
+      calculations { status trigger changeCount } } }"""
+    client = graphql_as(voter.user)
+    ballot = {"decisionId": gid(decision), "stars": stars_input(decision, Park=5)}
+    first = client(cast, input=ballot).data["castBallot"]["calculations"]
+    again = client(cast, input=ballot).data["castBallot"]["calculations"]
+    trigger = f"Ballot cast by {voter.user.username}"
+    assert first == [{"status": "QUEUED", "trigger": trigger, "changeCount": 1}]
+    assert again == [{"status": "QUEUED", "trigger": trigger, "changeCount": 2}]
 
 
 def test_casting_again_replaces_the_ballot(graphql_as, voter, decision):
