@@ -553,3 +553,18 @@ def test_a_calculation_keeps_what_it_resolved_for_reads_in_this_process(decision
     other = Calculation(pk=calculation.pk, snapshot=calculation.snapshot, content_hash="f" * 64)
     with pytest.raises(AssertionError, match="unpacked again"):
         calc.results.explanation_of(other, voter.pk)
+
+
+def test_another_process_reads_a_calculation_back_from_its_stored_snapshot(decision):
+    [calculation] = decision_calculate(decision.pk)
+    voter = decision.community.memberships.filter(ballots__isnull=False).first()
+    kept = calc.results.explanation_of(calculation, voter.pk)
+    calc.results._cache.entries.clear()  # as in a server process that did not calculate
+    stored = Calculation.objects.defer("snapshot").get(pk=calculation.pk)
+    assert calc.results.explanation_of(stored, voter.pk) == kept
+    assert calc.results.ballots_page(stored, 0, 10)[1] == 3
+    unsnapped = Calculation.objects.create(
+        decision=decision, status=CalculationStatus.FAILED, content_hash="e" * 64
+    )
+    with pytest.raises(ValueError, match="has no snapshot yet"):
+        calc.results.explanation_of(unsnapped, voter.pk)

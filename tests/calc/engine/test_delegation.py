@@ -248,3 +248,46 @@ def test_a_cycle_landing_exactly_on_a_rounding_tie_is_rounded_half_to_even():
     for member in ("a", "b", "c9"):
         engine = {c: int(v * STAR_SCALE) for c, v in _stars(resolved, member).items()}
         assert engine == reference[member].stars
+
+
+def _many_tags_community(tags: int, seed: int) -> FrozenDecision:
+    """A community whose ballots use more tags than one 64-bit word holds."""
+    rng = np.random.default_rng(seed)
+    names = [f"t{i:02d}" for i in range(tags)]
+    members = [Member(f"m{i:03d}") for i in range(240)]
+    ballots = [
+        DirectBallot.of(
+            f"m{i:03d}",
+            {"a": int(rng.integers(0, 6)), "b": int(rng.integers(0, 6))},
+            {names[i], *rng.choice(names, size=int(rng.integers(0, 3)), replace=False).tolist()},
+        )
+        for i in range(tags)
+    ]
+    followings = {
+        (f"m{i:03d}", f"m{int(j):03d}"): Following(
+            f"m{i:03d}",
+            f"m{int(j):03d}",
+            frozenset(rng.choice(names, size=2, replace=False).tolist())
+            if rng.random() < 0.7
+            else EVERY,
+        )
+        for i in range(tags, 240)
+        for j in rng.integers(0, 240, size=3)
+        if int(j) != i
+    }
+    return FrozenDecision(("a", "b"), tuple(members), tuple(followings.values()), tuple(ballots))
+
+
+def test_more_tags_than_a_word_holds_equal_the_reference_by_rounds_or_by_search() -> None:
+    tags = 70
+    decision = _many_tags_community(tags, seed=3)
+    expected = reference_resolve(decision)
+    for rounds in (256, 1):
+        with patch("calc.engine.delegation.MAX_TAG_ROUNDS", rounds):
+            resolved = resolve_ballots(decision)
+        assert resolved.tag_bits.shape[1] == 2  # 70 tags and the reach bit: two words
+        assert int(resolved.has_ballot.sum()) == len(expected) > tags
+        for member, ballot in expected.items():
+            assert set(resolved.member_tags(member)) == ballot.tags, member
+            row = resolved.stars[resolved.index_of(member)].tolist()
+            assert dict(zip(resolved.choice_ids, row, strict=True)) == ballot.stars, member
