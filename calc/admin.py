@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models.functions import Length
 from django.http import HttpRequest
 
-from calc.models import Calculation
+from calc.models import Calculation, StoredSnapshot
 
 
 @admin.register(Calculation)
@@ -23,7 +24,6 @@ class CalculationAdmin(admin.ModelAdmin):
     list_filter = ("status", "is_final", "decision__community")
     search_fields = ("decision__title", "trigger", "content_hash")
     date_hierarchy = "requested_at"
-    exclude = ("snapshot",)
     readonly_fields = (
         "decision",
         "generation",
@@ -43,9 +43,15 @@ class CalculationAdmin(admin.ModelAdmin):
         "worker",
     )
 
-    @admin.display(description="Snapshot size (compressed bytes)")
+    @admin.display(description="Snapshot size (compressed canonical JSON, bytes)")
     def snapshot_size(self, calculation: Calculation) -> int:
-        return len(calculation.snapshot or b"")
+        return (
+            StoredSnapshot.objects.filter(calculation=calculation)
+            .annotate(size=Length("canonical"))
+            .values_list("size", flat=True)
+            .first()
+            or 0
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -28,11 +28,7 @@ RUNNING = (
 
 
 class Calculation(models.Model):
-    """One calculation of a decision from one consistent snapshot.
-
-    ``snapshot`` is the engine input in its canonical JSON form, zlib-compressed; anyone can
-    re-run it (``bench_calc --input``) and get ``results`` back bit for bit.
-    """
+    """One calculation of a decision from one consistent snapshot (``stored_snapshot``)."""
 
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="calculations")
     generation = models.PositiveBigIntegerField(
@@ -54,7 +50,6 @@ class Calculation(models.Model):
     retry_count = models.PositiveSmallIntegerField(default=0)
     is_final = models.BooleanField(default=False)
     content_hash = models.CharField(max_length=64, blank=True)
-    snapshot = models.BinaryField(null=True, blank=True)
     results = models.JSONField(null=True, blank=True)
     worker = models.CharField(max_length=120, blank=True)
 
@@ -82,3 +77,23 @@ class Calculation(models.Model):
 
     def __str__(self) -> str:
         return f"Calculation {self.pk} of decision {self.decision_id} ({self.status})"
+
+
+class StoredSnapshot(models.Model):
+    """The frozen input of one calculation, in a row of its own.
+
+    Apart from the calculation, so that its status updates never rewrite megabytes.
+    ``canonical`` is the canonical JSON, zlib-compressed: its SHA-256 is the content hash,
+    and anyone can re-run it (``bench_calc --input``) to get ``results`` back bit for bit.
+    ``columns`` holds the same input as compressed arrays, read back in milliseconds for
+    resolved ballots and explanations; empty for snapshots stored before it existed.
+    """
+
+    calculation = models.OneToOneField(
+        Calculation, on_delete=models.CASCADE, primary_key=True, related_name="stored_snapshot"
+    )
+    canonical = models.BinaryField()
+    columns = models.BinaryField(blank=True, default=b"")
+
+    def __str__(self) -> str:
+        return f"Snapshot of calculation {self.pk}"

@@ -19,7 +19,7 @@ from calc.engine import (
 )
 from calc.engine import explain_ballot as engine_explain
 from calc.models import Calculation, CalculationStatus
-from calc.snapshot import snapshot_unpack
+from calc.snapshot import snapshot_load
 from democracy.models import Decision, DecisionStatus
 
 CACHE_SIZE = 8
@@ -48,12 +48,7 @@ class _ResolutionCache:
             if key and key in self.entries:
                 self.entries.move_to_end(key)
                 return self.entries[key]
-        packed = calculation.snapshot
-        if packed is None:
-            packed = Calculation.objects.values_list("snapshot", flat=True).get(pk=calculation.pk)
-        if packed is None:
-            raise ValueError(f"calculation {calculation.pk} has no snapshot yet")
-        frozen = snapshot_unpack(packed)
+        frozen = snapshot_load(calculation.pk)
         resolution = Resolution(frozen, resolve_ballots(frozen))
         self.put(key, resolution)
         return resolution
@@ -73,14 +68,14 @@ _cache = _ResolutionCache(CACHE_SIZE)
 
 def calculation_latest(decision: Decision) -> Calculation | None:
     """Return the decision's newest calculation, whatever its status."""
-    return Calculation.objects.filter(decision_id=decision.pk).defer("snapshot").first()
+    return Calculation.objects.filter(decision_id=decision.pk).first()
 
 
 def calculation_latest_completed(decision_id: int) -> Calculation | None:
     """Return the calculation whose result is current: the final one, else the newest."""
     completed = Calculation.objects.filter(
         decision_id=decision_id, status=CalculationStatus.COMPLETED
-    ).defer("snapshot")
+    )
     return completed.filter(is_final=True).first() or completed.first()
 
 
@@ -91,7 +86,7 @@ def calculations_queued(
 
     With ``community_id``: those of the community's open decisions.
     """
-    queued = Calculation.objects.filter(status=CalculationStatus.QUEUED).defer("snapshot")
+    queued = Calculation.objects.filter(status=CalculationStatus.QUEUED)
     if community_id is not None:
         queued = queued.filter(
             decision__community_id=community_id, decision__status=DecisionStatus.OPEN

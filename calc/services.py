@@ -26,7 +26,13 @@ from calc.engine.jsonio import result_as_object
 from calc.engine.validation import index_decision
 from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.results import resolution_keep
-from calc.snapshot import Snapshot, collector_paused, snapshot_pack, snapshot_read
+from calc.snapshot import (
+    Snapshot,
+    collector_paused,
+    snapshot_pack,
+    snapshot_read,
+    snapshot_store,
+)
 from crowdvote.logs import Event, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
@@ -163,10 +169,11 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         indexed = index_decision(snapshot.frozen)  # Validated once for the pack and the resolve.
         packed = snapshot_pack(snapshot.frozen, indexed=indexed)
         calculation.content_hash = packed.content_hash
-        calculation.snapshot = packed.data
         calculation.status = CalculationStatus.READY
         lease.renew()
-        calculation.save(update_fields=["generation", "content_hash", "snapshot", "status"])
+        with transaction.atomic():
+            calculation.save(update_fields=["generation", "content_hash", "status"])
+            snapshot_store(calculation, packed)
         broadcast(calculation)
         members = snapshot.frozen.member_count
         log_event(

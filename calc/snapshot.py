@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import json
 import zlib
 from collections.abc import Iterator, Sequence
@@ -28,8 +29,9 @@ from calc.engine import (
     TieBreakPolicy,
     decision_to_json,
 )
-from calc.engine.columns import tag_codes
+from calc.engine.columns import decision_columns, tag_codes
 from calc.engine.jsonio import columns_from_json
+from calc.models import Calculation, StoredSnapshot
 from democracy.models import Ballot, BallotStar, Choice, Decision, DecisionStatus, Membership
 from democracy.models import Following as FollowingRow
 
@@ -215,25 +217,105 @@ def _snapshot_read(decision_id: int) -> Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """A frozen decision ready to store: its content hash and compressed canonical JSON."""
+    """A frozen decision ready to store: content hash, canonical JSON and arrays, compressed.
+
+    ``columns`` holds the same input as ``canonical``, in a form read back in milliseconds.
+    """
 
     content_hash: str
-    data: bytes
+    canonical: bytes
+    columns: bytes
 
 
 def snapshot_pack(
     frozen: DecisionColumns | FrozenDecision, *, indexed: Indexed | None = None
 ) -> Packed:
-    """Return the content hash and the zlib-compressed canonical JSON of ``frozen``.
+    """Return the content hash, the zlib-compressed canonical JSON and arrays of ``frozen``.
 
     The canonical text is built once for both. ``indexed`` is ``index_decision(frozen)`` when
     the caller keeps it for ``resolve_ballots`` (validating 100,000 members takes 0.2 s). The
     hash is the engine's ``content_hash`` (a test keeps them equal).
     """
     text = decision_to_json(frozen, indexed=indexed).encode("ascii")
-    return Packed(hashlib.sha256(text).hexdigest(), zlib.compress(text, COMPRESSION_LEVEL))
+    columns = frozen if isinstance(frozen, DecisionColumns) else decision_columns(frozen)
+    return Packed(
+        hashlib.sha256(text).hexdigest(),
+        zlib.compress(text, COMPRESSION_LEVEL),
+        _columns_blob(columns),
+    )
 
 
-def snapshot_unpack(packed: bytes | memoryview) -> DecisionColumns:
-    """Return the frozen decision stored by :func:`snapshot_pack`."""
-    return columns_from_json(zlib.decompress(bytes(packed)))
+def snapshot_unpack(
+    canonical: bytes | memoryview, columns: bytes | memoryview = b""
+) -> DecisionColumns:
+    """Return the frozen decision stored by :func:`snapshot_pack`.
+
+    From the arrays when given (milliseconds), else from the canonical JSON (a second at
+    100,000 members).
+    """
+    if columns:
+        return _columns_from_blob(bytes(columns))
+    return columns_from_json(zlib.decompress(bytes(canonical)))
+
+
+def snapshot_store(calculation: Calculation, packed: Packed) -> None:
+    """Store ``packed`` as the snapshot of ``calculation`` (saved already)."""
+    StoredSnapshot.objects.update_or_create(
+        calculation=calculation,
+        defaults={"canonical": packed.canonical, "columns": packed.columns},
+    )
+
+
+def snapshot_load(calculation_pk: int) -> DecisionColumns:
+    """Return the stored snapshot of a calculation; ValueError if it has none yet."""
+    stored = StoredSnapshot.objects.filter(calculation_id=calculation_pk).first()
+    if stored is None:
+        raise ValueError(f"calculation {calculation_pk} has no snapshot yet")
+    return snapshot_unpack(stored.canonical, stored.columns)
+
+
+# Arrays of the columns blob; ids and tag sets travel as JSON text beside them.
+_ARRAYS = (
+    "is_voter",
+    "follow_src",
+    "follow_dst",
+    "follow_tag_code",
+    "follow_order",
+    "ballot_member",
+    "ballot_stars",
+    "ballot_tag_code",
+)
+
+
+def _columns_blob(columns: DecisionColumns) -> bytes:
+    names = {
+        "choices": list(columns.choices),
+        "member_ids": list(columns.member_ids),
+        "follow_tag_sets": [sorted(tags) for tags in columns.follow_tag_sets],
+        "ballot_tag_sets": [sorted(tags) for tags in columns.ballot_tag_sets],
+        "tie_break_policy": columns.tie_break_policy.value,
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        names=np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
+        **{name: _compact(getattr(columns, name)) for name in _ARRAYS},
+    )
+    return zlib.compress(buffer.getvalue(), COMPRESSION_LEVEL)
+
+
+def _compact(array: Any) -> Any:
+    """Return ``array`` in the narrowest integer type holding its values (less to compress)."""
+    if array.dtype == np.bool_ or not array.size:
+        return array
+    low, high = int(array.min()), int(array.max())
+    for kind in (np.int8, np.int16, np.int32):
+        if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
+            return array.astype(kind)
+    return array
+
+
+def _columns_from_blob(blob: bytes) -> DecisionColumns:
+    with np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False) as arrays:
+        names = json.loads(arrays["names"].tobytes())
+        return DecisionColumns(**names, **{name: arrays[name] for name in _ARRAYS})

@@ -69,7 +69,7 @@ class CalculationType(relay.Node):
         cls, queryset: QuerySet[Calculation], info: Info, **kwargs: object
     ) -> QuerySet[Calculation]:
         visible = selectors.decision_list_visible(current_user(info))
-        return queryset.filter(decision__in=visible).defer("snapshot")
+        return queryset.filter(decision__in=visible)
 
 
 @strawberry.type(name="ChoiceScore")

@@ -186,7 +186,7 @@ class DecisionType(relay.Node):
     )
     def snapshots(self) -> Iterable[Calculation]:
         """Every calculation of this decision, newest first, each with its frozen input."""
-        return Calculation.objects.filter(decision_id=self.pk).defer("snapshot")  # type: ignore[attr-defined]
+        return Calculation.objects.filter(decision_id=self.pk)  # type: ignore[attr-defined]
 
     @strawberry_django.field(only=["id", "community_id"])
     def explanation(
