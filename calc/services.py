@@ -33,7 +33,7 @@ from calc.snapshot import (
     snapshot_read,
     snapshot_store,
 )
-from crowdvote.logs import Event, log_event
+from crowdvote.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         debounce = settings.CALC_DEBOUNCE_MS / 1000
         if debounce:
             time.sleep(debounce)  # Gathers a burst of changes into this snapshot.
+        started = time.perf_counter()
         snapshot = snapshot_read(decision_id)
+        read = time.perf_counter() - started
         calculation.generation = snapshot.generation
         indexed = index_decision(snapshot.frozen)  # Validated once for the pack and the resolve.
         packed = snapshot_pack(snapshot.frozen, indexed=indexed)
@@ -175,13 +177,15 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             calculation.save(update_fields=["generation", "content_hash", "status"])
             snapshot_store(calculation, packed)
         broadcast(calculation)
-        members = snapshot.frozen.member_count
+        frozen = snapshot.frozen
+        changes = calculation.change_count
         log_event(
             Event.SNAPSHOT_CREATED,
             SYSTEM,
-            f"Snapshot of decision {decision_id} for "
-            f"calculation {calculation.pk}: {members} members, generation "
-            f"{snapshot.generation}",
+            f"Snapshot of decision {decision_id} for calculation {calculation.pk}: "
+            f"{frozen.member_count} members, {frozen.follow_src.size} followings, "
+            f"{frozen.ballot_member.size} direct ballots; generation {snapshot.generation} "
+            f"({changes} change{'s' if changes != 1 else ''}), read in {duration(read)}",
         )
 
         _set_status(calculation, CalculationStatus.STAGING, lease)
@@ -196,7 +200,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             f"Calculation {calculation.pk}: "
             f"{int(resolved.counted.sum())} ballots counted, "
             f"{int(resolved.is_delegated.sum())} delegated, "
-            f"{time.perf_counter() - started:.3f}s",
+            f"{duration(time.perf_counter() - started)}",
         )
 
         _set_status(calculation, CalculationStatus.TALLYING, lease)
@@ -214,7 +218,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             Event.TALLY_COMPLETE,
             SYSTEM,
             f"Calculation {calculation.pk}: winner "
-            f"'{winner}', {time.perf_counter() - started:.3f}s",
+            f"'{winner}', {duration(time.perf_counter() - started)}",
         )
         lease.renew()
         _complete(calculation, snapshot, list(Choice.objects.filter(decision_id=decision_id)))

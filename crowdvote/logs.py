@@ -46,6 +46,15 @@ class Event(StrEnum):
     CALC_FAILED = "CALC_FAILED"
 
 
+def duration(seconds: float) -> str:
+    """Return a duration as an operator reads it: "0.4 ms", "85 ms", "1.24 s"."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
 def log_event(event: Event, actor: str, message: str, *, level: int = logging.INFO) -> None:
     """Log one event line; ``actor`` is a username or a pseudonym, never an anonymous name."""
     EVENT_LOGGER.log(level, message, extra={"event": event.value, "actor": actor or "-"})

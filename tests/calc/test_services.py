@@ -351,8 +351,14 @@ def test_each_phase_is_logged_in_one_line(decision, events, monkeypatch):
     formatter = EventFormatter(datefmt="%Y-%m-%d %H:%M:%S")
     for event in ["SNAPSHOT_CREATED", "STAGING_START", "STAGING_COMPLETE", "TALLY_START"]:
         assert LINE.match(formatter.format(events.one(event))), event
-    assert f"calculation {calculation.pk}" in events.one("SNAPSHOT_CREATED").getMessage()
-    assert "3 ballots counted" in events.one("STAGING_COMPLETE").getMessage()
+    snapshot = events.one("SNAPSHOT_CREATED").getMessage()
+    assert f"calculation {calculation.pk}: 3 members, 0 followings, 3 direct ballots" in snapshot
+    # The fixture's joins and ballots were gathered into the one queued calculation.
+    changes = calculation.change_count
+    assert changes > 1
+    assert re.search(rf"\({changes} changes\), read in \d+(\.\d)? ms$", snapshot), snapshot
+    staging = events.one("STAGING_COMPLETE").getMessage()
+    assert re.search(r"3 ballots counted, 0 delegated, \d+(\.\d)? ms$", staging), staging
     tally = events.one("TALLY_COMPLETE")
     assert LINE.match(formatter.format(tally))
     assert "winner 'Park'" in tally.getMessage()
