@@ -61,7 +61,7 @@ def request_recalculation(
         decisions = decisions.filter(status=DecisionStatus.OPEN)
     else:
         decisions = decisions.filter(pk__in=list(decision_ids)).exclude(status=DecisionStatus.DRAFT)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
         ids = sorted(decisions.values_list("pk", flat=True))
         # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
         # decision queue up here and each sees the other's QUEUED calculation.

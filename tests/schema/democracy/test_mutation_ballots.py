@@ -82,7 +82,7 @@ def test_replacing_a_ballot_does_not_fetch_the_member_again(graphql_as, voter, d
     statements = [q["sql"] for q in captured.captured_queries]
     assert sum('FROM "democracy_membership"' in sql for sql in statements) == 1
     assert not any(sql.startswith("SELECT 1 AS") for sql in statements)
-    assert len(statements) <= 22
+    assert len(statements) <= 20
 
 
 def test_a_queued_calculation_counts_the_changes_it_gathered(graphql_as, voter, decision):
