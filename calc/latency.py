@@ -105,16 +105,25 @@ def _totals(event: JsonObject) -> dict[str, Decimal]:
 
 @dataclass
 class Running:
-    """A started setup: where to cast, where to listen, and the seeded community."""
+    """A started setup: where to cast, where to listen, and the seeded community.
+
+    ``tokens`` holds a bearer token per extra voter; ``token`` is the first one's.
+    """
 
     cast_api: HttpGraphQL
     listen_api: HttpGraphQL
-    token: str
+    tokens: dict[str, str]
     seeded: JsonObject
     seed_seconds: float
 
+    @property
+    def token(self) -> str:
+        return next(iter(self.tokens.values()))
 
-def _seed(server: ServerProcess, options: LatencyOptions) -> tuple[JsonObject, float]:
+
+def _seed(
+    server: ServerProcess, options: LatencyOptions, voters: tuple[str, ...]
+) -> tuple[JsonObject, float]:
     started = time.perf_counter()
     out = server.manage(
         "seed_synthetic",
@@ -124,8 +133,7 @@ def _seed(server: ServerProcess, options: LatencyOptions) -> tuple[JsonObject, f
         str(options.choices),
         "--seed",
         str(options.seed),
-        "--member",
-        VOTER,
+        *(arg for voter in voters for arg in ("--member", voter)),
         "--json",
         timeout=SEED_TIMEOUT,
     )
@@ -135,9 +143,15 @@ def _seed(server: ServerProcess, options: LatencyOptions) -> tuple[JsonObject, f
 
 @contextlib.contextmanager
 def started(
-    options: LatencyOptions, workdir: Path, log: Callable[[str], None]
+    options: LatencyOptions,
+    workdir: Path,
+    log: Callable[[str], None],
+    voters: tuple[str, ...] = (VOTER,),
 ) -> Iterator[Running]:
-    """Start the chosen setup, seeded; stop every process (and drop the database) after."""
+    """Start the chosen setup, seeded, with extra ``voters`` whom nobody follows.
+
+    Every process is stopped (and the database dropped) after.
+    """
     with contextlib.ExitStack() as stack:
         if options.setup == "embedded":
             server = ServerProcess(env=embedded_env(workdir), workdir=workdir)
@@ -155,8 +169,8 @@ def started(
         stack.callback(server.stop)
         server.manage("migrate", "--no-input")
         log(f"Seeding {options.members:,} members ({options.setup}) ...")
-        seeded, seed_seconds = _seed(server, options)
-        token = server.tokens(VOTER)[VOTER]
+        seeded, seed_seconds = _seed(server, options, voters)
+        tokens = server.tokens(*voters)
         if options.setup == "embedded":
             port = server.start("serve")
             cast_api = listen_api = HttpGraphQL(f"http://127.0.0.1:{port}/graphql")
@@ -166,7 +180,7 @@ def started(
             )
             for index in range(2):
                 server.start_worker(f"worker-{index}")
-        yield Running(cast_api, listen_api, token, seeded, seed_seconds)
+        yield Running(cast_api, listen_api, tokens, seeded, seed_seconds)
 
 
 async def _measure(
@@ -221,9 +235,10 @@ def _calculation_median(running: Running, count: int) -> float | None:
 
 def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> LatencyReport:
     """Start a setup, seed it, cast ``options.ballots`` ballots and time each live result."""
-    with tempfile.TemporaryDirectory(prefix="crowdvote-latency-") as tmp, started(
-        options, Path(tmp), log
-    ) as running:
+    with (
+        tempfile.TemporaryDirectory(prefix="crowdvote-latency-") as tmp,
+        started(options, Path(tmp), log) as running,
+    ):
         latencies, first_result = asyncio.run(_measure(running, options, log))
         calculation_median = _calculation_median(running, options.ballots + 1)
     seeded = running.seeded

@@ -1,0 +1,166 @@
+"""Measure how many ballots one decision takes per second from concurrent clients.
+
+A setup (embedded or distributed) is started from scratch with a small synthetic community
+and V extra voters. C client processes then cast ballots over HTTP keep-alive for S seconds,
+each cycling through its share of the voters, every cast changing that voter's stars; the
+distributed clients alternate between two daphne servers. The clients run on the same
+machine as the servers, so the figure is what the machine as a whole sustains.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+from urllib.parse import urlsplit
+
+from calc.latency import CAST, FIND_DECISION, LatencyOptions, Setup, started
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from calc.latency import Running
+
+SETTLE_TIMEOUT = 120
+SETTLED = """query($id: ID!) { decision(id: $id) {
+  results { participation { directBallots } }
+  snapshots(first: 1) { totalCount edges { node { status } } } } }"""
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputOptions:
+    setup: Setup = "embedded"
+    clients: int = 4
+    seconds: float = 15.0
+    voters: int = 40
+    members: int = 100
+    postgres_url: str = ""
+    redis_url: str = ""
+
+
+class ThroughputReport(TypedDict):
+    setup: str
+    clients: int
+    seconds: float
+    voters: int
+    members: int
+    ballots: int
+    ballots_per_second: float
+    calculations: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """What one client process casts, and where."""
+
+    url: str
+    tokens: list[str]
+    decision: str
+    choices: list[str]
+    seconds: float
+    offset: int
+
+
+def cast_for(share: _Share) -> int:
+    """Cast ballots for ``share.seconds`` over one connection; return how many were taken."""
+    address = urlsplit(share.url)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port)
+    cast, deadline = 0, time.monotonic() + share.seconds
+    while time.monotonic() < deadline:
+        token = share.tokens[cast % len(share.tokens)]
+        shift = share.offset + cast
+        stars = [{"choiceId": c, "stars": (shift + i) % 6} for i, c in enumerate(share.choices)]
+        body = json.dumps({"query": CAST, "variables": {"d": share.decision, "stars": stars}})
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        connection.request("POST", address.path, body, headers)
+        answer = json.loads(connection.getresponse().read())
+        if answer.get("errors") or answer["data"]["castBallot"]["errors"]:
+            raise RuntimeError(f"castBallot failed: {answer}")
+        cast += 1
+    connection.close()
+    return cast
+
+
+def _settle(running: Running, decision: str, voters: int) -> int:
+    """Wait until the newest calculation has completed; return how many the decision had."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        found = running.cast_api(SETTLED, running.token, id=decision)["decision"]
+        snapshots = found["snapshots"]
+        newest = snapshots["edges"][0]["node"]["status"] if snapshots["edges"] else None
+        results = found["results"]
+        counted = results["participation"]["directBallots"] if results else 0
+        if newest == "COMPLETED" and counted >= voters:
+            return int(snapshots["totalCount"])
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the decision did not settle within {SETTLE_TIMEOUT} s")
+        time.sleep(0.2)
+
+
+def throughput_run(
+    options: ThroughputOptions, log: Callable[[str], None] = print
+) -> ThroughputReport:
+    """Start a setup, cast from ``options.clients`` processes, and report ballots per second."""
+    voters = tuple(f"throughput_voter_{i}" for i in range(options.voters))
+    setup = LatencyOptions(
+        members=options.members,
+        setup=options.setup,
+        choices=4,
+        postgres_url=options.postgres_url,
+        redis_url=options.redis_url,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="crowdvote-throughput-") as tmp,
+        started(setup, Path(tmp), log, voters) as running,
+    ):
+        me = running.cast_api(FIND_DECISION, running.token)
+        node = me["me"]["memberships"][0]["community"]["decisions"]["edges"][0]["node"]
+        decision, choices = node["id"], [c["id"] for c in node["choices"]]
+        urls = [running.cast_api.url, running.listen_api.url]
+        tokens = list(running.tokens.values())
+        shares = [
+            _Share(
+                url=urls[i % 2],
+                tokens=tokens[i :: options.clients],
+                decision=decision,
+                choices=choices,
+                seconds=options.seconds,
+                offset=i,
+            )
+            for i in range(options.clients)
+        ]
+        log(f"Casting from {_clients(options.clients)} for {options.seconds:g} s ...")
+        with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
+            counts = pool.map(cast_for, shares)
+        calculations = _settle(running, decision, options.voters)
+    ballots = sum(counts)
+    return {
+        "setup": options.setup,
+        "clients": options.clients,
+        "seconds": options.seconds,
+        "voters": options.voters,
+        "members": options.members,
+        "ballots": ballots,
+        "ballots_per_second": round(ballots / options.seconds, 1),
+        "calculations": calculations,
+    }
+
+
+def _clients(count: int) -> str:
+    return f"{count} client{'' if count == 1 else 's'}"
+
+
+def throughput_summary(report: ThroughputReport) -> str:
+    """Return the report as a few readable lines."""
+    return (
+        f"{report['setup']}: {report['ballots']:,} ballots on one decision in "
+        f"{report['seconds']:g} s from {_clients(report['clients'])} "
+        f"({report['voters']} voters, {report['members']} members): "
+        f"{report['ballots_per_second']:.1f} ballots/s; "
+        f"{report['calculations']} calculations\n"
+    )

@@ -1,0 +1,52 @@
+"""``manage.py bench_ballots``: its arguments, and a tiny embedded run end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--clients", "0"], "--clients must be at least 1"),
+        (["--clients", "5", "--voters", "4"], "--voters must be at least --clients"),
+        (["--seconds", "0"], "--seconds must be positive"),
+        (["--members", "0"], "--members must be at least 1"),
+        (["--setup", "cloud"], "invalid choice: 'cloud'"),
+    ],
+)
+def test_bench_ballots_refuses_bad_arguments(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("bench_ballots", *args)
+
+
+@pytest.mark.e2e
+def test_a_tiny_embedded_run_counts_every_ballot_cast() -> None:
+    out = io.StringIO()
+    call_command(
+        "bench_ballots", "--clients", "2", "--seconds", "2", "--voters", "4", "--members", "20",
+        "--json", stdout=out,
+    )
+    report = json.loads(out.getvalue())
+    assert report["setup"] == "embedded"
+    assert (report["clients"], report["voters"], report["members"]) == (2, 4, 20)
+    assert report["ballots"] >= 4  # each client casts at least once a second here
+    assert report["ballots_per_second"] == round(report["ballots"] / 2, 1)
+    # Bursts coalesce: never more calculations than ballots, plus the one from seeding.
+    assert 1 <= report["calculations"] <= report["ballots"] + 1
+
+
+@pytest.mark.e2e
+def test_the_readable_summary_names_the_rate() -> None:
+    out = io.StringIO()
+    call_command(
+        "bench_ballots", "--clients", "1", "--seconds", "1", "--voters", "1", "--members", "5",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "Casting from 1 client for 1 s" in text
+    assert "ballots/s" in text
