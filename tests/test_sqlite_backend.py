@@ -67,3 +67,48 @@ def test_write_transactions_release_their_turn():
     with pytest.raises(RuntimeError):
         fail_inside()
     assert connection.holds_writer_turn is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_outside_a_transaction_queues_in_arrival_order_too():
+    """A save() in autocommit takes a turn like a transaction; polling, it could lose for
+    seconds to transactions that keep arriving."""
+    from django.db import connections, transaction
+
+    from democracy.models import Community
+    from tests.factories import CommunityFactory
+
+    community = CommunityFactory(name="Before")
+    holding, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def hold_the_turn() -> None:
+        with transaction.atomic():
+            Community.objects.filter(pk=community.pk).update(description="held")
+            holding.set()
+            release.wait(timeout=5)
+        connections.close_all()
+
+    def autocommit_write() -> None:
+        Community.objects.filter(pk=community.pk).update(name="Autocommit")
+        order.append("autocommit")
+        connections.close_all()
+
+    def later_transaction() -> None:
+        with transaction.atomic():
+            Community.objects.filter(pk=community.pk).update(name="Transaction")
+        order.append("transaction")
+        connections.close_all()
+
+    threads = [threading.Thread(target=hold_the_turn)]
+    threads[0].start()
+    assert holding.wait(timeout=5)
+    for target in (autocommit_write, later_transaction):
+        threads.append(threading.Thread(target=target))
+        threads[-1].start()
+        time.sleep(0.1)  # Arrive one after the other.
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == ["autocommit", "transaction"]
+    assert Community.objects.get(pk=community.pk).name == "Transaction"

@@ -1,16 +1,20 @@
-"""Django's SQLite backend: one write transaction at a time per process, in arrival order.
+"""Django's SQLite backend: one write at a time per process, in arrival order.
 
 SQLite allows one writer. Left to its busy handler, fifty threads that want to write poll the
 lock with growing sleeps, and an unlucky one can lose every round until its timeout expires
 ("database is locked") while the others get through. Queueing writers in a FIFO inside the
-process (every ``BEGIN IMMEDIATE`` takes a ticket) serves them in order instead; other
-processes still meet SQLite's own busy timeout.
+process serves them in order instead: every ``BEGIN IMMEDIATE`` takes a ticket, and so does
+every write statement run outside a transaction (a ``save()`` or an ``update()`` in
+autocommit), which would otherwise poll behind the queue for seconds. Other processes still
+meet SQLite's own busy timeout.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.backends.sqlite3 import base
@@ -50,6 +54,21 @@ class FairLock:
 
 
 WRITERS = FairLock()
+WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class QueuedWritesCursor(base.SQLiteCursorWrapper):
+    """A cursor whose write statements outside a transaction wait their turn."""
+
+    owner: DatabaseWrapper
+
+    def execute(self, query: str, params: Any = None) -> Any:
+        with self.owner.autocommit_write_turn(query):
+            return super().execute(query, params)
+
+    def executemany(self, query: str, param_list: Any) -> Any:
+        with self.owner.autocommit_write_turn(query):
+            return super().executemany(query, param_list)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -57,10 +76,33 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self.holds_writer_turn = False
 
-    def _start_transaction_under_autocommit(self) -> None:
+    def create_cursor(self, name: str | None = None) -> QueuedWritesCursor:
+        cursor = self.connection.cursor(factory=QueuedWritesCursor)
+        cursor.owner = self
+        return cursor
+
+    def _take_writer_turn(self) -> None:
         timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
         if not WRITERS.acquire(timeout):
             raise OperationalError("database is locked (waited for other writers in this process)")
+
+    @contextmanager
+    def autocommit_write_turn(self, query: str) -> Iterator[None]:
+        """Hold a writer's turn around ``query`` if it writes outside a transaction."""
+        if self.holds_writer_turn or self.in_atomic_block or not self.get_autocommit():
+            yield
+            return
+        if not query.lstrip()[:7].upper().startswith(WRITE_STATEMENTS):
+            yield
+            return
+        self._take_writer_turn()
+        try:
+            yield
+        finally:
+            WRITERS.release()
+
+    def _start_transaction_under_autocommit(self) -> None:
+        self._take_writer_turn()
         self.holds_writer_turn = True
         try:
             super()._start_transaction_under_autocommit()  # type: ignore[misc]
