@@ -23,6 +23,10 @@ from calc.engine.validation import index_decision
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    System = tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]
+
     from calc.engine.columns import Decision
     from calc.engine.validation import Indexed
 
@@ -32,6 +36,9 @@ SWEEP_TAGS_LIMIT = 20_000
 # Rounds (or sweeps) of propagation before a search per tag bit finishes the job (see
 # ``_search_tags``): communities seen so far settle in under 100 rounds.
 MAX_TAG_ROUNDS = 256
+# From this many delegated members, chains of single delegates are collapsed before the solve
+# (see ``_collapse_links``); below, the system is small enough either way.
+COLLAPSE_LINKS_FROM = 4096
 _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
@@ -286,6 +293,67 @@ def _solve_stars(
     indices = pos[dst[to_u]]
     indptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[to_u], minlength=m), out=indptr[1:])
+    if m >= COLLAPSE_LINKS_FROM:
+        collapsed = _collapse_links(k, rhs_int, indptr, indices)
+        if collapsed is not None:
+            root_of, reduced = collapsed
+            return _solve_rounded(*reduced)[root_of]
+    return _solve_rounded(k, rhs_int, indptr, indices)
+
+
+def _collapse_links(
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], System] | None:
+    """Return each unknown's root and the system of roots alone, or None if nothing collapses.
+
+    A *link* is a delegated member with one active following, to another delegated member:
+    its stars are exactly its delegate's, so a chain of links takes the stars of the first
+    member down the chain that is not one (its root, found by pointer jumping). Solving the
+    roots alone keeps a long chain from widening error bounds step by step. An edge that
+    leads back to its own root becomes a self-loop, folded into ``k`` (``k x = b + x + …``).
+    """
+    m = k.size
+    degree = np.diff(indptr)
+    link = (k == 1) & (degree == 1)
+    if not link.any():
+        return None
+    target = np.arange(m, dtype=np.int64)
+    target[link] = indices[indptr[:-1][link]]
+    for _ in range(64):  # each round doubles the distance jumped
+        jumped = target[target]
+        if np.array_equal(jumped, target):
+            break
+        target = jumped
+    if link[target].any():  # a ring of links only: no delegated member is one
+        return None
+    roots = np.flatnonzero(~link)
+    at = np.full(m, -1, dtype=np.int64)
+    at[roots] = np.arange(roots.size)
+    edge_row = np.repeat(np.arange(m, dtype=np.int64), degree)
+    of_root = ~link[edge_row]
+    src = at[edge_row[of_root]]  # ascending, as the rows were
+    dst = at[target[indices[of_root]]]
+    loop = src == dst
+    k_roots = k[roots] - np.bincount(src[loop], minlength=roots.size)
+    if (k_roots < 1).any():  # cannot happen for delegated members; keep the full system
+        return None
+    src, dst = src[~loop], dst[~loop]
+    indptr_roots = np.zeros(roots.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=roots.size), out=indptr_roots[1:])
+    return at[target], (k_roots, rhs_int[roots], indptr_roots, dst)
+
+
+def _solve_rounded(
+    k: npt.NDArray[np.int64],
+    rhs_int: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Return the scaled stars of ``k x - adjacency x = rhs``, rounded half to even exactly."""
+    m, n_choices = rhs_int.shape
     rounded = np.empty((m, n_choices), dtype=np.int64)
     if indices.size == 0:
         # Everyone follows direct voters only: x = b / k, rounded exactly with integers.

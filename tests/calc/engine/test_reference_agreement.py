@@ -157,3 +157,26 @@ def test_one_system_after_the_layer_budget_rounds_ninth_place_fives_exactly(deci
         patch("calc.engine.averaging.MAX_LAYERS", 1),
     ):
         assert_matches_reference(decision)
+
+
+@calc_settings
+@given(decisions(max_members=16), st.sampled_from([0, 4096]))
+def test_chains_of_single_delegates_collapsed_before_the_solve_equal_reference(
+    decision, one_lu_limit: int
+) -> None:
+    """Members following one delegated member only take its stars; force that on small ones."""
+    with (
+        patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0),
+        patch("calc.engine.averaging.ONE_LU_LIMIT", one_lu_limit),
+    ):
+        assert_matches_reference(decision)
+
+
+@calc_settings
+@given(averaging_layers())
+def test_collapsed_chains_round_ninth_place_fives_exactly(decision) -> None:
+    with (
+        patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0),
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0),
+    ):
+        assert_matches_reference(decision)
