@@ -129,8 +129,16 @@ class UserAdmin(DjangoUserAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Read-only list of tokens; the only change is the "revoke" action."""
 
-    list_display = ("__str__", "user", "name", "short_hash", "is_active", "created_at",
-                    "last_used_at", "revoked_at")
+    list_display = (
+        "__str__",
+        "user",
+        "name",
+        "short_hash",
+        "is_active",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("user__username", "user__email", "name")
     list_select_related = ("user",)
@@ -188,12 +196,26 @@ class MagicLinkStatusFilter(admin.SimpleListFilter):
 class MagicLinkAdmin(admin.ModelAdmin):
     """Read-only record of sign-in links, to answer "did my email arrive?" questions."""
 
-    list_display = ("email", "status", "requested_ip", "created_at", "expires_at", "used_at",
-                    "short_hash")
+    list_display = (
+        "email",
+        "status",
+        "requested_ip",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "short_hash",
+    )
     list_filter = (MagicLinkStatusFilter, "created_at")
     search_fields = ("email", "requested_ip")
-    fields = ("email", "status", "requested_ip", "created_at", "expires_at", "used_at",
-              "short_hash")
+    fields = (
+        "email",
+        "status",
+        "requested_ip",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "short_hash",
+    )
     readonly_fields = fields
     date_hierarchy = "created_at"
 

@@ -65,8 +65,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Community)
 class CommunityAdmin(admin.ModelAdmin):
-    list_display = ("name", "member_count", "decision_count", "auto_approve_applications",
-                    "results_are_public", "tie_break_policy", "created_at")
+    list_display = (
+        "name",
+        "member_count",
+        "decision_count",
+        "auto_approve_applications",
+        "results_are_public",
+        "tie_break_policy",
+        "created_at",
+    )
     list_filter = ("auto_approve_applications", "results_are_public", "tie_break_policy")
     search_fields = ("name", "description")
     readonly_fields = ("created_at",)
@@ -94,8 +101,16 @@ class CommunityAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     form = MembershipForm
-    list_display = ("user", "community", "shown_as", "role", "is_manager", "is_anonymous",
-                    "is_approved", "joined_at")
+    list_display = (
+        "user",
+        "community",
+        "shown_as",
+        "role",
+        "is_manager",
+        "is_anonymous",
+        "is_approved",
+        "joined_at",
+    )
     list_filter = ("community", "role", "is_manager", "is_approved", "is_anonymous")
     search_fields = ("user__username", "user__email", "community__name")
     list_select_related = ("user", "community")

@@ -59,6 +59,7 @@ def test_write_transactions_release_their_turn():
     for _ in range(3):
         with transaction.atomic():
             CommunityFactory()
+
     def fail_inside() -> None:
         with transaction.atomic():
             CommunityFactory()

@@ -60,9 +60,7 @@ def following_upsert(
     followee = _followee_in(community, followee)
     if followee.pk == follower.pk:
         raise DomainError(DemocracyErrorCode.FOLLOW_SELF, errors.FOLLOW_SELF, field="followeeId")
-    if order is not None and (
-        isinstance(order, bool) or not isinstance(order, int) or order < 1
-    ):
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or order < 1):
         raise DomainError(DemocracyErrorCode.INVALID_ORDER, errors.INVALID_ORDER, field="order")
     clean_tags = normalize_tags(tags)
     following = Following.objects.filter(follower=follower, followee=followee).first()

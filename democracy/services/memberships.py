@@ -98,8 +98,10 @@ def membership_update(
     grant or withdraw the manager flag and approval. Anonymity is only ever one's own choice.
     """
     actor = member_require(user, membership.community)
-    membership = Membership.objects.select_for_update().select_related("user", "community").get(
-        pk=membership.pk
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "community")
+        .get(pk=membership.pk)
     )
     is_self = actor.pk == membership.pk
     if is_anonymous is not None and not is_self:

@@ -86,8 +86,10 @@ def test_secret_hashes_are_shown_only_as_a_short_prefix(admin_client):
     token = ApiTokenFactory()
     link = MagicLinkFactory()
     for model, obj in ((ApiToken, token), (MagicLink, link)):
-        pages = [admin_client.get(admin_url(model, "changelist")),
-                 admin_client.get(admin_url(model, "change", obj.pk))]
+        pages = [
+            admin_client.get(admin_url(model, "changelist")),
+            admin_client.get(admin_url(model, "change", obj.pk)),
+        ]
         for page in pages:
             html = page.content.decode()
             assert obj.token_hash not in html

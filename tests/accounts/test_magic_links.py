@@ -217,8 +217,9 @@ def test_request_and_sign_in_are_logged_in_one_line_without_the_token(
     assert requested.actor == signed_in.actor == "ann"
     lines = logs.lines()
     assert all(LINE.match(line) for line in lines), lines
-    assert any(line.endswith(f"[SIGN_IN] [ann] - Signed in with a magic link from {IP}")
-               for line in lines)
+    assert any(
+        line.endswith(f"[SIGN_IN] [ann] - Signed in with a magic link from {IP}") for line in lines
+    )
     logs.assert_never_contains(token, hash_secret(token), "ann@example.org")
 
 

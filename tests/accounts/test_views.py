@@ -68,7 +68,9 @@ def test_pressing_the_button_signs_in_with_a_session_and_shows_a_token_once():
     assert settings.SESSION_COOKIE_NAME in response.cookies
     csrf = client.cookies["csrftoken"].value
     me = client.post(
-        "/graphql", json.dumps({"query": ME}), content_type="application/json",
+        "/graphql",
+        json.dumps({"query": ME}),
+        content_type="application/json",
         HTTP_X_CSRFTOKEN=csrf,
     )
     assert me.json()["data"]["me"] == {"username": "ann"}

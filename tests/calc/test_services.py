@@ -318,7 +318,10 @@ def test_fail_stuck_marks_a_running_calculation_without_a_lease_failed(decision)
         decision=decision, status=CalculationStatus.STAGING, trigger="t", started_at=now
     )
     running = Calculation.objects.create(
-        decision=alive, status=CalculationStatus.TALLYING, trigger="t", started_at=now,
+        decision=alive,
+        status=CalculationStatus.TALLYING,
+        trigger="t",
+        started_at=now,
         worker="live-worker",
     )
 
@@ -338,8 +341,11 @@ def test_fail_stuck_fails_a_calculation_whose_decision_was_taken_over(decision):
         calc_lease_owner="new-worker", calc_lease_until=timezone.now() + timedelta(seconds=60)
     )
     orphan = Calculation.objects.create(
-        decision=decision, status=CalculationStatus.CREATING, trigger="t",
-        started_at=timezone.now(), worker="old-worker",
+        decision=decision,
+        status=CalculationStatus.CREATING,
+        trigger="t",
+        started_at=timezone.now(),
+        worker="old-worker",
     )
     assert calculations_fail_stuck() == 1
     orphan.refresh_from_db()

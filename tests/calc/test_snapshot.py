@@ -165,8 +165,6 @@ def test_a_link_to_another_communitys_member_is_refused_by_name(scene):
         snapshot_read(decision.pk)
 
 
-
-
 def test_stored_arrays_keep_extreme_values_and_any_strings():
     frozen = DecisionColumns(
         choices=("ä", "b"),

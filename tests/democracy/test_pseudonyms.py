@@ -37,9 +37,7 @@ def test_pseudonyms_differ_across_memberships():
 
 
 def test_a_pseudonym_does_not_contain_the_username():
-    members = [
-        MembershipFactory(user__username=f"otter{i}", is_anonymous=True) for i in range(20)
-    ]
+    members = [MembershipFactory(user__username=f"otter{i}", is_anonymous=True) for i in range(20)]
     for member in members:
         shown = display_name(member)
         assert member.user.username not in shown

@@ -88,7 +88,9 @@ class Distributed(ServerProcess):
 
     def servers(self, count: int = 2) -> list[HttpGraphQL]:
         """Start ``count`` daphne processes; return a GraphQL client for each."""
-        return [HttpGraphQL(f"http://127.0.0.1:{self.start_daphne()}/graphql") for _ in range(count)]
+        return [
+            HttpGraphQL(f"http://127.0.0.1:{self.start_daphne()}/graphql") for _ in range(count)
+        ]
 
     def workers(self, count: int = 2, **env: str) -> list[int]:
         """Start ``count`` workers; return their pids."""

@@ -25,7 +25,9 @@ CREATE_DECISION = """mutation($c: ID!, $closes: DateTime!) { createDecision(inpu
 PUBLISH = """mutation($id: ID!) { publishDecision(decisionId: $id) { decision { status } errors { code } } }"""
 CAST = """mutation($d: ID!, $stars: [StarsInput!]!) { castBallot(input: {decisionId: $d, stars: $stars}) {
   errors { code } calculations { id status } } }"""
-MY_BALLOT = """query($id: ID!) { decision(id: $id) { myBallot { stars { choice { title } stars } } } }"""
+MY_BALLOT = (
+    """query($id: ID!) { decision(id: $id) { myBallot { stars { choice { title } stars } } } }"""
+)
 RESULTS_NOW = """query($id: ID!) { decision(id: $id) { results { calculationId
   scores { choice { title } totalStars } participation { directBallots } } } }"""
 RESULTS = """subscription($id: ID!) { decisionResults(decisionId: $id) {
@@ -68,9 +70,10 @@ class Vote:
         self.choices = {
             c["title"]: c["id"] for c in decision["createDecision"]["decision"]["choices"]
         }
-        assert self.api(PUBLISH, self.tokens[manager], id=self.decision)["publishDecision"][
-            "errors"
-        ] == []
+        assert (
+            self.api(PUBLISH, self.tokens[manager], id=self.decision)["publishDecision"]["errors"]
+            == []
+        )
 
     def cast(
         self, member: str, park: int, road: int, api: HttpGraphQL | None = None

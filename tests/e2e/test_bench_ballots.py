@@ -28,8 +28,17 @@ def test_bench_ballots_refuses_bad_arguments(args: list[str], message: str) -> N
 def test_a_tiny_embedded_run_counts_every_ballot_cast() -> None:
     out = io.StringIO()
     call_command(
-        "bench_ballots", "--clients", "2", "--seconds", "2", "--voters", "4", "--members", "20",
-        "--json", stdout=out,
+        "bench_ballots",
+        "--clients",
+        "2",
+        "--seconds",
+        "2",
+        "--voters",
+        "4",
+        "--members",
+        "20",
+        "--json",
+        stdout=out,
     )
     report = json.loads(out.getvalue())
     assert report["setup"] == "embedded"
@@ -44,7 +53,15 @@ def test_a_tiny_embedded_run_counts_every_ballot_cast() -> None:
 def test_the_readable_summary_names_the_rate() -> None:
     out = io.StringIO()
     call_command(
-        "bench_ballots", "--clients", "1", "--seconds", "1", "--voters", "1", "--members", "5",
+        "bench_ballots",
+        "--clients",
+        "1",
+        "--seconds",
+        "1",
+        "--voters",
+        "1",
+        "--members",
+        "5",
         stdout=out,
     )
     text = out.getvalue()

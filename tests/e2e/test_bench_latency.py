@@ -46,7 +46,14 @@ def test_percentile_is_nearest_rank() -> None:
 def test_a_tiny_embedded_run_reports_latencies() -> None:
     out = io.StringIO()
     call_command(
-        "bench_latency", "--members", "50", "--ballots", "3", "--choices", "3", "--json",
+        "bench_latency",
+        "--members",
+        "50",
+        "--ballots",
+        "3",
+        "--choices",
+        "3",
+        "--json",
         stdout=out,
     )
     report = json.loads(out.getvalue())

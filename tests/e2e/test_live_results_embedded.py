@@ -68,8 +68,10 @@ class Community:
         return joined
 
     def cast(self, name: str, park: int, road: int, tags: list[str]) -> dict[str, Any]:
-        stars = [{"choiceId": self.choices["park"], "stars": park},
-                 {"choiceId": self.choices["road"], "stars": road}]
+        stars = [
+            {"choiceId": self.choices["park"], "stars": park},
+            {"choiceId": self.choices["road"], "stars": road},
+        ]
         return self.api(CAST, self.tokens[name], d=self.decision, stars=stars, tags=tags)[
             "castBallot"
         ]
@@ -90,8 +92,11 @@ async def scenario(community: Community, ws_url: str, protocol: str) -> None:
         queued_id = cast["calculations"][0]["id"]
         assert cast["calculations"][0]["status"] == "QUEUED"
         await socket.wait_for("results", has_totals("5", "1"))
-        seen = {e["calculationStatus"]["status"] for e in socket.events["status"]
-                if e["calculationStatus"]["id"] == queued_id}
+        seen = {
+            e["calculationStatus"]["status"]
+            for e in socket.events["status"]
+            if e["calculationStatus"]["id"] == queued_id
+        }
         assert {"STAGING", "TALLYING", "COMPLETED"} <= seen
 
         steps = [
@@ -101,11 +106,17 @@ async def scenario(community: Community, ws_url: str, protocol: str) -> None:
             (lambda: community.follow("cat", "ben", ["budget"]), ("12", "6")),
             (lambda: community.follow("dan", "ben", ["schools"]), ("12", "6")),
             (lambda: community.follow("fay", "cat", []), ("15.5", "8.5")),
-            (lambda: community.api(UNFOLLOW, community.tokens["cat"], c=community.id,
-                                   f=community.members["ben"]), ("8.5", "3.5")),
+            (
+                lambda: community.api(
+                    UNFOLLOW, community.tokens["cat"], c=community.id, f=community.members["ben"]
+                ),
+                ("8.5", "3.5"),
+            ),
             (lambda: community.follow("gus", "ann", []), ("13.5", "4.5")),
-            (lambda: community.api(LEAVE, community.tokens["gus"], id=community.id),
-             ("8.5", "3.5")),
+            (
+                lambda: community.api(LEAVE, community.tokens["gus"], id=community.id),
+                ("8.5", "3.5"),
+            ),
         ]
         for change, (park, road) in steps:
             before = len(socket.events["results"])
@@ -113,8 +124,9 @@ async def scenario(community: Community, ws_url: str, protocol: str) -> None:
             expected = has_totals(park, road)
             event = await socket.wait_for(
                 "results",
-                lambda e, n=before, expected=expected: socket.events["results"].index(e) >= n
-                and expected(e),
+                lambda e, n=before, expected=expected: (
+                    socket.events["results"].index(e) >= n and expected(e)
+                ),
             )
             assert event["decisionResults"]["winner"] == {"title": "park"}
 

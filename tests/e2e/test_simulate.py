@@ -22,8 +22,15 @@ def test_simulation_casts_through_the_api_and_results_follow(embedded: ServerPro
     before = api(SNAPSHOTS, token, id=budget)["decision"]["snapshots"]["totalCount"]
 
     out = embedded.manage(
-        "simulate", "--rate", "20", "--seconds", "2", "--seed", "7",
-        "--url", f"http://127.0.0.1:{port}/graphql",
+        "simulate",
+        "--rate",
+        "20",
+        "--seconds",
+        "2",
+        "--seed",
+        "7",
+        "--url",
+        f"http://127.0.0.1:{port}/graphql",
     )
     lines = [line for line in out.splitlines() if ": " in line]
     assert len(lines) >= 30

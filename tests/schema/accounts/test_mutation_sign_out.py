@@ -11,7 +11,7 @@ from tests.factories import MagicLinkFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 SIGN_OUT = "mutation { signOut { ok errors { code } } }"
-SIGN_IN = 'mutation ($t: String!) { signInWithMagicLink(token: $t) { token } }'
+SIGN_IN = "mutation ($t: String!) { signInWithMagicLink(token: $t) { token } }"
 ME = "{ me { username } }"
 
 

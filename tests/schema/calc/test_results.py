@@ -45,14 +45,17 @@ def worked_example():
     """SEMANTICS.md worked example 1, with Ann anonymous."""
     ann = MembershipFactory(user=UserFactory(username="ann"), is_anonymous=True, is_manager=True)
     community = ann.community
-    eve = MembershipFactory(user=UserFactory(username="eve"), community=community, role=Role.LOBBYIST)
+    eve = MembershipFactory(
+        user=UserFactory(username="eve"), community=community, role=Role.LOBBYIST
+    )
     names = {}
     for name in ("ben", "cat", "dan", "fay"):
         names[name] = MembershipFactory(user=UserFactory(username=name), community=community)
     decision = DecisionFactory(community=community, choices=["park", "road"])
     BallotFactory(decision=decision, membership=ann, stars={"park": 5, "road": 1}, tags=["budget"])
-    BallotFactory(decision=decision, membership=eve, stars={"park": 2, "road": 4},
-                  tags=["budget", "parks"])
+    BallotFactory(
+        decision=decision, membership=eve, stars={"park": 2, "road": 4}, tags=["budget", "parks"]
+    )
     FollowingFactory(follower=names["ben"], followee=ann, tags=["budget"])
     FollowingFactory(follower=names["ben"], followee=eve, tags=[], order=2)
     FollowingFactory(follower=names["cat"], followee=names["ben"], tags=["budget"])
@@ -70,16 +73,34 @@ def test_results_reproduce_worked_example_one(graphql_as, worked_example):
     assert results["winner"] == {"title": "park"}
     assert results["finalists"] == [{"title": "park"}, {"title": "road"}]
     assert results["scores"] == [
-        {"choice": {"title": "park"}, "totalStars": "15.50000000", "averageStars": "3.87500000",
-         "fiveStarCount": 1},
-        {"choice": {"title": "road"}, "totalStars": "8.50000000", "averageStars": "2.12500000",
-         "fiveStarCount": 0},
+        {
+            "choice": {"title": "park"},
+            "totalStars": "15.50000000",
+            "averageStars": "3.87500000",
+            "fiveStarCount": 1,
+        },
+        {
+            "choice": {"title": "road"},
+            "totalStars": "8.50000000",
+            "averageStars": "2.12500000",
+            "fiveStarCount": 0,
+        },
     ]
-    assert results["runoff"] == {"first": {"title": "park"}, "second": {"title": "road"},
-                                 "preferFirst": 4, "preferSecond": 0, "noPreference": 0}
-    assert results["participation"] == {"members": 6, "voters": 5, "directBallots": 2,
-                                        "delegatedBallots": 3, "abstentions": 1,
-                                        "countedBallots": 4}
+    assert results["runoff"] == {
+        "first": {"title": "park"},
+        "second": {"title": "road"},
+        "preferFirst": 4,
+        "preferSecond": 0,
+        "noPreference": 0,
+    }
+    assert results["participation"] == {
+        "members": 6,
+        "voters": 5,
+        "directBallots": 2,
+        "delegatedBallots": 3,
+        "abstentions": 1,
+        "countedBallots": 4,
+    }
     assert "STAR" in results["tieBreakProtocol"]
     assert results["isFinal"] is False
     assert data["calculation"]["status"] == "COMPLETED"
@@ -125,7 +146,8 @@ def test_explanation_depth_can_be_bounded_and_a_bad_id_finds_nothing(graphql_as,
     shallow = client(
         """query($id: ID!, $m: ID!) { decision(id: $id) { explanation(membershipId: $m, maxDepth: 1) {
         sources { delegate { displayName } explanation { isDelegated } } } } }""",
-        id=gid(decision), m=gid(names["fay"]),
+        id=gid(decision),
+        m=gid(names["fay"]),
     ).data["decision"]["explanation"]
     assert shallow["sources"] == [{"delegate": {"displayName": "cat"}, "explanation": None}]
     bad = client(EXPLAIN, id=gid(decision), m="not-an-id").data["decision"]["explanation"]
@@ -142,9 +164,12 @@ def test_my_ballot_shows_a_delegated_ballot(graphql_as, worked_example):
     decision, _, _, names = worked_example
     mine = graphql_as(names["ben"].user)(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"]
     assert mine == {
-        "isDelegated": True, "tags": ["budget", "parks"],
-        "stars": [{"choice": {"title": "park"}, "stars": "3.50000000"},
-                  {"choice": {"title": "road"}, "stars": "2.50000000"}],
+        "isDelegated": True,
+        "tags": ["budget", "parks"],
+        "stars": [
+            {"choice": {"title": "park"}, "stars": "3.50000000"},
+            {"choice": {"title": "road"}, "stars": "2.50000000"},
+        ],
     }
     nobody = graphql_as(names["dan"].user)(MY_BALLOT, id=gid(decision)).data
     assert nobody["decision"]["myBallot"] is None
@@ -178,10 +203,15 @@ def test_recalculating_a_draft_is_refused(graphql_as, user):
 def test_closing_gives_one_final_result_that_cannot_be_recalculated(graphql_as, worked_example):
     decision, ann, _, _ = worked_example
     client = graphql_as(ann.user)
-    closed = client("""mutation($id: ID!) { closeDecision(decisionId: $id) {
-        decision { status } calculations { status } } }""", id=gid(decision)).data
-    assert closed["closeDecision"] == {"decision": {"status": "CLOSED"},
-                                       "calculations": [{"status": "QUEUED"}]}
+    closed = client(
+        """mutation($id: ID!) { closeDecision(decisionId: $id) {
+        decision { status } calculations { status } } }""",
+        id=gid(decision),
+    ).data
+    assert closed["closeDecision"] == {
+        "decision": {"status": "CLOSED"},
+        "calculations": [{"status": "QUEUED"}],
+    }
     decision_calculate(decision.pk)
     results = client(RESULTS, id=gid(decision)).data["decision"]
     assert results["results"]["isFinal"] is True
@@ -194,7 +224,8 @@ def test_closing_gives_one_final_result_that_cannot_be_recalculated(graphql_as, 
 def test_my_ballot_after_retracting_is_not_the_stale_direct_one(graphql_as, worked_example):
     decision, _, eve, _ = worked_example
     client = graphql_as(eve.user)
-    retracted = client("""mutation($id: ID!) { retractBallot(decisionId: $id) { ok } }""",
-                       id=gid(decision)).data
+    retracted = client(
+        """mutation($id: ID!) { retractBallot(decisionId: $id) { ok } }""", id=gid(decision)
+    ).data
     assert retracted == {"retractBallot": {"ok": True}}
     assert client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"] is None

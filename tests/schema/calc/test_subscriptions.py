@@ -63,8 +63,9 @@ async def test_status_subscription_streams_every_stage_then_the_result(voting):
     first = await next_payload(socket)
     assert first["data"]["calculationStatus"]["status"] == "QUEUED"
     await sync_to_async(decision_calculate)(decision.pk)
-    statuses = [(await next_payload(socket))["data"]["calculationStatus"]["status"]
-                for _ in range(5)]
+    statuses = [
+        (await next_payload(socket))["data"]["calculationStatus"]["status"] for _ in range(5)
+    ]
     assert statuses == ["CREATING", "READY", "STAGING", "TALLYING", "COMPLETED"]
     await socket.disconnect()
 
@@ -140,8 +141,11 @@ async def test_ending_a_subscription_leaves_its_group_and_keeps_siblings(voting)
 async def test_bad_token_is_rejected_with_a_message():
     socket = WebsocketCommunicator(application, "/graphql", subprotocols=["graphql-transport-ws"])
     await socket.connect()
-    await socket.send_to(text_data=json.dumps(
-        {"type": "connection_init", "payload": {"authorization": "Bearer nope"}}))
+    await socket.send_to(
+        text_data=json.dumps(
+            {"type": "connection_init", "payload": {"authorization": "Bearer nope"}}
+        )
+    )
     closed = await socket.receive_output(timeout=5)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4403
