@@ -17,7 +17,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 
 from accounts.services import magic_links, sessions
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

@@ -17,7 +17,7 @@ from django.db.models import F
 
 from calc.broadcast import broadcast
 from calc.models import Calculation, CalculationStatus
-from crowdvote.logs import Event, log_event
+from core.logs import Event, log_event
 from democracy.models import Decision, DecisionStatus
 
 CALC_CHANNEL = "calc"

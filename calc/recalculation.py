@@ -10,7 +10,7 @@ from calc import errors
 from calc.errors import CalcErrorCode
 from calc.models import Calculation
 from calc.queue import request_recalculation
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from democracy.access import manager_require
 from democracy.models import Decision, DecisionStatus
 from democracy.pseudonyms import display_name

@@ -33,7 +33,7 @@ from calc.snapshot import (
     snapshot_read,
     snapshot_store,
 )
-from crowdvote.logs import Event, duration, log_event
+from core.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from calc.services import calculations_fail_stuck, decision_calculate, decisions_due
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from democracy.models import Decision, DecisionStatus
 from democracy.services.decisions import decision_close_due
 

@@ -207,14 +207,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "event": {
-            "()": "crowdvote.logs.EventFormatter",
+            "()": "core.logs.EventFormatter",
             "datefmt": "%Y-%m-%d %H:%M:%S",
         },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "event"},
         "file": {
-            "()": "crowdvote.logs.daily_file_handler",
+            "()": "core.logs.daily_file_handler",
             "directory": str(LOG_DIR),
             "formatter": "event",
         },

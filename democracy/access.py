@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crowdvote.errors import Forbidden, NotAuthenticated
+from core.errors import Forbidden, NotAuthenticated
 from democracy import errors
 from democracy.models import Membership
 

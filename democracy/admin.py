@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from crowdvote.logs import Event, log_event
+from core.logs import Event, log_event
 from democracy import errors
 from democracy.models import (
     Ballot,

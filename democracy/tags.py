@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from democracy import errors
 from democracy.errors import DemocracyErrorCode
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, QuerySet
 from strawberry.relay import GlobalID, GlobalIDValueError
 
-from crowdvote.errors import NotAuthenticated
+from core.errors import NotAuthenticated
 from schema.errors import not_found
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from graphql import GraphQLError
 
-from crowdvote.errors import DomainError, Forbidden, NotAuthenticated
+from core.errors import DomainError, Forbidden, NotAuthenticated
 
 P = ParamSpec("P")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crowdvote.logs import duration
+from core.logs import duration
 
 
 @pytest.mark.parametrize(

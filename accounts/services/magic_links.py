@@ -27,8 +27,8 @@ from accounts.errors import AccountErrorCode
 from accounts.models import MagicLink, User
 from accounts.services.tokens import hash_secret, new_secret
 from accounts.services.users import user_get_or_create_by_email
-from crowdvote.errors import DomainError
-from crowdvote.logs import Event, log_event
+from core.errors import DomainError
+from core.logs import Event, log_event
 
 MAGIC_LINK_PREFIX = "cvl_"
 # Far longer than any token we issue; longer input is refused before hashing.

@@ -12,8 +12,8 @@ from django.db import transaction
 
 from accounts.services.magic_links import magic_link_redeem
 from accounts.services.tokens import token_issue, token_revoke
-from crowdvote.errors import NotAuthenticated
-from crowdvote.logs import Event, log_event
+from core.errors import NotAuthenticated
+from core.logs import Event, log_event
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

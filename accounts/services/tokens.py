@@ -15,8 +15,8 @@ from accounts import errors
 from accounts.errors import AccountErrorCode
 from accounts.models import ApiToken, User
 from accounts.services.users import user_get_or_create_by_username, username_is_valid
-from crowdvote.errors import DomainError
-from crowdvote.logs import Event, log_event
+from core.errors import DomainError
+from core.logs import Event, log_event
 
 TOKEN_PREFIX = "cv_"
 # last_used_at is informative only; writing it on every request would serialise SQLite.

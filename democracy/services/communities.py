@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from crowdvote.errors import DomainError
-from crowdvote.logs import Event, log_event
+from core.errors import DomainError
+from core.logs import Event, log_event
 from democracy import errors
 from democracy.access import manager_require, user_require
 from democracy.errors import DemocracyErrorCode

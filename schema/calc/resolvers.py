@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from calc import results
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from democracy import selectors
 from democracy.models import Decision, Membership
 from schema.calc.types import (

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from calc import results
 from calc.broadcast import STATUS, calculation_from_message, choices_from_message, group_name
 from calc.models import Calculation, CalculationStatus
-from crowdvote.errors import DomainError, Forbidden
+from core.errors import DomainError, Forbidden
 from democracy import selectors
 from democracy.models import Choice, Decision
 from schema.calc.types import CalculationType, DecisionResultsType, results_type

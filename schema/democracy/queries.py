@@ -7,7 +7,7 @@ import strawberry_django
 from strawberry.relay import GlobalIDValueError
 from strawberry_django.relay import DjangoListConnection
 
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from democracy import models, selectors
 from schema.context import Info, current_user, decode_pk
 from schema.democracy.types import CommunityType, DecisionType

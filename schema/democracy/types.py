@@ -14,7 +14,7 @@ from strawberry import relay
 from strawberry_django.relay import DjangoListConnection
 
 from calc.models import Calculation
-from crowdvote.errors import Forbidden
+from core.errors import Forbidden
 from democracy import models, selectors
 from democracy.pseudonyms import display_name
 from schema.context import Info, current_user

@@ -16,7 +16,7 @@ from accounts.models import MagicLink, User
 from accounts.services.magic_links import magic_link_redeem, magic_link_request
 from accounts.services.sessions import client_ip
 from accounts.services.tokens import hash_secret
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from tests.accounts.support import token_from_mail
 from tests.factories import MagicLinkFactory, UserFactory
 

@@ -13,7 +13,7 @@ from accounts.services.tokens import (
     token_issue_for_usernames,
     token_revoke,
 )
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

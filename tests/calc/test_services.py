@@ -31,7 +31,7 @@ from calc.services import (
     lease_claim,
 )
 from calc.snapshot import snapshot_load, snapshot_read
-from crowdvote.logs import EventFormatter
+from core.logs import EventFormatter
 from democracy.models import Ballot, Decision, DecisionStatus, Membership, Role
 from democracy.services.ballots import StarsSpec, ballot_cast
 from democracy.services.decisions import (

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from crowdvote.errors import DomainError
-from crowdvote.logs import EVENT_LOGGER
+from core.errors import DomainError
+from core.logs import EVENT_LOGGER
 from democracy.models import (
     Ballot,
     BallotStar,

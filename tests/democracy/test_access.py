@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from crowdvote.errors import Forbidden, NotAuthenticated
+from core.errors import Forbidden, NotAuthenticated
 from democracy import errors
 from democracy.access import manager_require, member_require, membership_of, user_require
 from tests.factories import CommunityFactory, MembershipFactory, UserFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 from democracy.tags import normalize_tag, normalize_tags
 
 

@@ -7,7 +7,7 @@ from argparse import ArgumentParser
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services.tokens import token_issue_for_usernames
-from crowdvote.errors import DomainError
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from crowdvote.errors import DomainError, Forbidden, NotAuthenticated
+from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Ballot, BallotStar, DecisionStatus, Role
 from democracy.pseudonyms import pseudonym
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_retract

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from crowdvote.errors import DomainError, Forbidden, NotAuthenticated
+from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Community, Membership, Role, TieBreakPolicy
 from democracy.pseudonyms import pseudonym
 from democracy.services.communities import community_create, community_update

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crowdvote.errors import DomainError, Forbidden, NotAuthenticated
+from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Decision, DecisionStatus
 from democracy.pseudonyms import pseudonym
 from democracy.services.decisions import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from crowdvote.errors import DomainError, Forbidden, NotAuthenticated
+from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Ballot, Following, Membership, Role
 from democracy.pseudonyms import pseudonym
 from democracy.services.ballots import StarsSpec, ballot_cast

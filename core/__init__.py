@@ -1,0 +1,1 @@
+"""The kernel every app may import: domain errors and the one-line event log."""
