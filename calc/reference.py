@@ -1,4 +1,4 @@
-"""Slow reference written straight from SEMANTICS.md and TIEBREAKS.md, with exact fractions.
+"""Slow reference written straight from docs/voting-rules.md, with exact fractions.
 
 Tests and ``bench_calc --compare-reference`` compare the engine against it. It shares no
 code with ``calc.engine`` beyond the input types, favours the plain reading of the text over
@@ -55,7 +55,7 @@ def round_half_even(value: Fraction) -> int:
 
 
 def reference_resolve(decision: FrozenDecision) -> dict[str, RefBallot]:
-    """Return each member with a ballot mapped to it (SEMANTICS.md, steps 1 to 4)."""
+    """Return each member with a ballot mapped to it (docs/voting-rules.md, section 3)."""
     direct = {b.member: b for b in decision.ballots}
     reach: set[str] = set(direct)
     tags: dict[str, set[str]] = {d: set(b.tags) for d, b in direct.items()}
@@ -151,7 +151,7 @@ def _solve(
 def reference_tally(
     decision: FrozenDecision, ballots: dict[str, RefBallot], content_hash: str
 ) -> RefResult:
-    """Return the STAR result following TIEBREAKS.md step by step."""
+    """Return the STAR result following docs/voting-rules.md (section 5) step by step."""
     roles = {m.id: m.role for m in decision.members}
     counted = [b.stars for m, b in sorted(ballots.items()) if roles[m] is Role.VOTER]
     choices = sorted(decision.choices)

@@ -118,7 +118,7 @@ else:
     }
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed during a write; IMMEDIATE avoids "database is locked" on
-    # read-then-write transactions (see CHANNELS-NOTES.md §8); crowdvote.sqlite queues this
+    # read-then-write transactions; crowdvote.sqlite queues this
     # process's writers first come first served.
     _database["ENGINE"] = "crowdvote.sqlite"
     _database["OPTIONS"] = {
@@ -142,7 +142,7 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 defaults (5 s socket timeout, 100 connections) break the layer's
-                # blocking receive and large fan-outs (CHANNELS-NOTES.md §1).
+                # blocking receive and large fan-outs (docs/running-on-several-machines.md).
                 "hosts": [
                     {"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}
                 ],

@@ -46,7 +46,7 @@ def has_totals(park: str, road: str) -> Any:
 
 
 class Community:
-    """Worked example 1 of SEMANTICS.md, built up one change at a time over HTTP."""
+    """Example 1 of docs/voting-rules.md, built up one change at a time over HTTP."""
 
     def __init__(self, api: HttpGraphQL, tokens: dict[str, str]) -> None:
         self.api, self.tokens = api, tokens

@@ -42,7 +42,7 @@ RECALCULATE = """mutation($id: ID!) { recalculateDecision(decisionId: $id) {
 
 @pytest.fixture
 def worked_example():
-    """SEMANTICS.md worked example 1, with Ann anonymous."""
+    """docs/voting-rules.md example 1, with Ann anonymous."""
     ann = MembershipFactory(user=UserFactory(username="ann"), is_anonymous=True, is_manager=True)
     community = ann.community
     eve = MembershipFactory(
