@@ -40,7 +40,7 @@ class AccountsMutation:
     @mutation_payload(AuthPayload)
     def sign_in_with_magic_link(self, info: Info, token: str) -> AuthPayload:
         signed_in = sessions.session_sign_in(request=_request(info), token=token)
-        return AuthPayload(token=signed_in.token, user=signed_in.user)  # type: ignore[arg-type]
+        return AuthPayload(token=signed_in.token, user=signed_in.user)
 
     @strawberry_django.mutation(
         handle_django_errors=False,

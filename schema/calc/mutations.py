@@ -26,4 +26,4 @@ class CalcMutation:
             field="decisionId",
         )
         calculation = recalculation_request(user=user, decision=decision)
-        return CalculationPayload(calculation=calculation, calculations=[calculation])  # type: ignore[list-item,arg-type]
+        return CalculationPayload(calculation=calculation, calculations=[calculation])

@@ -54,8 +54,8 @@ def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
 def _recalculating(decision: models.Decision) -> DecisionPayload:
     """Return a decision whose status change queued its recalculation."""
     return DecisionPayload(
-        decision=decision,  # type: ignore[arg-type]
-        calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+        decision=decision,
+        calculations=queued(decision_ids=[decision.pk]),
     )
 
 
@@ -72,7 +72,7 @@ class DemocracyMutation:
             tie_break_policy=input.tie_break_policy or TieBreakPolicy.LOT,
             results_are_public=bool(input.results_are_public),
         )
-        return CommunityPayload(community=community)  # type: ignore[arg-type]
+        return CommunityPayload(community=community)
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(CommunityPayload)
@@ -86,7 +86,7 @@ class DemocracyMutation:
             tie_break_policy=input.tie_break_policy,
             results_are_public=input.results_are_public,
         )
-        return CommunityPayload(community=community)  # type: ignore[arg-type]
+        return CommunityPayload(community=community)
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(MembershipPayload)
@@ -94,14 +94,14 @@ class DemocracyMutation:
         self,
         info: Info,
         community_id: strawberry.ID,
-        role: RoleEnum | None = RoleEnum.VOTER,  # type: ignore[valid-type]
+        role: RoleEnum | None = Role.VOTER,
     ) -> MembershipPayload:
         membership = memberships.membership_join(
             user=signed_in_user(info), community=_community(community_id), role=role or Role.VOTER
         )
         return MembershipPayload(
-            membership=membership,  # type: ignore[arg-type]
-            calculations=queued(community_id=membership.community_id),  # type: ignore[arg-type]
+            membership=membership,
+            calculations=queued(community_id=membership.community_id),
         )
 
     @strawberry_django.mutation(handle_django_errors=False)
@@ -109,7 +109,7 @@ class DemocracyMutation:
     def leave_community(self, info: Info, community_id: strawberry.ID) -> OkPayload:
         community = _community(community_id)
         memberships.membership_leave(user=signed_in_user(info), community=community)
-        return OkPayload(ok=True, calculations=queued(community_id=community.pk))  # type: ignore[arg-type]
+        return OkPayload(ok=True, calculations=queued(community_id=community.pk))
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(MembershipPayload)
@@ -127,8 +127,8 @@ class DemocracyMutation:
             is_approved=input.is_approved,
         )
         return MembershipPayload(
-            membership=membership,  # type: ignore[arg-type]
-            calculations=queued(community_id=membership.community_id),  # type: ignore[arg-type]
+            membership=membership,
+            calculations=queued(community_id=membership.community_id),
         )
 
     @strawberry_django.mutation(handle_django_errors=False)
@@ -145,8 +145,8 @@ class DemocracyMutation:
             order=input.order,
         )
         return FollowingPayload(
-            following=following,  # type: ignore[arg-type]
-            calculations=queued(community_id=following.community_id),  # type: ignore[arg-type]
+            following=following,
+            calculations=queued(community_id=following.community_id),
         )
 
     @strawberry_django.mutation(handle_django_errors=False)
@@ -161,7 +161,7 @@ class DemocracyMutation:
             community=community,
             followee=load(MEMBERSHIPS, followee_id, type_name="Membership", field="followeeId"),
         )
-        return OkPayload(ok=True, calculations=queued(community_id=community.pk))  # type: ignore[arg-type]
+        return OkPayload(ok=True, calculations=queued(community_id=community.pk))
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(DecisionPayload)
@@ -174,7 +174,7 @@ class DemocracyMutation:
             closes_at=input.closes_at,
             choices=_choice_specs(input.choices) or [],
         )
-        return DecisionPayload(decision=decision)  # type: ignore[arg-type]
+        return DecisionPayload(decision=decision)
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(DecisionPayload)
@@ -187,7 +187,7 @@ class DemocracyMutation:
             closes_at=input.closes_at,
             choices=_choice_specs(input.choices),
         )
-        return DecisionPayload(decision=decision)  # type: ignore[arg-type]
+        return DecisionPayload(decision=decision)
 
     @strawberry_django.mutation(handle_django_errors=False)
     @mutation_payload(DecisionPayload)
@@ -223,7 +223,7 @@ class DemocracyMutation:
         )
         return BallotPayload(
             ballot=direct_ballot(ballot, decision.choices.all()),
-            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+            calculations=queued(decision_ids=[decision.pk]),
         )
 
     @strawberry_django.mutation(handle_django_errors=False)
@@ -231,4 +231,4 @@ class DemocracyMutation:
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
         decision = _decision(decision_id)
         ballots.ballot_retract(user=signed_in_user(info), decision=decision)
-        return OkPayload(ok=True, calculations=queued(decision_ids=[decision.pk]))  # type: ignore[arg-type]
+        return OkPayload(ok=True, calculations=queued(decision_ids=[decision.pk]))
