@@ -31,7 +31,11 @@ def current_user(info: Info) -> User | AnonymousUser:
 
 
 def signed_in_user(info: Info) -> User:
-    """Return the signed-in user, or raise ``NotAuthenticated``."""
+    """Return the signed-in user, or raise ``NotAuthenticated``.
+
+    Fields that need a user declare ``IsSignedIn`` (``schema.permissions``), which refuses
+    anonymous callers before the resolver runs; here the resolver gets the user, typed.
+    """
     user = current_user(info)
     if not user.is_authenticated:
         raise NotAuthenticated()

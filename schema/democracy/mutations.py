@@ -32,6 +32,7 @@ from schema.payloads import (
     MembershipPayload,
     OkPayload,
 )
+from schema.permissions import IsSignedIn
 
 MEMBERSHIPS = models.Membership.objects.select_related("user", "community")
 DECISIONS = models.Decision.objects.select_related("community")
@@ -61,7 +62,7 @@ def _recalculating(decision: models.Decision) -> DecisionPayload:
 
 @strawberry.type
 class DemocracyMutation:
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(CommunityPayload)
     def create_community(self, info: Info, input: CreateCommunityInput) -> CommunityPayload:
         community = communities.community_create(
@@ -74,7 +75,7 @@ class DemocracyMutation:
         )
         return CommunityPayload(community=community)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(CommunityPayload)
     def update_community(self, info: Info, input: UpdateCommunityInput) -> CommunityPayload:
         community = communities.community_update(
@@ -88,7 +89,7 @@ class DemocracyMutation:
         )
         return CommunityPayload(community=community)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(MembershipPayload)
     def join_community(
         self,
@@ -104,14 +105,14 @@ class DemocracyMutation:
             calculations=queued(community_id=membership.community_id),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def leave_community(self, info: Info, community_id: strawberry.ID) -> OkPayload:
         community = _community(community_id)
         memberships.membership_leave(user=signed_in_user(info), community=community)
         return OkPayload(ok=True, calculations=queued(community_id=community.pk))
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(MembershipPayload)
     def update_membership(self, info: Info, input: UpdateMembershipInput) -> MembershipPayload:
         user = signed_in_user(info)
@@ -131,7 +132,7 @@ class DemocracyMutation:
             calculations=queued(community_id=membership.community_id),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(FollowingPayload)
     def follow(self, info: Info, input: FollowInput) -> FollowingPayload:
         user = signed_in_user(info)
@@ -149,7 +150,7 @@ class DemocracyMutation:
             calculations=queued(community_id=following.community_id),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def unfollow(
         self, info: Info, community_id: strawberry.ID, followee_id: strawberry.ID
@@ -163,7 +164,7 @@ class DemocracyMutation:
         )
         return OkPayload(ok=True, calculations=queued(community_id=community.pk))
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def create_decision(self, info: Info, input: CreateDecisionInput) -> DecisionPayload:
         decision = decisions.decision_create(
@@ -176,7 +177,7 @@ class DemocracyMutation:
         )
         return DecisionPayload(decision=decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def update_decision(self, info: Info, input: UpdateDecisionInput) -> DecisionPayload:
         decision = decisions.decision_update(
@@ -189,21 +190,21 @@ class DemocracyMutation:
         )
         return DecisionPayload(decision=decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def publish_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_publish(user=user, decision=_decision(decision_id))
         return _recalculating(decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def close_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_close(user=user, decision=_decision(decision_id))
         return _recalculating(decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(BallotPayload)
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
@@ -226,7 +227,7 @@ class DemocracyMutation:
             calculations=queued(decision_ids=[decision.pk]),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
         decision = _decision(decision_id)
