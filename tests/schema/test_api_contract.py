@@ -1,4 +1,4 @@
-"""The exported schema keeps every name, type and argument that API.md promises clients."""
+"""The exported schema keeps every name, type and argument that docs/api.md promises clients."""
 
 from __future__ import annotations
 
