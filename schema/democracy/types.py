@@ -46,6 +46,29 @@ def _require_inside(info: Info, community: models.Community) -> None:
         raise graphql_error(Forbidden(MEMBERS_HIDDEN))
 
 
+@strawberry_django.type(models.Membership, name="Membership")
+class MembershipType(relay.Node):
+    role: RoleEnum
+    is_manager: bool
+    is_anonymous: bool
+    is_approved: bool
+    community: CommunityType
+    following: list[FollowingType]
+    followers: list[FollowingType]
+
+    @strawberry_django.field(only=["is_anonymous", "user__username"], select_related=["user"])
+    def display_name(self, root: models.Membership) -> str:
+        return display_name(root)
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[models.Membership], info: Info, **kwargs: object
+    ) -> QuerySet[models.Membership]:
+        user = current_user(info)
+        own = Q(user_id=user.pk) if user.is_authenticated else Q(pk__in=[])
+        return queryset.filter(selectors.inside_visible_to(user) | own)
+
+
 @strawberry_django.type(models.Community, name="Community")
 class CommunityType(relay.Node):
     name: str
@@ -54,7 +77,7 @@ class CommunityType(relay.Node):
     tie_break_policy: TieBreakPolicyEnum
     results_are_public: bool
 
-    @strawberry_django.connection(DjangoListConnection["MembershipType"])
+    @strawberry_django.connection(DjangoListConnection[MembershipType])
     def members(self, root: models.Community, info: Info) -> Iterable[models.Membership]:
         _require_inside(info, root)
         return root.memberships.filter(is_approved=True).select_related("user")
@@ -83,29 +106,6 @@ class CommunityType(relay.Node):
         if not user.is_authenticated:
             return None
         return root.memberships.filter(user_id=user.pk).first()
-
-
-@strawberry_django.type(models.Membership, name="Membership")
-class MembershipType(relay.Node):
-    role: RoleEnum
-    is_manager: bool
-    is_anonymous: bool
-    is_approved: bool
-    community: CommunityType
-    following: list[FollowingType]
-    followers: list[FollowingType]
-
-    @strawberry_django.field(only=["is_anonymous", "user__username"], select_related=["user"])
-    def display_name(self, root: models.Membership) -> str:
-        return display_name(root)
-
-    @classmethod
-    def get_queryset(
-        cls, queryset: QuerySet[models.Membership], info: Info, **kwargs: object
-    ) -> QuerySet[models.Membership]:
-        user = current_user(info)
-        own = Q(user_id=user.pk) if user.is_authenticated else Q(pk__in=[])
-        return queryset.filter(selectors.inside_visible_to(user) | own)
 
 
 @strawberry_django.type(models.Following, name="Following")
