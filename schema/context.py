@@ -31,22 +31,37 @@ def current_user(info: Info) -> User | AnonymousUser:
 
 
 def signed_in_user(info: Info) -> User:
-    """Return the signed-in user, or raise ``NotAuthenticated``."""
+    """Return the signed-in user, or raise ``NotAuthenticated``.
+
+    Fields that need a user declare ``IsSignedIn`` (``schema.permissions``), which refuses
+    anonymous callers before the resolver runs; here the resolver gets the user, typed.
+    """
     user = current_user(info)
     if not user.is_authenticated:
         raise NotAuthenticated()
     return user
 
 
-def decode_pk(raw_id: str, *, type_name: str, field: str) -> int:
-    """Return the primary key inside a global ID of ``type_name``, or raise ``INVALID_ID``."""
+def global_pk(raw_id: str, *, type_name: str) -> int | None:
+    """Return the primary key inside a global ID of ``type_name``, or None for any other text.
+
+    The one decoder of the API's IDs: the widget's URLs use it too, so both accept the same.
+    """
     try:
         global_id = GlobalID.from_id(raw_id)
-    except (GlobalIDValueError, ValueError, TypeError):
-        raise not_found(field, type_name.lower()) from None
+    except GlobalIDValueError:
+        return None
     if global_id.type_name != type_name or not global_id.node_id.isdigit():
-        raise not_found(field, type_name.lower())
+        return None
     return int(global_id.node_id)
+
+
+def decode_pk(raw_id: str, *, type_name: str, field: str) -> int:
+    """Return the primary key inside a global ID of ``type_name``, or raise ``INVALID_ID``."""
+    pk = global_pk(raw_id, type_name=type_name)
+    if pk is None:
+        raise not_found(field, type_name.lower())
+    return pk
 
 
 def load(queryset: QuerySet[ModelT], raw_id: str, *, type_name: str, field: str) -> ModelT:

@@ -2,72 +2,79 @@
 
 ``calculations`` lists the queued calculation of each decision a change affects, so a
 client can say "results are being recalculated" at once and follow them by id.
+
+A payload holds the model a service returned; ``graphql_type`` names the type it shows as.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
+from calc.models import Calculation
+from democracy import models
 from schema.calc.types import CalculationType
-from schema.democracy.types import (
-    BallotType,
-    CommunityType,
-    DecisionType,
-    FollowingType,
-    MembershipType,
-)
+from schema.democracy.decision import DecisionType
+from schema.democracy.types import BallotType, CommunityType, FollowingType, MembershipType
 from schema.errors import UserError
 
 CALCULATIONS = "The queued calculation of each open decision this change affects."
 
 
-def _calculations() -> list[CalculationType]:
-    return strawberry.field(default_factory=list, description=CALCULATIONS)
+def _calculations() -> Any:
+    return strawberry.field(
+        default_factory=list, graphql_type=list[CalculationType], description=CALCULATIONS
+    )
+
+
+def _changed(graphql_type: type) -> Any:
+    return strawberry.field(default=None, graphql_type=graphql_type | None)
 
 
 @strawberry.type
 class OkPayload:
     ok: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[CalculationType] = _calculations()
+    calculations: list[Calculation] = _calculations()
 
 
 @strawberry.type
 class CommunityPayload:
-    community: CommunityType | None = None
+    community: models.Community | None = _changed(CommunityType)
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class MembershipPayload:
-    membership: MembershipType | None = None
+    membership: models.Membership | None = _changed(MembershipType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[CalculationType] = _calculations()
+    calculations: list[Calculation] = _calculations()
 
 
 @strawberry.type
 class FollowingPayload:
-    following: FollowingType | None = None
+    following: models.Following | None = _changed(FollowingType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[CalculationType] = _calculations()
+    calculations: list[Calculation] = _calculations()
 
 
 @strawberry.type
 class DecisionPayload:
-    decision: DecisionType | None = None
+    decision: models.Decision | None = _changed(DecisionType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[CalculationType] = _calculations()
+    calculations: list[Calculation] = _calculations()
 
 
 @strawberry.type
 class BallotPayload:
     ballot: BallotType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[CalculationType] = _calculations()
+    calculations: list[Calculation] = _calculations()
 
 
 @strawberry.type
 class CalculationPayload:
-    calculation: CalculationType | None = None
+    calculation: Calculation | None = _changed(CalculationType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[CalculationType] = _calculations()
+    calculations: list[Calculation] = _calculations()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -16,6 +14,7 @@ from django.views.decorators.http import require_safe
 
 from democracy import selectors
 from democracy.models import Decision
+from schema.context import global_pk
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -26,18 +25,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'"
 )
-
-
-def decision_pk(global_id: str) -> int | None:
-    """Return the primary key inside a Relay global ID of a Decision, or None."""
-    try:
-        raw = base64.b64decode(global_id, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    type_name, _, node_id = raw.partition(":")
-    if type_name != "Decision" or not node_id.isdigit():
-        return None
-    return int(node_id)
 
 
 def _sign_in_returning_to(request: HttpRequest) -> str:
@@ -53,7 +40,7 @@ def decision_widget(request: HttpRequest, decision_id: str) -> HttpResponse:
     A signed-in visitor who may not see the decision gets the same 404 as for an unknown
     ID, as the API answers both alike.
     """
-    pk = decision_pk(decision_id)
+    pk = global_pk(decision_id, type_name="Decision")
     decision = Decision.objects.select_related("community").filter(pk=pk).first() if pk else None
     if decision is None:
         raise Http404(NOT_FOUND)

@@ -9,9 +9,10 @@ import strawberry_django
 
 from accounts.services import magic_links, sessions
 from schema.accounts.payloads import AuthPayload
-from schema.context import Info, signed_in_user
+from schema.context import Info
 from schema.errors import mutation_payload
 from schema.payloads import OkPayload
+from schema.permissions import IsSignedIn
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -40,14 +41,14 @@ class AccountsMutation:
     @mutation_payload(AuthPayload)
     def sign_in_with_magic_link(self, info: Info, token: str) -> AuthPayload:
         signed_in = sessions.session_sign_in(request=_request(info), token=token)
-        return AuthPayload(token=signed_in.token, user=signed_in.user)  # type: ignore[arg-type]
+        return AuthPayload(token=signed_in.token, user=signed_in.user)
 
     @strawberry_django.mutation(
         handle_django_errors=False,
+        permission_classes=[IsSignedIn],
         description="Revoke the bearer token of this request and end the session.",
     )
     @mutation_payload(OkPayload)
     def sign_out(self, info: Info) -> OkPayload:
-        signed_in_user(info)
         sessions.session_sign_out(request=_request(info))
         return OkPayload(ok=True)

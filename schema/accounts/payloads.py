@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from accounts.models import User
 from schema.accounts.types import UserType
 from schema.errors import UserError
 
@@ -13,5 +14,5 @@ class AuthPayload:
     token: str | None = strawberry.field(
         default=None, description="Send as `Authorization: Bearer <token>`; it is not shown again."
     )
-    user: UserType | None = None
+    user: User | None = strawberry.field(default=None, graphql_type=UserType | None)
     errors: list[UserError] = strawberry.field(default_factory=list)

@@ -10,11 +10,12 @@ from democracy.models import Decision
 from schema.context import Info, load, signed_in_user
 from schema.errors import mutation_payload
 from schema.payloads import CalculationPayload
+from schema.permissions import IsSignedIn
 
 
 @strawberry.type
 class CalcMutation:
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(CalculationPayload)
     def recalculate_decision(self, info: Info, decision_id: strawberry.ID) -> CalculationPayload:
         """Queue a recalculation now (managers only); answers at once with the calculation."""
@@ -26,4 +27,4 @@ class CalcMutation:
             field="decisionId",
         )
         calculation = recalculation_request(user=user, decision=decision)
-        return CalculationPayload(calculation=calculation, calculations=[calculation])  # type: ignore[list-item,arg-type]
+        return CalculationPayload(calculation=calculation, calculations=[calculation])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from calc import results
-from core.errors import DomainError
 from democracy import selectors
 from democracy.models import Decision, Membership
 from schema.calc.types import (
@@ -15,7 +14,7 @@ from schema.calc.types import (
     explanation_type,
     results_type,
 )
-from schema.context import decode_pk
+from schema.context import global_pk
 from schema.democracy.types import BallotType, direct_ballot
 
 if TYPE_CHECKING:
@@ -56,9 +55,8 @@ def my_ballot(user: User | AnonymousUser, decision: Decision) -> BallotType | No
 def decision_explanation(
     decision: Decision, membership_id: str, max_depth: int | None
 ) -> BallotExplanationType | None:
-    try:
-        pk = decode_pk(membership_id, type_name="Membership", field="membershipId")
-    except DomainError:
+    pk = global_pk(membership_id, type_name="Membership")
+    if pk is None:
         return None  # Like node(id:): an ID that names nothing finds nothing.
     calculation = results.calculation_latest_completed(decision.pk)
     if calculation is None:

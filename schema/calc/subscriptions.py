@@ -8,19 +8,19 @@ that repeats or precedes what was already sent is skipped.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import strawberry
 from channels.db import database_sync_to_async
+from strawberry.channels import ChannelsConsumer
 
 from calc import results
 from calc.broadcast import STATUS, calculation_from_message, choices_from_message, group_name
 from calc.models import Calculation, CalculationStatus
-from core.errors import DomainError, Forbidden
+from core.errors import Forbidden
 from democracy import selectors
 from democracy.models import Choice, Decision
 from schema.calc.types import CalculationType, DecisionResultsType, results_type
-from schema.context import Info, current_user, decode_pk
+from schema.context import Info, current_user, global_pk
 from schema.errors import graphql_error
 
 STAGE = {status: rank for rank, status in enumerate(CalculationStatus.values)}
@@ -30,11 +30,9 @@ NOT_VISIBLE = "No decision has this ID, or you cannot see it: sign in as a membe
 
 @database_sync_to_async
 def _visible_decision(info: Info, decision_id: str) -> Decision:
-    try:
-        pk = decode_pk(decision_id, type_name="Decision", field="decisionId")
-    except DomainError:
-        raise graphql_error(Forbidden(NOT_VISIBLE)) from None
-    decision = selectors.decision_list_visible(current_user(info)).filter(pk=pk).first()
+    pk = global_pk(decision_id, type_name="Decision")
+    visible = selectors.decision_list_visible(current_user(info))
+    decision = None if pk is None else visible.filter(pk=pk).first()
     if decision is None:
         raise graphql_error(Forbidden(NOT_VISIBLE))
     return decision
@@ -55,14 +53,14 @@ def _current_results(decision: Decision) -> DecisionResultsType | None:
 
 @strawberry.type
 class CalcSubscription:
-    @strawberry.subscription
+    @strawberry.subscription(graphql_type=CalculationType)
     async def calculation_status(
         self, info: Info, decision_id: strawberry.ID
-    ) -> AsyncGenerator[CalculationType, None]:
+    ) -> AsyncGenerator[Calculation, None]:
         """The decision's latest calculation at once, then each status change of each one."""
         decision = await _visible_decision(info, decision_id)
         sent: dict[int, int] = {}
-        ws: Any = info.context["ws"]
+        ws: ChannelsConsumer = info.context["ws"]
         async with ws.listen_to_channel(STATUS, groups=[group_name(decision.pk)]) as messages:
             current = await _current_calculation(decision)
             if current is not None:
@@ -74,7 +72,7 @@ class CalcSubscription:
                 if sent.get(calculation.pk, -1) >= stage:
                     continue
                 sent[calculation.pk] = stage
-                yield calculation  # type: ignore[misc]
+                yield calculation
 
     @strawberry.subscription
     async def decision_results(
@@ -83,7 +81,7 @@ class CalcSubscription:
         """The decision's current result at once (if any), then each new one."""
         decision = await _visible_decision(info, decision_id)
         newest = 0
-        ws: Any = info.context["ws"]
+        ws: ChannelsConsumer = info.context["ws"]
         async with ws.listen_to_channel(STATUS, groups=[group_name(decision.pk)]) as messages:
             current = await _current_results(decision)
             if current is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 import strawberry_django
@@ -28,16 +28,18 @@ from schema.democracy.types import (
 )
 
 if TYPE_CHECKING:
-    from schema.democracy.types import DecisionType
+    from schema.democracy.decision import DecisionType
 
-CalculationStatusEnum = strawberry.enum(CalculationStatus, name="CalculationStatus")
+CalculationStatusEnum: TypeAlias = Annotated[
+    CalculationStatus, strawberry.enum(name="CalculationStatus")
+]
 MAX_PAGE = 100
 
 
 @strawberry_django.type(Calculation, name="Calculation")
 class CalculationType(relay.Node):
-    decision: Annotated[DecisionType, strawberry.lazy("schema.democracy.types")]
-    status: CalculationStatusEnum  # type: ignore[valid-type]
+    decision: Annotated[DecisionType, strawberry.lazy("schema.democracy.decision")]
+    status: CalculationStatusEnum
     is_final: bool
     requested_at: datetime
     started_at: datetime | None
@@ -52,17 +54,17 @@ class CalculationType(relay.Node):
     generation: int
 
     @strawberry_django.field(only=["error"])
-    def error(self) -> str | None:
-        return self.error or None
+    def error(self, root: Calculation) -> str | None:
+        return root.error or None
 
     @strawberry_django.field(only=["failed_stage"])
-    def failed_stage(self) -> CalculationStatusEnum | None:  # type: ignore[valid-type]
-        return self.failed_stage or None
+    def failed_stage(self, root: Calculation) -> CalculationStatusEnum | None:
+        return CalculationStatus(root.failed_stage) if root.failed_stage else None
 
     @strawberry_django.field(only=["content_hash"])
-    def content_hash(self) -> str | None:
+    def content_hash(self, root: Calculation) -> str | None:
         """SHA-256 of the frozen input; it seeds the tie lot."""
-        return self.content_hash or None
+        return root.content_hash or None
 
     @classmethod
     def get_queryset(
@@ -74,7 +76,7 @@ class CalculationType(relay.Node):
 
 @strawberry.type(name="ChoiceScore")
 class ChoiceScoreType:
-    choice: ChoiceType
+    choice: Choice = strawberry.field(graphql_type=ChoiceType)
     total_stars: Decimal
     average_stars: Decimal
     five_star_count: int
@@ -82,8 +84,8 @@ class ChoiceScoreType:
 
 @strawberry.type(name="Runoff")
 class RunoffType:
-    first: ChoiceType
-    second: ChoiceType
+    first: Choice = strawberry.field(graphql_type=ChoiceType)
+    second: Choice = strawberry.field(graphql_type=ChoiceType)
     prefer_first: int
     prefer_second: int
     no_preference: int
@@ -131,7 +133,7 @@ def _stars(
 ) -> list[ChoiceStarsType]:
     by_choice = dict(pairs)
     return [
-        ChoiceStarsType(choice=choice, stars=stars_decimal(by_choice.get(key, 0)))  # type: ignore[arg-type]
+        ChoiceStarsType(choice=choice, stars=stars_decimal(by_choice.get(key, 0)))
         for key, choice in choices.items()
     ]
 
@@ -155,9 +157,9 @@ class DecisionResultsType:
     calculation_id: strawberry.ID
     is_final: bool
     calculated_at: datetime
-    winner: ChoiceType | None
-    tied_choices: list[ChoiceType]
-    finalists: list[ChoiceType]
+    winner: Choice | None = strawberry.field(graphql_type=ChoiceType | None)
+    tied_choices: list[Choice] = strawberry.field(graphql_type=list[ChoiceType])
+    finalists: list[Choice] = strawberry.field(graphql_type=list[ChoiceType])
     scores: list[ChoiceScoreType]
     runoff: RunoffType | None
     tiebreaks: list[str]
@@ -196,7 +198,7 @@ def ballot_type(
 ) -> BallotType:
     """Return a resolved ballot as the API shows it."""
     return BallotType(
-        membership=members[ballot.member],  # type: ignore[arg-type]
+        membership=members[ballot.member],
         is_delegated=ballot.is_delegated,
         tags=list(ballot.tags),
         stars=_stars(ballot.stars, choices),
@@ -215,12 +217,12 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
         calculation_id=strawberry.ID(to_base64("Calculation", calculation.pk)),
         is_final=calculation.is_final,
         calculated_at=calculation.finished_at,
-        winner=by_id.get(data.get("winner") or ""),  # type: ignore[arg-type]
-        tied_choices=[by_id[c] for c in data.get("tiedChoices", [])],  # type: ignore[misc]
-        finalists=[by_id[c] for c in data.get("finalists", [])],  # type: ignore[misc]
+        winner=by_id.get(data.get("winner") or ""),
+        tied_choices=[by_id[c] for c in data.get("tiedChoices", [])],
+        finalists=[by_id[c] for c in data.get("finalists", [])],
         scores=[
             ChoiceScoreType(
-                choice=choice,  # type: ignore[arg-type]
+                choice=choice,
                 total_stars=Decimal(scores[key]["totalStars"]),
                 average_stars=Decimal(scores[key]["averageStars"]),
                 five_star_count=scores[key]["fiveStarCount"],
@@ -229,8 +231,8 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
             if key in scores
         ],
         runoff=RunoffType(
-            first=by_id[runoff["first"]],  # type: ignore[arg-type]
-            second=by_id[runoff["second"]],  # type: ignore[arg-type]
+            first=by_id[runoff["first"]],
+            second=by_id[runoff["second"]],
             prefer_first=runoff["preferFirst"],
             prefer_second=runoff["preferSecond"],
             no_preference=runoff["noPreference"],
@@ -259,7 +261,7 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
 
 @strawberry.type(name="BallotSource")
 class BallotSourceType:
-    delegate: MembershipType
+    delegate: Membership = strawberry.field(graphql_type=MembershipType)
     matched_tags: list[str]
     weight: Decimal
     stars: list[ChoiceStarsType]
@@ -274,7 +276,7 @@ class BallotSourceType:
 
 @strawberry.type(name="BallotExplanation")
 class BallotExplanationType:
-    membership: MembershipType
+    membership: Membership = strawberry.field(graphql_type=MembershipType)
     is_delegated: bool
     tags: list[str]
     stars: list[ChoiceStarsType]
@@ -298,13 +300,13 @@ def explanation_type(
 
     def build(node: Explanation) -> BallotExplanationType:
         return BallotExplanationType(
-            membership=members[node.member],  # type: ignore[arg-type]
+            membership=members[node.member],
             is_delegated=node.is_delegated,
             tags=list(node.tags),
             stars=_stars(node.stars, choices),
             sources=[
                 BallotSourceType(
-                    delegate=members[s.delegate],  # type: ignore[arg-type]
+                    delegate=members[s.delegate],
                     matched_tags=list(s.matched_tags),
                     weight=s.weight,
                     stars=_stars(s.stars, choices),

@@ -1,7 +1,7 @@
-"""Mutation inputs, named as in API.md.
+"""Mutation inputs, named as in docs/api.md.
 
-Optional inputs with defaults are nullable as API.md writes them; an explicit null means
-the default.
+Optional inputs with defaults are nullable as docs/api.md writes them; an explicit null
+means the default.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime
 
 import strawberry
 
+from democracy.models import TieBreakPolicy
 from schema.democracy.types import RoleEnum, TieBreakPolicyEnum
 
 
@@ -30,7 +31,7 @@ class CreateCommunityInput:
     name: str
     description: str | None = ""
     auto_approve_applications: bool | None = True
-    tie_break_policy: TieBreakPolicyEnum | None = TieBreakPolicyEnum.LOT  # type: ignore[valid-type]
+    tie_break_policy: TieBreakPolicyEnum | None = TieBreakPolicy.LOT
     results_are_public: bool | None = False
 
 
@@ -40,7 +41,7 @@ class UpdateCommunityInput:
     name: str | None = None
     description: str | None = None
     auto_approve_applications: bool | None = None
-    tie_break_policy: TieBreakPolicyEnum | None = None  # type: ignore[valid-type]
+    tie_break_policy: TieBreakPolicyEnum | None = None
     results_are_public: bool | None = None
 
 
@@ -81,7 +82,7 @@ class CastBallotInput:
 @strawberry.input
 class UpdateMembershipInput:
     membership_id: strawberry.ID
-    role: RoleEnum | None = None  # type: ignore[valid-type]
+    role: RoleEnum | None = None
     is_manager: bool | None = None
     is_anonymous: bool | None = None
     is_approved: bool | None = None

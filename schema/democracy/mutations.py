@@ -32,6 +32,7 @@ from schema.payloads import (
     MembershipPayload,
     OkPayload,
 )
+from schema.permissions import IsSignedIn
 
 MEMBERSHIPS = models.Membership.objects.select_related("user", "community")
 DECISIONS = models.Decision.objects.select_related("community")
@@ -54,14 +55,14 @@ def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
 def _recalculating(decision: models.Decision) -> DecisionPayload:
     """Return a decision whose status change queued its recalculation."""
     return DecisionPayload(
-        decision=decision,  # type: ignore[arg-type]
-        calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+        decision=decision,
+        calculations=queued(decision_ids=[decision.pk]),
     )
 
 
 @strawberry.type
 class DemocracyMutation:
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(CommunityPayload)
     def create_community(self, info: Info, input: CreateCommunityInput) -> CommunityPayload:
         community = communities.community_create(
@@ -72,9 +73,9 @@ class DemocracyMutation:
             tie_break_policy=input.tie_break_policy or TieBreakPolicy.LOT,
             results_are_public=bool(input.results_are_public),
         )
-        return CommunityPayload(community=community)  # type: ignore[arg-type]
+        return CommunityPayload(community=community)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(CommunityPayload)
     def update_community(self, info: Info, input: UpdateCommunityInput) -> CommunityPayload:
         community = communities.community_update(
@@ -86,32 +87,32 @@ class DemocracyMutation:
             tie_break_policy=input.tie_break_policy,
             results_are_public=input.results_are_public,
         )
-        return CommunityPayload(community=community)  # type: ignore[arg-type]
+        return CommunityPayload(community=community)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(MembershipPayload)
     def join_community(
         self,
         info: Info,
         community_id: strawberry.ID,
-        role: RoleEnum | None = RoleEnum.VOTER,  # type: ignore[valid-type]
+        role: RoleEnum | None = Role.VOTER,
     ) -> MembershipPayload:
         membership = memberships.membership_join(
             user=signed_in_user(info), community=_community(community_id), role=role or Role.VOTER
         )
         return MembershipPayload(
-            membership=membership,  # type: ignore[arg-type]
-            calculations=queued(community_id=membership.community_id),  # type: ignore[arg-type]
+            membership=membership,
+            calculations=queued(community_id=membership.community_id),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def leave_community(self, info: Info, community_id: strawberry.ID) -> OkPayload:
         community = _community(community_id)
         memberships.membership_leave(user=signed_in_user(info), community=community)
-        return OkPayload(ok=True, calculations=queued(community_id=community.pk))  # type: ignore[arg-type]
+        return OkPayload(ok=True, calculations=queued(community_id=community.pk))
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(MembershipPayload)
     def update_membership(self, info: Info, input: UpdateMembershipInput) -> MembershipPayload:
         user = signed_in_user(info)
@@ -127,11 +128,11 @@ class DemocracyMutation:
             is_approved=input.is_approved,
         )
         return MembershipPayload(
-            membership=membership,  # type: ignore[arg-type]
-            calculations=queued(community_id=membership.community_id),  # type: ignore[arg-type]
+            membership=membership,
+            calculations=queued(community_id=membership.community_id),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(FollowingPayload)
     def follow(self, info: Info, input: FollowInput) -> FollowingPayload:
         user = signed_in_user(info)
@@ -145,11 +146,11 @@ class DemocracyMutation:
             order=input.order,
         )
         return FollowingPayload(
-            following=following,  # type: ignore[arg-type]
-            calculations=queued(community_id=following.community_id),  # type: ignore[arg-type]
+            following=following,
+            calculations=queued(community_id=following.community_id),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def unfollow(
         self, info: Info, community_id: strawberry.ID, followee_id: strawberry.ID
@@ -161,9 +162,9 @@ class DemocracyMutation:
             community=community,
             followee=load(MEMBERSHIPS, followee_id, type_name="Membership", field="followeeId"),
         )
-        return OkPayload(ok=True, calculations=queued(community_id=community.pk))  # type: ignore[arg-type]
+        return OkPayload(ok=True, calculations=queued(community_id=community.pk))
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def create_decision(self, info: Info, input: CreateDecisionInput) -> DecisionPayload:
         decision = decisions.decision_create(
@@ -174,9 +175,9 @@ class DemocracyMutation:
             closes_at=input.closes_at,
             choices=_choice_specs(input.choices) or [],
         )
-        return DecisionPayload(decision=decision)  # type: ignore[arg-type]
+        return DecisionPayload(decision=decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def update_decision(self, info: Info, input: UpdateDecisionInput) -> DecisionPayload:
         decision = decisions.decision_update(
@@ -187,23 +188,23 @@ class DemocracyMutation:
             closes_at=input.closes_at,
             choices=_choice_specs(input.choices),
         )
-        return DecisionPayload(decision=decision)  # type: ignore[arg-type]
+        return DecisionPayload(decision=decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def publish_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_publish(user=user, decision=_decision(decision_id))
         return _recalculating(decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def close_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_close(user=user, decision=_decision(decision_id))
         return _recalculating(decision)
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(BallotPayload)
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
@@ -223,12 +224,12 @@ class DemocracyMutation:
         )
         return BallotPayload(
             ballot=direct_ballot(ballot, decision.choices.all()),
-            calculations=queued(decision_ids=[decision.pk]),  # type: ignore[arg-type]
+            calculations=queued(decision_ids=[decision.pk]),
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
+    @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
         decision = _decision(decision_id)
         ballots.ballot_retract(user=signed_in_user(info), decision=decision)
-        return OkPayload(ok=True, calculations=queued(decision_ids=[decision.pk]))  # type: ignore[arg-type]
+        return OkPayload(ok=True, calculations=queued(decision_ids=[decision.pk]))

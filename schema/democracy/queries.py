@@ -4,20 +4,12 @@ from collections.abc import Iterable
 
 import strawberry
 import strawberry_django
-from strawberry.relay import GlobalIDValueError
 from strawberry_django.relay import DjangoListConnection
 
-from core.errors import DomainError
 from democracy import models, selectors
-from schema.context import Info, current_user, decode_pk
-from schema.democracy.types import CommunityType, DecisionType
-
-
-def _pk_or_none(raw_id: str, type_name: str) -> int:
-    try:
-        return decode_pk(raw_id, type_name=type_name, field="id")
-    except (DomainError, GlobalIDValueError):
-        return 0  # No row has primary key 0: the lookup finds nothing.
+from schema.context import Info, current_user, global_pk
+from schema.democracy.decision import DecisionType
+from schema.democracy.types import CommunityType
 
 
 @strawberry.type
@@ -26,13 +18,14 @@ class DemocracyQuery:
     def communities(self) -> Iterable[models.Community]:
         return selectors.community_list()
 
-    @strawberry_django.field
-    def community(self, id: strawberry.ID) -> CommunityType | None:
-        pk = _pk_or_none(id, "Community")
-        return selectors.community_list().filter(pk=pk).first()  # type: ignore[return-value]
+    @strawberry_django.field(graphql_type=CommunityType | None)
+    def community(self, id: strawberry.ID) -> models.Community | None:
+        pk = global_pk(id, type_name="Community")
+        return None if pk is None else selectors.community_list().filter(pk=pk).first()
 
-    @strawberry_django.field
-    def decision(self, info: Info, id: strawberry.ID) -> DecisionType | None:
-        pk = _pk_or_none(id, "Decision")
-        visible = selectors.decision_list_visible(current_user(info))
-        return visible.filter(pk=pk).first()  # type: ignore[return-value]
+    @strawberry_django.field(graphql_type=DecisionType | None)
+    def decision(self, info: Info, id: strawberry.ID) -> models.Decision | None:
+        pk = global_pk(id, type_name="Decision")
+        if pk is None:
+            return None
+        return selectors.decision_list_visible(current_user(info)).filter(pk=pk).first()

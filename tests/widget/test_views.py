@@ -12,7 +12,6 @@ from django.test import Client
 
 from democracy.models import Decision
 from tests.factories import CommunityFactory, DecisionFactory, MembershipFactory, UserFactory
-from widget.views import decision_pk
 
 pytestmark = pytest.mark.django_db
 
@@ -144,17 +143,3 @@ def test_a_community_id_of_a_public_community_is_not_a_decision() -> None:
 
 def test_only_safe_methods_are_allowed() -> None:
     assert Client().post(widget_url(public_decision())).status_code == 405
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (global_id("Decision", 12), 12),
-        (global_id("Decision", ""), None),
-        (global_id("Choice", 12), None),
-        ("RGVjaXNpb246MTI", None),  # missing padding
-        ("", None),
-    ],
-)
-def test_decision_pk_reads_only_decision_global_ids(raw: str, expected: int | None) -> None:
-    assert decision_pk(raw) == expected
