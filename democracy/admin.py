@@ -121,6 +121,7 @@ class ServiceAdmin(admin.ModelAdmin):
         field = self.service_fields.get(api_field or "")
         message = str(refusal)
 
+        # mypy cannot follow a base class that is a variable; it is the form Django built.
         class Refused(form):  # type: ignore[valid-type,misc]
             def clean(self) -> dict[str, Any]:
                 cleaned = super().clean()
