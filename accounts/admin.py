@@ -1,7 +1,9 @@
 """Admin for people and their sign-in secrets.
 
 Secrets are stored hashed and are never editable here: tokens and links are shown by a
-short hash prefix only, and a token is revoked (kept for the record), not edited.
+short hash prefix only, and a token is revoked through its service (kept for the record),
+not edited or deleted. People are deactivated, not deleted: deleting a user would take
+their memberships, delegations and ballots with them, past the checks of leaving.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UsernameField
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -28,6 +31,13 @@ HASH_PREFIX_LENGTH = 8
 def hash_prefix(token_hash: str) -> str:
     """Return enough of a hash to tell two secrets apart, not enough to be useful."""
     return f"{token_hash[:HASH_PREFIX_LENGTH]}…"
+
+
+def staff_user(request: HttpRequest) -> User:
+    """Return the signed-in user of an admin request, whom services name in the event log."""
+    if not isinstance(request.user, User):  # the admin site lets only staff in
+        raise PermissionDenied
+    return request.user
 
 
 EMAIL_TAKEN = "Another account already uses this email address."
@@ -124,6 +134,9 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type]:
         return list(self.inlines) if obj is not None else []
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
@@ -160,7 +173,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         """Revoke each active token; requests carrying it are anonymous from now on."""
         tokens = list(queryset.filter(revoked_at__isnull=True).select_related("user"))
         for token in tokens:
-            token_revoke(token=token)
+            token_revoke(token=token, by=staff_user(request))
             self.log_change(request, token, "Revoked")
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
 
@@ -171,6 +184,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
@@ -233,4 +249,7 @@ class MagicLinkAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

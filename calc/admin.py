@@ -1,4 +1,7 @@
-"""Calculations in the admin: read-only history of every recalculation, for audit."""
+"""Calculations in the admin: read-only history of every recalculation, for audit.
+
+Only the worker writes calculations; deleting one would hide what was computed.
+"""
 
 from __future__ import annotations
 
@@ -57,4 +60,7 @@ class CalculationAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Calculation | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Calculation | None = None) -> bool:
         return False

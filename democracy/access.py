@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import Forbidden, NotAuthenticated
 from democracy import errors
 from democracy.models import Membership
+from democracy.pseudonyms import display_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
     from accounts.models import User
     from democracy.models import Community
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """A staff user changing data from the admin, with the powers of a community's managers.
+
+    Only the admin passes one: the API passes the signed-in user, so being staff grants
+    nothing there. The event log names the staff user.
+    """
+
+    user: User
+
+
+def staff_require(staff: Staff) -> Staff:
+    """Return ``staff`` if its user is active staff, else raise ``Forbidden``."""
+    if not (staff.user.is_active and staff.user.is_staff):
+        raise Forbidden(errors.NOT_STAFF)
+    return staff
+
+
+def actor_name(actor: Membership | Staff) -> str:
+    """Return how the event log names who acted: a member's shown name or the staff user."""
+    return actor.user.get_username() if isinstance(actor, Staff) else display_name(actor)
 
 
 def user_require(user: User | AnonymousUser | None) -> User:
@@ -55,3 +80,12 @@ def manager_require(user: User | AnonymousUser | None, community: Community) -> 
     if not membership.is_manager:
         raise Forbidden(errors.NOT_A_MANAGER)
     return membership
+
+
+def manager_or_staff_require(
+    user: User | AnonymousUser | Staff | None, community: Community
+) -> Membership | Staff:
+    """Return who may act as a manager of ``community``: staff in the admin, or a manager."""
+    if isinstance(user, Staff):
+        return staff_require(user)
+    return manager_require(user, community)

@@ -1,19 +1,27 @@
 """Admin for community managers: communities, members, followings, decisions, ballots.
 
-Ballots are read-only here (a vote is changed only by its voter), and a decision's status
-changes only through publishing and closing, which the API does with its side effects.
+Every change goes through the service the API uses, with its checks, its event line (naming
+the staff user) and the recalculation its saves trigger; a service's refusal is shown on the
+form and nothing is saved. What no service lets staff change is read-only here: ballots and
+followings (only the member changes their vote or delegation), anonymity (the member's own
+choice), and deletions (members leave by themselves; a manager withdraws approval).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from core.logs import Event, log_event
-from democracy import errors
+from accounts.admin import staff_user
+from core.errors import DomainError, Forbidden
+from democracy.access import Staff
 from democracy.models import (
     Ballot,
     BallotStar,
@@ -24,47 +32,156 @@ from democracy.models import (
     Following,
     Membership,
     Role,
+    TieBreakPolicy,
 )
 from democracy.pseudonyms import display_name
+from democracy.services.communities import community_create, community_update
+from democracy.services.decisions import ChoiceSpec, decision_create, decision_update
+from democracy.services.memberships import membership_update
 
 if TYPE_CHECKING:
-    from django.db.models import QuerySet
-    from django.http import HttpRequest
+    from django.db.models import Model, QuerySet
+    from django.forms import BaseFormSet, ModelForm
+    from django.http import HttpRequest, HttpResponse
+
+# The refusal being shown while the change form is drawn a second time (see ServiceAdmin).
+_refusal: ContextVar[DomainError | Forbidden | None] = ContextVar("_refusal", default=None)
+
+
+@contextmanager
+def _showing(refusal: DomainError | Forbidden) -> Iterator[None]:
+    token = _refusal.set(refusal)
+    try:
+        yield
+    finally:
+        _refusal.reset(token)
+
+
+def as_staff(request: HttpRequest) -> Staff:
+    """Return the request's user as staff acting with a manager's powers."""
+    return Staff(user=staff_user(request))
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Save through a service, once the form and its inlines are valid.
+
+    ``save_through_service`` calls the service and returns the saved row. If the service
+    refuses, Django's transaction around the view undoes everything and the form is drawn
+    again from the same POST with the service's message on the field it names
+    (``service_fields`` maps the API's field names to the form's); the form being invalid
+    then, nothing is saved the second time either.
+    """
+
+    service_fields: ClassVar[dict[str, str]] = {}
+
+    def save_through_service(
+        self,
+        request: HttpRequest,
+        form: ModelForm[Any],
+        formsets: list[BaseFormSet[Any]],
+        change: bool,
+    ) -> Model:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Save nothing yet: the service saves everything in ``save_related``."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        saved = self.save_through_service(request, form, formsets, change)
+        # The admin's history entry and next page need the new row's id.
+        form.instance.pk = saved.pk
+
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> list[dict[str, Any]]:
+        # The inlines were saved by the service, not by their formsets: list the form's changes.
+        return super().construct_change_message(request, form, [], add)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (DomainError, Forbidden) as refusal:
+            with _showing(refusal):
+                return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm[Any]]:
+        form = super().get_form(request, obj, change, **kwargs)
+        refusal = _refusal.get()
+        if refusal is None:
+            return form
+        api_field = refusal.field if isinstance(refusal, DomainError) else None
+        field = self.service_fields.get(api_field or "")
+        message = str(refusal)
+
+        # mypy cannot follow a base class that is a variable; it is the form Django built.
+        class Refused(form):  # type: ignore[valid-type,misc]
+            def clean(self) -> dict[str, Any]:
+                cleaned = super().clean()
+                self.add_error(field if field in self.fields else None, message)
+                return cleaned
+
+        return Refused
+
+
+def _changed(form: ModelForm[Any], field: str, *, change: bool) -> Any:
+    """Return a field's new value, or None (the services' "leave as it is") if unchanged."""
+    if change and field not in form.changed_data:
+        return None
+    return form.cleaned_data[field]
 
 
 class MembershipForm(forms.ModelForm):
-    """Explain the "lobbyists are public" rule instead of naming the database constraint."""
-
     class Meta:
         model = Membership
-        fields = ("user", "community", "role", "is_manager", "is_anonymous", "is_approved")
+        fields = ("role", "is_manager", "is_approved")
         help_texts = {
             "role": "Lobbyists publish their ballots for others to follow and cannot be anonymous.",
             "is_manager": "Managers approve members and create, publish and close decisions.",
-            "is_approved": "Unapproved members have applied but cannot vote or be followed yet.",
+            "is_approved": "Unapproved members have applied but cannot vote or be followed yet. "
+            "Withdraw approval to remove someone; members leave by themselves.",
         }
-
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        if cleaned.get("role") == Role.LOBBYIST and cleaned.get("is_anonymous"):
-            # On the field, so the model's own constraint check does not repeat the error.
-            self.add_error("is_anonymous", errors.LOBBYIST_ANONYMOUS)
-        return cleaned
 
 
 class MembershipInline(admin.TabularInline):
+    """The community's members, listed; each is changed on its own page (the link)."""
+
     model = Membership
-    form = MembershipForm
     fields = ("user", "role", "is_manager", "is_anonymous", "is_approved", "joined_at")
-    readonly_fields = ("joined_at",)
-    autocomplete_fields = ("user",)
+    readonly_fields = fields
     extra = 0
+    can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CommunityForm(forms.ModelForm):
+    class Meta:
+        model = Community
+        fields = (
+            "name",
+            "description",
+            "auto_approve_applications",
+            "tie_break_policy",
+            "results_are_public",
+        )
 
 
 @admin.register(Community)
-class CommunityAdmin(admin.ModelAdmin):
+class CommunityAdmin(ServiceAdmin):
+    form = CommunityForm
     list_display = (
         "name",
         "member_count",
@@ -78,6 +195,7 @@ class CommunityAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     readonly_fields = ("created_at",)
     inlines = (MembershipInline,)
+    service_fields: ClassVar[dict[str, str]] = {"name": "name"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
         return (
@@ -89,6 +207,13 @@ class CommunityAdmin(admin.ModelAdmin):
             )
         )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:
+            return super().get_fieldsets(request, obj)
+        fields = CommunityForm.Meta.fields
+        # As in the app, whoever creates a community is its first manager.
+        return ((None, {"fields": fields, "description": "You become its first manager."}),)
+
     @admin.display(description="Members", ordering="n_members")
     def member_count(self, community: Community) -> int:
         return getattr(community, "n_members", 0)
@@ -97,9 +222,35 @@ class CommunityAdmin(admin.ModelAdmin):
     def decision_count(self, community: Community) -> int:
         return getattr(community, "n_decisions", 0)
 
+    def save_through_service(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> Model:
+        policy = _changed(form, "tie_break_policy", change=change)
+        settings = {
+            "description": _changed(form, "description", change=change),
+            "auto_approve_applications": _changed(form, "auto_approve_applications", change=change),
+            "tie_break_policy": TieBreakPolicy(policy) if policy is not None else None,
+            "results_are_public": _changed(form, "results_are_public", change=change),
+        }
+        if not change:
+            return community_create(
+                user=staff_user(request), name=form.cleaned_data["name"], **settings
+            )
+        return community_update(
+            user=as_staff(request),
+            community=form.instance,
+            name=_changed(form, "name", change=change),
+            **settings,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ServiceAdmin):
+    """Approve members, change their role and manager flag: what the app lets managers do."""
+
     form = MembershipForm
     list_display = (
         "user",
@@ -114,68 +265,90 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("community", "role", "is_manager", "is_approved", "is_anonymous")
     search_fields = ("user__username", "user__email", "community__name")
     list_select_related = ("user", "community")
-    autocomplete_fields = ("user", "community")
-    readonly_fields = ("joined_at", "shown_as")
+    fields = (
+        "user",
+        "community",
+        "shown_as",
+        "role",
+        "is_manager",
+        "is_anonymous",
+        "is_approved",
+        "joined_at",
+    )
+    readonly_fields = ("user", "community", "shown_as", "is_anonymous", "joined_at")
     actions = ("approve",)
+    service_fields: ClassVar[dict[str, str]] = {
+        "role": "role",
+        "isManager": "is_manager",
+        "isApproved": "is_approved",
+    }
 
     @admin.display(description="Shown as")
     def shown_as(self, membership: Membership) -> str:
-        return display_name(membership) if membership.pk else "-"
+        return display_name(membership)
+
+    def save_through_service(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> Model:
+        role = _changed(form, "role", change=change)
+        return membership_update(
+            user=as_staff(request),
+            membership=form.instance,
+            role=Role(role) if role is not None else None,
+            is_manager=_changed(form, "is_manager", change=change),
+            is_approved=_changed(form, "is_approved", change=change),
+        )
 
     @admin.action(description="Approve selected memberships", permissions=("change",))
     def approve(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
-        """Approve waiting members one by one, so each save is validated and logged."""
+        """Approve waiting members one by one, each through the service as managers do."""
         waiting = list(queryset.filter(is_approved=False).select_related("user", "community"))
+        approved = 0
         for membership in waiting:
-            membership.is_approved = True
-            membership.full_clean()
-            membership.save(update_fields=["is_approved"])
+            try:
+                membership_update(user=as_staff(request), membership=membership, is_approved=True)
+            except (DomainError, Forbidden) as refusal:
+                messages.error(request, f"{display_name(membership)}: {refusal}")
+                continue
+            approved += 1
             self.log_change(request, membership, "Approved")
-            log_event(
-                Event.MEMBER_APPROVED,
-                request.user.get_username(),
-                f"Approved {display_name(membership)} in '{membership.community.name}' (admin)",
-            )
-        self.message_user(request, f"Approved {len(waiting)} membership(s).", messages.SUCCESS)
+        self.message_user(request, f"Approved {approved} membership(s).", messages.SUCCESS)
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # People join in the app; a manager here approves them.
+        return False
 
-class FollowingForm(forms.ModelForm):
-    class Meta:
-        model = Following
-        fields = ("community", "follower", "followee", "tags", "order")
-        help_texts = {
-            "follower": "The member who delegates.",
-            "followee": "The member whose ballots are followed.",
-            "order": "1 is followed first; a later followee counts only where earlier ones "
-            "have no ballot on the decision's tags.",
-        }
-
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        community = cleaned.get("community")
-        for field in ("follower", "followee"):
-            member = cleaned.get(field)
-            if community and member and member.community_id != community.pk:
-                self.add_error(field, errors.FOLLOWEE_NOT_MEMBER)
-        if cleaned.get("follower") and cleaned.get("follower") == cleaned.get("followee"):
-            self.add_error("followee", errors.FOLLOW_SELF)
-        return cleaned
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Following)
 class FollowingAdmin(admin.ModelAdmin):
-    form = FollowingForm
+    """Delegations, read-only: only the follower may follow, re-tag or unfollow."""
+
     list_display = ("follower", "followee", "community", "tag_list", "order", "updated_at")
     list_filter = ("community",)
     search_fields = ("follower__user__username", "followee__user__username", "community__name")
     list_select_related = ("follower__user", "followee__user", "community")
-    autocomplete_fields = ("community", "follower", "followee")
-    readonly_fields = ("created_at", "updated_at")
+    fields = ("community", "follower", "followee", "tags", "order", "created_at", "updated_at")
+    readonly_fields = fields
 
     @admin.display(description="Tags")
     def tag_list(self, following: Following) -> str:
         return ", ".join(following.tags) or "all topics"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _is_draft(decision: Decision | None) -> bool:
+    return decision is None or decision.status == DecisionStatus.DRAFT
 
 
 class ChoiceInline(admin.TabularInline):
@@ -185,24 +358,38 @@ class ChoiceInline(admin.TabularInline):
     fields = ("title", "description", "position")
     extra = 0
 
-    def _frozen(self, obj: Decision | None) -> bool:
-        return obj is not None and obj.status != DecisionStatus.DRAFT
-
     def get_extra(self, request: HttpRequest, obj: Decision | None = None, **kwargs: Any) -> int:
         return 2 if obj is None else 0
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return self.fields if self._frozen(obj) else ()
+        return () if _is_draft(obj) else self.fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not self._frozen(obj) and super().has_add_permission(request, obj)
+        return _is_draft(obj) and super().has_add_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+        return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+
+def _choices(formsets: list[Any]) -> tuple[list[ChoiceSpec], bool]:
+    """Return the choices the inline holds, in position order, and whether any changed."""
+    rows: list[tuple[int, int, ChoiceSpec]] = []
+    changed = False
+    for formset in formsets:
+        if formset.model is not Choice:
+            continue
+        changed = changed or formset.has_changed()
+        for index, choice in enumerate(formset.forms):
+            data = choice.cleaned_data
+            if not data or choice in formset.deleted_forms:
+                continue
+            spec = ChoiceSpec(title=data["title"], description=data.get("description", ""))
+            rows.append((data.get("position") or 0, index, spec))
+    return [spec for _, _, spec in sorted(rows, key=lambda row: row[:2])], changed
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ServiceAdmin):
     list_display = ("title", "community", "status", "closes_at", "published_at", "closed_at")
     list_filter = ("status", "community")
     search_fields = ("title", "description", "community__name")
@@ -222,11 +409,41 @@ class DecisionAdmin(admin.ModelAdmin):
         ),
     )
     inlines = (ChoiceInline,)
+    service_fields: ClassVar[dict[str, str]] = {"title": "title", "closesAt": "closes_at"}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        # Moving a decision to another community would hand its ballots to strangers.
-        moved = ("community",) if obj is not None else ()
-        return (*self.readonly_fields, *moved)
+        if obj is None:
+            return self.readonly_fields
+        # Moving a decision to another community would hand its ballots to strangers, and
+        # only a draft can be edited.
+        edited = () if _is_draft(obj) else ("title", "description", "closes_at")
+        return (*self.readonly_fields, "community", *edited)
+
+    def save_through_service(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> Model:
+        choices, choices_changed = _choices(formsets)
+        closes_at: datetime | None = _changed(form, "closes_at", change=change)
+        if not change:
+            return decision_create(
+                user=as_staff(request),
+                community=form.cleaned_data["community"],
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"],
+                closes_at=form.cleaned_data["closes_at"],
+                choices=choices,
+            )
+        return decision_update(
+            user=as_staff(request),
+            decision=form.instance,
+            title=_changed(form, "title", change=change),
+            description=_changed(form, "description", change=change),
+            closes_at=closes_at,
+            choices=choices if choices_changed else None,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class BallotStarInline(admin.TabularInline):
@@ -263,4 +480,7 @@ class BallotAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -36,8 +36,12 @@ ALREADY_MEMBER = "You are already a member of this community."
 NOT_A_MEMBER = "You are not a member of this community. Join it first."
 NOT_APPROVED = "Your membership is waiting for a manager's approval."
 NOT_A_MANAGER = "Only the community's managers may do this."
+NOT_STAFF = "Only active staff may change communities from the admin."
 NOT_YOURS = "You may only change your own membership."
 LAST_MANAGER = "You are the community's last manager. Make another member a manager first."
+THEIR_LAST_MANAGER = (
+    "This member is the community's last manager. Make another member a manager first."
+)
 LOBBYIST_ANONYMOUS = "Lobbyists act in public and cannot be anonymous."
 FOLLOW_SELF = "You cannot follow yourself."
 FOLLOWEE_NOT_MEMBER = "You can only follow a current member of the same community."

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from democracy import errors
+
 
 class Role(models.TextChoices):
     VOTER = "VOTER", "Voter"
@@ -46,7 +48,12 @@ class Community(models.Model):
         verbose_name_plural = "communities"
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(Lower("name"), name="community_name_unique_ci"),
+            # The service's message, for forms (the admin's) that check constraints first.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="community_name_unique_ci",
+                violation_error_message=errors.NAME_TAKEN,
+            ),
         ]
 
     def __str__(self) -> str:

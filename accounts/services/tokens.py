@@ -98,9 +98,18 @@ def token_authenticate(raw: str) -> ApiToken | None:
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken) -> ApiToken:
-    """Revoke ``token``; requests carrying it are anonymous from now on."""
+def token_revoke(*, token: ApiToken, by: User | None = None) -> ApiToken:
+    """Revoke ``token``; requests carrying it are anonymous from now on.
+
+    ``by`` is the staff user revoking someone's token, logged as ``TOKEN_REVOKED``; a
+    sign-out passes nothing and logs the revocation in its own line.
+    """
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        if by is not None:
+            owner = token.user.get_username()
+            log_event(
+                Event.TOKEN_REVOKED, by.get_username(), f"API token #{token.pk} of {owner} revoked"
+            )
     return token

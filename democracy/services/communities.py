@@ -9,15 +9,15 @@ from django.db import transaction
 from core.errors import DomainError
 from core.logs import Event, log_event
 from democracy import errors
-from democracy.access import manager_require, user_require
+from democracy.access import actor_name, manager_or_staff_require, user_require
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Community, Membership, Role, TieBreakPolicy
-from democracy.pseudonyms import display_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
     from accounts.models import User
+    from democracy.access import Staff
 
 
 def _clean_name(name: str, *, exclude_pk: int | None = None) -> str:
@@ -63,7 +63,7 @@ def community_create(
 @transaction.atomic
 def community_update(
     *,
-    user: User | AnonymousUser | None,
+    user: User | AnonymousUser | Staff | None,
     community: Community,
     name: str | None = None,
     description: str | None = None,
@@ -72,7 +72,7 @@ def community_update(
     results_are_public: bool | None = None,
 ) -> Community:
     """Change a community's settings (managers only); None leaves a setting as it is."""
-    manager = manager_require(user, community)
+    manager = manager_or_staff_require(user, community)
     community = Community.objects.select_for_update().get(pk=community.pk)
     if name is not None:
         community.name = _clean_name(name, exclude_pk=community.pk)
@@ -86,7 +86,5 @@ def community_update(
         community.results_are_public = results_are_public
     community.full_clean()
     community.save()
-    log_event(
-        Event.COMMUNITY_UPDATED, display_name(manager), f"Community '{community.name}' updated"
-    )
+    log_event(Event.COMMUNITY_UPDATED, actor_name(manager), f"Community '{community.name}' updated")
     return community

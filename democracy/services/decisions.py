@@ -13,10 +13,9 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.logs import Event, log_event
 from democracy import errors
-from democracy.access import manager_require
+from democracy.access import Staff, actor_name, manager_or_staff_require
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Choice, Community, Decision, DecisionStatus, Membership
-from democracy.pseudonyms import display_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -93,7 +92,7 @@ def _require_draft(decision: Decision) -> None:
 @transaction.atomic
 def decision_create(
     *,
-    user: User | AnonymousUser | None,
+    user: User | AnonymousUser | Staff | None,
     community: Community,
     title: str,
     closes_at: datetime,
@@ -101,13 +100,13 @@ def decision_create(
     description: str = "",
 ) -> Decision:
     """Create a draft decision with its choices (managers only)."""
-    manager = manager_require(user, community)
+    manager = manager_or_staff_require(user, community)
     decision = Decision(
         community=community,
         title=_clean_title(title),
         description=description.strip(),
         closes_at=closes_at,
-        created_by=manager,
+        created_by=manager if isinstance(manager, Membership) else None,
     )
     _check_closes_at(closes_at)
     cleaned = _clean_choices(choices)
@@ -116,7 +115,7 @@ def decision_create(
     _save_choices(decision, cleaned)
     log_event(
         Event.DECISION_CREATED,
-        display_name(manager),
+        actor_name(manager),
         f"Decision '{decision.title}' created in '{community.name}' with {len(cleaned)} choices",
     )
     return decision
@@ -125,7 +124,7 @@ def decision_create(
 @transaction.atomic
 def decision_update(
     *,
-    user: User | AnonymousUser | None,
+    user: User | AnonymousUser | Staff | None,
     decision: Decision,
     title: str | None = None,
     description: str | None = None,
@@ -133,7 +132,7 @@ def decision_update(
     choices: Sequence[ChoiceSpec] | None = None,
 ) -> Decision:
     """Edit a draft decision (managers only); given choices replace all of them."""
-    manager = manager_require(user, decision.community)
+    manager = manager_or_staff_require(user, decision.community)
     decision = _locked(decision)
     _require_draft(decision)
     if title is not None:
@@ -149,14 +148,14 @@ def decision_update(
         cleaned = _clean_choices(choices)
         decision.choices.all().delete()
         _save_choices(decision, cleaned)
-    log_event(Event.DECISION_UPDATED, display_name(manager), f"Decision '{decision.title}' edited")
+    log_event(Event.DECISION_UPDATED, actor_name(manager), f"Decision '{decision.title}' edited")
     return decision
 
 
 @transaction.atomic
-def decision_publish(*, user: User | AnonymousUser | None, decision: Decision) -> Decision:
+def decision_publish(*, user: User | AnonymousUser | Staff | None, decision: Decision) -> Decision:
     """Open a draft decision for ballots; its choices are frozen from now on."""
-    manager = manager_require(user, decision.community)
+    manager = manager_or_staff_require(user, decision.community)
     decision = _locked(decision)
     _require_draft(decision)
     _check_closes_at(decision.closes_at)
@@ -164,19 +163,19 @@ def decision_publish(*, user: User | AnonymousUser | None, decision: Decision) -
     decision.published_at = timezone.now()
     decision.save(update_fields=["status", "published_at"])
     log_event(
-        Event.DECISION_PUBLISHED, display_name(manager), f"Decision '{decision.title}' published"
+        Event.DECISION_PUBLISHED, actor_name(manager), f"Decision '{decision.title}' published"
     )
     return decision
 
 
 @transaction.atomic
-def decision_close(*, user: User | AnonymousUser | None, decision: Decision) -> Decision:
+def decision_close(*, user: User | AnonymousUser | Staff | None, decision: Decision) -> Decision:
     """Close an open decision now (managers only): no more ballots."""
-    manager = manager_require(user, decision.community)
+    manager = manager_or_staff_require(user, decision.community)
     return _close(decision, actor=manager)
 
 
-def _close(decision: Decision, *, actor: Membership | None) -> Decision:
+def _close(decision: Decision, *, actor: Membership | Staff | None) -> Decision:
     decision = _locked(decision)
     if decision.status != DecisionStatus.OPEN:
         message = errors.DECISION_NOT_OPEN.format(status=decision.status.lower())
@@ -188,7 +187,7 @@ def _close(decision: Decision, *, actor: Membership | None) -> Decision:
     decision.status = DecisionStatus.CLOSED
     decision.closed_at = timezone.now()
     decision.save(update_fields=["status", "closed_at"])
-    who = display_name(actor) if actor else "system"
+    who = actor_name(actor) if actor else "system"
     log_event(Event.DECISION_CLOSED, who, f"Decision '{decision.title}' closed")
     return decision
 

@@ -9,7 +9,14 @@ from django.db import transaction
 from core.errors import DomainError, Forbidden
 from core.logs import Event, log_event
 from democracy import errors
-from democracy.access import member_require, membership_of, user_require
+from democracy.access import (
+    Staff,
+    actor_name,
+    member_require,
+    membership_of,
+    staff_require,
+    user_require,
+)
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Community, Membership, Role
 from democracy.pseudonyms import display_name
@@ -85,7 +92,7 @@ def _flags(membership: Membership) -> tuple[str, bool, bool, bool]:
 @transaction.atomic
 def membership_update(
     *,
-    user: User | AnonymousUser | None,
+    user: User | AnonymousUser | Staff | None,
     membership: Membership,
     role: Role | None = None,
     is_manager: bool | None = None,
@@ -96,17 +103,23 @@ def membership_update(
 
     Members choose their own role and anonymity; managers may change anyone's role and
     grant or withdraw the manager flag and approval. Anonymity is only ever one's own choice.
+    Staff in the admin may do what managers may.
     """
-    actor = member_require(user, membership.community)
+    actor: Membership | Staff
+    if isinstance(user, Staff):
+        actor = staff_require(user)
+    else:
+        actor = member_require(user, membership.community)
     membership = (
         Membership.objects.select_for_update()
         .select_related("user", "community")
         .get(pk=membership.pk)
     )
-    is_self = actor.pk == membership.pk
+    is_self = isinstance(actor, Membership) and actor.pk == membership.pk
+    manages = isinstance(actor, Staff) or actor.is_manager
     if is_anonymous is not None and not is_self:
         raise Forbidden(errors.NOT_YOURS)
-    if (is_manager is not None or is_approved is not None or not is_self) and not actor.is_manager:
+    if (is_manager is not None or is_approved is not None or not is_self) and not manages:
         raise Forbidden(errors.NOT_A_MANAGER if is_self else errors.NOT_YOURS)
 
     before = _flags(membership)
@@ -114,7 +127,8 @@ def membership_update(
     losing = "isManager" if is_manager is False else "isApproved" if is_approved is False else None
     acting_manager = membership.is_manager and membership.is_approved
     if losing and acting_manager and not _other_managers(membership):
-        raise DomainError(DemocracyErrorCode.LAST_MANAGER, errors.LAST_MANAGER, field=losing)
+        message = errors.LAST_MANAGER if is_self else errors.THEIR_LAST_MANAGER
+        raise DomainError(DemocracyErrorCode.LAST_MANAGER, message, field=losing)
     membership.role = role if role is not None else membership.role
     membership.is_manager = is_manager if is_manager is not None else membership.is_manager
     membership.is_anonymous = is_anonymous if is_anonymous is not None else membership.is_anonymous
@@ -132,12 +146,14 @@ def membership_update(
     return membership
 
 
-def _log_change(actor: Membership, membership: Membership, *, before_approved: bool) -> None:
+def _log_change(
+    actor: Membership | Staff, membership: Membership, *, before_approved: bool
+) -> None:
     community = membership.community.name
     if membership.is_approved and not before_approved:
         log_event(
             Event.MEMBER_APPROVED,
-            display_name(actor),
+            actor_name(actor),
             f"Approved {display_name(membership)} in '{community}'",
         )
         return
@@ -147,6 +163,6 @@ def _log_change(actor: Membership, membership: Membership, *, before_approved: b
     flags += [] if membership.is_approved else ["not approved"]
     log_event(
         Event.MEMBERSHIP_CHANGED,
-        display_name(actor),
+        actor_name(actor),
         f"Membership of {display_name(membership)} in '{community}' is now {', '.join(flags)}",
     )

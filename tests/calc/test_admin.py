@@ -38,3 +38,6 @@ def test_calculation_history_is_readable_and_read_only(admin_client):
         reverse("admin:calc_calculation_change", args=[calculation.pk]), {"trigger": "edited"}
     )
     assert Calculation.objects.get(pk=calculation.pk).trigger != "edited"
+    delete = reverse("admin:calc_calculation_delete", args=[calculation.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Calculation.objects.filter(pk=calculation.pk).exists()
