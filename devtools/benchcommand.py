@@ -7,15 +7,20 @@ a setup that fails to start into a command error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devtools.benchsetup import postgres_url, redis_url
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 Report = TypeVar("Report", bound=Mapping[str, object])
+Settings = TypeVar("Settings", bound="DataclassInstance")
 
 
 class SetupBenchCommand(BaseCommand):
@@ -39,9 +44,12 @@ class SetupBenchCommand(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
-    def service_urls(self, options: dict[str, Any]) -> tuple[str, str]:
-        """Return the PostgreSQL and Redis URLs: the options', else the environment's."""
-        return options["postgres_url"] or postgres_url(), options["redis_url"] or redis_url()
+    def settings_from(self, kind: type[Settings], options: dict[str, Any]) -> Settings:
+        """Return ``kind`` filled from the same-named options; URLs default to the environment."""
+        values = {f.name: options[f.name] for f in dataclasses.fields(kind) if f.name in options}
+        values["postgres_url"] = options["postgres_url"] or postgres_url()
+        values["redis_url"] = options["redis_url"] or redis_url()
+        return kind(**values)
 
     def run_and_report(
         self,

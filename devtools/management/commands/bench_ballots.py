@@ -34,14 +34,5 @@ class Command(SetupBenchCommand):
             raise CommandError("--seconds must be positive")
         if options["members"] < 1:
             raise CommandError("--members must be at least 1")
-        postgres, redis = self.service_urls(options)
-        settings = ThroughputOptions(
-            setup=options["setup"],
-            clients=options["clients"],
-            seconds=options["seconds"],
-            voters=options["voters"],
-            members=options["members"],
-            postgres_url=postgres,
-            redis_url=redis,
-        )
+        settings = self.settings_from(ThroughputOptions, options)
         self.run_and_report(options, partial(throughput_run, settings), throughput_summary)

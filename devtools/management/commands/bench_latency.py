@@ -35,14 +35,5 @@ class Command(SetupBenchCommand):
             raise CommandError("--choices must be between 1 and 50")
         if 6 ** options["choices"] <= options["ballots"]:
             raise CommandError("--ballots needs more --choices to give each ballot new stars")
-        postgres, redis = self.service_urls(options)
-        settings = LatencyOptions(
-            members=options["members"],
-            setup=options["setup"],
-            ballots=options["ballots"],
-            choices=options["choices"],
-            seed=options["seed"],
-            postgres_url=postgres,
-            redis_url=redis,
-        )
+        settings = self.settings_from(LatencyOptions, options)
         self.run_and_report(options, partial(latency_run, settings), latency_summary)
