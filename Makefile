@@ -39,7 +39,8 @@ pytest:
 pytest-postgres:
 	@if [ -n "$$CROWDVOTE_TEST_POSTGRES_URL" ]; then \
 		DATABASE_URL="$$CROWDVOTE_TEST_POSTGRES_URL" $(BIN)/python -m pytest --no-cov -q \
-			tests/accounts tests/democracy tests/schema tests/calc --ignore=tests/calc/engine; \
+			tests/accounts tests/democracy tests/schema tests/calc tests/devtools/test_seeding.py \
+			--ignore=tests/calc/engine; \
 	else \
 		echo "PostgreSQL pass skipped: set CROWDVOTE_TEST_POSTGRES_URL to run it."; \
 	fi

@@ -7,7 +7,6 @@ requested generation is ahead of their completed one.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -22,7 +21,6 @@ from democracy.models import Decision, DecisionStatus
 
 CALC_CHANNEL = "calc"
 WAKE = "calc.wake"
-logger = logging.getLogger(__name__)
 
 
 def wake_message(decision_id: int) -> dict[str, object]:

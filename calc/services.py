@@ -36,7 +36,6 @@ from calc.snapshot import (
 from core.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
-logger = logging.getLogger(__name__)
 SYSTEM = "system"
 
 

@@ -7,6 +7,7 @@ Every setting is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -58,8 +59,10 @@ PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # The first app that provides a management command wins: ours come before channels
 # (runworker with the sweeper) and strawberry_django (export_schema without arguments).
+# crowdvote itself is an app for its `serve` command.
 INSTALLED_APPS = [
     "daphne",
+    "crowdvote",
     "accounts",
     "democracy",
     "calc",
@@ -74,6 +77,10 @@ INSTALLED_APPS = [
     "channels",
     "strawberry_django",
 ]
+# Benchmarks, the simulator and synthetic seeding (bench_*, simulate, seed_synthetic) come
+# with a checkout, not with the installed package.
+if importlib.util.find_spec("devtools") is not None:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

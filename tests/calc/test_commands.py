@@ -1,4 +1,4 @@
-"""Operator commands: recalculate, prune_calculations, seed_demo."""
+"""Operator commands: recalculate, prune_calculations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from calc.models import Calculation, CalculationStatus
 from calc.services import decision_calculate
-from democracy.models import Community, Decision, DecisionStatus, Membership, Role
+from democracy.models import DecisionStatus
 from tests.factories import BallotFactory, DecisionFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,17 +62,3 @@ def test_prune_keeps_final_and_latest_results():
     assert "Deleted 1 calculation(s) older than 30 days" in run("prune_calculations")
     assert list(Calculation.objects.values_list("pk", flat=True)) == [latest.pk]
     assert not Calculation.objects.filter(pk=first.pk).exists()
-
-
-def test_seed_demo_builds_believable_communities_once():
-    out = run("seed_demo", "--if-empty")
-    assert "Demo data created: Riverside Commons, Harbour Cycling Guild." in out
-    assert "Authorization: Bearer cv_" in out
-    assert Community.objects.count() == 2
-    assert Membership.objects.filter(is_anonymous=True).exists()
-    assert Membership.objects.filter(role=Role.LOBBYIST).count() == 2
-    assert Membership.objects.filter(is_manager=True).count() == 2
-    assert Decision.objects.filter(status=DecisionStatus.OPEN).count() == 2
-    assert Decision.objects.filter(status=DecisionStatus.CLOSED).count() == 1
-    assert "kept as is" in run("seed_demo", "--if-empty")
-    assert Community.objects.count() == 2

@@ -1,6 +1,6 @@
 """Real servers for end-to-end tests: embedded `serve`, or daphne + workers on PostgreSQL/Redis.
 
-The process helpers live in calc.benchsetup, which `manage.py bench_latency` shares.
+The process helpers live in devtools.benchsetup, which `manage.py bench_latency` shares.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from calc.benchsetup import (
+from devtools.benchsetup import (
     HttpGraphQL,
     ServerProcess,
     distributed_env,
@@ -34,7 +34,6 @@ DISTRIBUTED_SETTINGS = {
     "CALC_LEASE_SECONDS": "3",
     "CALC_SWEEP_SECONDS": "1",
     "CALC_RETRY_BACKOFF_SECONDS": "1",
-    "CALC_STUCK_SECONDS": "30",
 }
 
 

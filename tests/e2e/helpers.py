@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from strawberry.relay import GlobalID
 
-from calc.benchsetup import HttpGraphQL
+from devtools.benchsetup import HttpGraphQL
 
 CREATE_COMMUNITY = """mutation($name: String!) { createCommunity(input: {name: $name}) {
   community { id myMembership { id } } errors { code } } }"""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from calc.benchsetup import HttpGraphQL, ServerProcess
+from devtools.benchsetup import HttpGraphQL, ServerProcess
 from tests.e2e.conftest import Distributed
 from tests.e2e.helpers import Sql, Vote, totals
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from calc.benchsetup import GraphQLSocket
+from devtools.benchsetup import GraphQLSocket
 from tests.e2e.conftest import Distributed
 from tests.e2e.helpers import RESULTS, Sql, Vote, pk, totals
 

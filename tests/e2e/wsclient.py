@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from calc.benchsetup import LEGACY_WS, TRANSPORT_WS, GraphQLSocket
+from devtools.benchsetup import LEGACY_WS, TRANSPORT_WS, GraphQLSocket
 
 __all__ = ["LEGACY_WS", "TRANSPORT_WS", "GraphQLSocket"]

@@ -7,7 +7,6 @@ from unittest.mock import patch
 
 import numpy as np
 
-from calc.bench import generate
 from calc.engine import (
     STAR_SCALE,
     DirectBallot,
@@ -17,7 +16,8 @@ from calc.engine import (
     Role,
     resolve_ballots,
 )
-from calc.reference import reference_resolve
+from devtools.bench import generate
+from devtools.reference import reference_resolve
 
 EVERY = frozenset[str]()
 

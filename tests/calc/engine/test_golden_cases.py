@@ -12,7 +12,7 @@ import pytest
 
 from calc.engine import content_hash, decision_from_json, resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
-from calc.reference import reference_resolve, reference_tally
+from devtools.reference import reference_resolve, reference_tally
 
 CASES = sorted((Path(__file__).parent.parent / "cases").glob("*.json"))
 

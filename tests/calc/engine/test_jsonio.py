@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calc.bench import generate
 from calc.engine import (
     DecisionColumns,
     DirectBallot,
@@ -25,6 +24,7 @@ from calc.engine import (
 )
 from calc.engine.jsonio import decision_as_object
 from calc.engine.validation import index_decision
+from devtools.bench import generate
 from tests.calc.engine.strategies import calc_settings, decisions, shuffled
 
 DOC = {

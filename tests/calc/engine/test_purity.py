@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("module", ["calc.engine", "calc.reference", "calc.bench"])
+@pytest.mark.parametrize("module", ["calc.engine", "devtools.reference", "devtools.bench"])
 def test_importing_loads_no_django_module(module: str) -> None:
     code = (
         f"import sys, {module}\n"

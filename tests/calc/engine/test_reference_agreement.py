@@ -16,7 +16,7 @@ from calc.engine import (
     tally_star,
 )
 from calc.engine.jsonio import ballots_as_objects, result_as_object
-from calc.reference import reference_resolve, reference_tally
+from devtools.reference import reference_resolve, reference_tally
 from tests.calc.engine.strategies import averaging_layers, calc_settings, decisions, shuffled
 
 

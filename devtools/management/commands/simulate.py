@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crowdvote.simulation import Simulation, paced
+from devtools.simulation import Simulation, paced
 
 
 class Command(BaseCommand):

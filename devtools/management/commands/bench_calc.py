@@ -1,4 +1,4 @@
-"""``manage.py bench_calc``: time the pure engine (a thin wrapper around ``calc.bench``)."""
+"""``manage.py bench_calc``: time the pure engine (a thin wrapper around ``devtools.bench``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.core.management.base import BaseCommand, CommandError
 
-from calc import bench
+from devtools import bench
 
 if TYPE_CHECKING:
     from django.core.management.base import CommandParser

@@ -8,13 +8,13 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from calc.bench import generate
 from calc.engine import content_hash, resolve_ballots, tally_star
 from calc.engine.jsonio import result_as_object
 from calc.models import Calculation, CalculationStatus
-from calc.seeding import synthetic_seed
 from calc.snapshot import snapshot_read
 from democracy.models import Decision, Membership
+from devtools.bench import generate
+from devtools.seeding import synthetic_seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

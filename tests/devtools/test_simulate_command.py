@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import ApiToken
-from crowdvote.simulation import Simulation, paced
+from devtools.simulation import Simulation, paced
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db

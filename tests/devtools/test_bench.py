@@ -9,11 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calc.bench import generate, main
 from calc.engine import Role, content_hash, resolve_ballots
+from devtools.bench import generate, main
 
 KEYS = {"members", "followings", "choices", "resolve_ms", "tally_ms", "total_ms", "peak_rss_mb"}
-CASE = Path(__file__).parent / "cases" / "semantics_example_1_tags_averaging_lobbyist.json"
+CASE = (
+    Path(__file__).parents[1]
+    / "calc"
+    / "cases"
+    / "semantics_example_1_tags_averaging_lobbyist.json"
+)
 
 
 def _run(*argv: str) -> str:

@@ -9,12 +9,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calc.seeding import synthetic_seed
+from devtools.seeding import synthetic_seed
 
 
 class Command(BaseCommand):
     help = (
-        "Store the synthetic community of calc.bench (members, roles, followings, direct "
+        "Store the synthetic community of devtools.bench (members, roles, followings, direct "
         "ballots) with one open decision, in bulk, and queue one recalculation."
     )
 

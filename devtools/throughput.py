@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlsplit
 
-from calc.latency import CAST, FIND_DECISION, LatencyOptions, Setup, started
+from devtools.latency import CAST, FIND_DECISION, LatencyOptions, Setup, started
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from calc.latency import Running
+    from devtools.latency import Running
 
 SETTLE_TIMEOUT = 120
 SETTLED = """query($id: ID!) { decision(id: $id) {

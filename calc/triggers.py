@@ -1,8 +1,9 @@
 """Ask for recalculation whenever something a result depends on changes.
 
-Receivers only work out the community and call ``calc.queue.request_recalculation``. A
-deletion cascaded from a membership (someone leaving) is reported once, by the membership's
-own receiver, so one change bumps each decision once.
+calc connects these receivers to democracy's models in ``CalcConfig.ready``, so democracy, a
+lower layer, never imports calc. Receivers only work out the community and call
+``calc.queue.request_recalculation``. A deletion cascaded from a membership (someone leaving)
+is reported once, by the membership's own receiver, so one change bumps each decision once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save
 
 from calc.queue import request_recalculation
-from democracy.models import Ballot, Decision, DecisionStatus, Following, Membership
+from democracy.models import (
+    Ballot,
+    Community,
+    Decision,
+    DecisionStatus,
+    Following,
+    Membership,
+)
 from democracy.pseudonyms import display_name
 
 
@@ -80,8 +88,6 @@ def membership_saved(
 def membership_deleted(
     sender: type[Membership], instance: Membership, origin: object = None, **kwargs: Any
 ) -> None:
-    from democracy.models import Community
-
     if not _deleted_directly(origin, Community):
         who = display_name(instance)
         request_recalculation(community_id=instance.community_id, actor=who, trigger=f"{who} left")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db.models.signals import ModelSignal, post_delete, post_save
 
+from calc import triggers
 from calc.models import Calculation, CalculationStatus
-from democracy import signals
 from democracy.models import Ballot, Decision, DecisionStatus, Following, Membership
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_retract
 from democracy.services.decisions import decision_close, decision_publish
@@ -24,13 +24,13 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 RECEIVERS = [
-    (post_save, Ballot, signals.ballot_saved),
-    (post_delete, Ballot, signals.ballot_deleted),
-    (post_save, Following, signals.following_saved),
-    (post_delete, Following, signals.following_deleted),
-    (post_save, Membership, signals.membership_saved),
-    (post_delete, Membership, signals.membership_deleted),
-    (post_save, Decision, signals.decision_saved),
+    (post_save, Ballot, triggers.ballot_saved),
+    (post_delete, Ballot, triggers.ballot_deleted),
+    (post_save, Following, triggers.following_saved),
+    (post_delete, Following, triggers.following_deleted),
+    (post_save, Membership, triggers.membership_saved),
+    (post_delete, Membership, triggers.membership_deleted),
+    (post_save, Decision, triggers.decision_saved),
 ]
 
 
@@ -42,7 +42,7 @@ def registered(signal: ModelSignal, sender: type, receiver: object) -> int:
 @pytest.mark.parametrize(("signal", "sender", "receiver"), RECEIVERS)
 def test_each_receiver_is_registered_exactly_once(signal, sender, receiver):
     assert registered(signal, sender, receiver) == 1
-    signals.connect()
+    triggers.connect()
     assert registered(signal, sender, receiver) == 1
 
 

@@ -1,4 +1,4 @@
-"""Store a synthetic community from ``calc.bench.generate`` in bulk, for benchmarks.
+"""Store a synthetic community from ``devtools.bench.generate`` in bulk, for benchmarks.
 
 Rows are written with ``bulk_create``, so no per-row signal fires: a 100,000-member
 community takes seconds instead of a recalculation request per row. One recalculation of
@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from calc.bench import generate
 from calc.queue import request_recalculation
 from democracy.models import (
     Ballot,
@@ -30,6 +29,7 @@ from democracy.models import (
     Membership,
     Role,
 )
+from devtools.bench import generate
 
 BATCH_SIZE = 2_000
 OPEN_DAYS = 30
@@ -73,7 +73,7 @@ def synthetic_seed(
     run = secrets.token_hex(3)
     with transaction.atomic():
         community = Community.objects.create(
-            name=name or f"Synthetic {members} #{run}", description="calc.seeding"
+            name=name or f"Synthetic {members} #{run}", description="devtools.seeding"
         )
         users = _users([f"syn{run}_{m.id}" for m in frozen.members])
         memberships = Membership.objects.bulk_create(

@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypedDict
 
-from calc.benchsetup import (
+from devtools.benchsetup import (
     GraphQLSocket,
     HttpGraphQL,
     JsonObject,

@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from calc.latency import percentile, star_vector
+from devtools.latency import percentile, star_vector
 
 
 @pytest.mark.parametrize(

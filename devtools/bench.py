@@ -1,4 +1,4 @@
-"""Benchmark the engine on a synthetic community (``python -m calc.bench``, no Django needed).
+"""Benchmark the engine on a synthetic community (``python -m devtools.bench``, no Django needed).
 
 The community is reproducible from ``(members, choices, seed)``:
 
@@ -13,7 +13,7 @@ Timed: ``resolve_ballots`` (validation included) and ``tally_star`` on the engin
 ``DecisionColumns``, as the worker builds it straight from SQL rows. Not timed: building the
 input, the content hash, JSON; turning the generated objects into columns is reported
 apart as ``columns_ms``. With ``--compare-reference`` the exact reference in
-``calc.reference`` runs on the same community, in its own input form (the objects), in the
+``devtools.reference`` runs on the same community, in its own input form (the objects), in the
 same process (keep it to ~2,000 members).
 """
 
@@ -222,7 +222,7 @@ def run(
         "hash_ms": round(hash_ms, 3),
     }
     if compare_reference:
-        from calc.reference import reference_resolve, reference_tally
+        from devtools.reference import reference_resolve, reference_tally
 
         objects = objects or decision_from_columns(columns)
         ref_start = time.perf_counter()
@@ -334,7 +334,7 @@ def options_from(values: dict[str, object]) -> Options:
 def main(argv: Sequence[str] | None = None, out: Writer | None = None) -> int:
     """Run the benchmark from the command line; return the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m calc.bench", description=__doc__.split("\n")[0]
+        prog="python -m devtools.bench", description=__doc__.split("\n")[0]
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
