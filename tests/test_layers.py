@@ -36,7 +36,6 @@ MAY_IMPORT: dict[str, set[str]] = {
 KNOWN_CYCLE_EDGES_BEING_REMOVED: set[tuple[str, str]] = {
     ("calc.engine.types", "calc.engine.validation"),
     ("calc.engine.columns", "calc.engine.validation"),
-    ("schema.democracy.types", "schema.calc.resolvers"),
 }
 
 
