@@ -99,7 +99,7 @@ def token_authenticate(raw: str) -> ApiToken | None:
 
 @transaction.atomic
 def token_revoke(*, token: ApiToken) -> ApiToken:
-    """Revoke ``token``; requests carrying it are anonymous from now on."""
+    """Revoke ``token``; requests carrying it are refused (UNAUTHENTICATED) from now on."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
