@@ -60,6 +60,7 @@ PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ",".join(WEBSOCKET_ALLOWED_ORIGINS))
 CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS")
 CORS_URLS_REGEX = r"^/graphql/?$"
+CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST")
 
 # The first app that provides a management command wins: ours come before channels
 # (runworker with the sweeper) and strawberry_django (export_schema without arguments).

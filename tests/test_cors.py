@@ -48,7 +48,7 @@ def test_preflight_from_an_allowed_origin_is_answered(path: str) -> None:
 
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == FRONT_END
-    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert response["Access-Control-Allow-Methods"] == "GET, OPTIONS, POST"
     allowed_headers = response["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed_headers
     assert "content-type" in allowed_headers
