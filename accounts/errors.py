@@ -19,6 +19,10 @@ RATE_LIMITED = "Too many sign-in links were requested. Wait a few minutes and tr
 INVALID_TOKEN = "This sign-in link is not valid. Request a new one."
 EXPIRED_TOKEN = "This sign-in link has expired. Request a new one."
 USED_TOKEN = "This sign-in link was already used. Request a new one."
+INVALID_BEARER_TOKEN = (
+    "The bearer token is invalid or expired (unknown or revoked). Sign in again for a new "
+    "token, or send no Authorization header to continue signed out."
+)
 INVALID_USERNAME = (
     "Not a valid username: {names}. Use at most 150 letters, digits and @ . + - _ characters."
 )

@@ -26,6 +26,10 @@ def bearer_token(header: str | None) -> str | None:
 class BearerTokenMiddleware:
     """Set ``request.user`` from a bearer token, which replaces any session user.
 
+    A bearer token that matches no active token leaves the request anonymous and sets
+    ``request.bearer_token_invalid``, so the API can say so instead of answering as if the
+    client had signed out on purpose.
+
     CSRF is checked only for requests that carry the session cookie: a forged request can
     only ride on a cookie. An Authorization header is never added by a browser to a
     cross-site request without a CORS preflight, and a request with neither is anonymous.
@@ -40,6 +44,8 @@ class BearerTokenMiddleware:
             raw = bearer_token(header)
             token = token_authenticate(raw) if raw else None
             request.api_token = token  # type: ignore[attr-defined]
+            invalid = raw is not None and token is None
+            request.bearer_token_invalid = invalid  # type: ignore[attr-defined]
             request.user = token.user if token else AnonymousUser()
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
         elif settings.SESSION_COOKIE_NAME not in request.COOKIES:

@@ -56,6 +56,12 @@ WEBSOCKET_ALLOWED_ORIGINS = env_list(
     "WEBSOCKET_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"
 )
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Front ends on other origins (a dev server, a site embedding results) call /graphql with
+# bearer tokens; cookies ride along only when CORS_ALLOW_CREDENTIALS is on.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ",".join(WEBSOCKET_ALLOWED_ORIGINS))
+CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS")
+CORS_URLS_REGEX = r"^/graphql/?$"
+CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST")
 
 # The first app that provides a management command wins: ours come before channels
 # (runworker with the sweeper) and strawberry_django (export_schema without arguments).
@@ -76,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "strawberry_django",
+    "corsheaders",
 ]
 # Benchmarks, the simulator and synthetic seeding (bench_*, simulate, seed_synthetic) come
 # with a checkout, not with the installed package.
@@ -83,6 +90,8 @@ if importlib.util.find_spec("devtools") is not None:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # First, so that preflights are answered and every /graphql response carries the headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

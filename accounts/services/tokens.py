@@ -99,7 +99,7 @@ def token_authenticate(raw: str) -> ApiToken | None:
 
 @transaction.atomic
 def token_revoke(*, token: ApiToken, by: User | None = None) -> ApiToken:
-    """Revoke ``token``; requests carrying it are anonymous from now on.
+    """Revoke ``token``; requests carrying it are refused (UNAUTHENTICATED) from now on.
 
     ``by`` is the staff user revoking someone's token, logged as ``TOKEN_REVOKED``; a
     sign-out passes nothing and logs the revocation in its own line.

@@ -27,6 +27,14 @@ def me_of(response) -> str | None:  # type: ignore[no-untyped-def]
     return me and me["username"]
 
 
+def refused(response) -> bool:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.content
+    body = response.json()
+    return body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == [
+        "UNAUTHENTICATED"
+    ]
+
+
 def test_valid_bearer_token_signs_the_request_in():
     _, raw = token_issue(user=UserFactory(username="ann"))
     assert me_of(post_me(Client(), HTTP_AUTHORIZATION=f"Bearer {raw}")) == "ann"
@@ -37,10 +45,10 @@ def test_bearer_scheme_is_case_insensitive():
     assert me_of(post_me(Client(), HTTP_AUTHORIZATION=f"bearer {raw}")) == "ann"
 
 
-def test_revoked_token_makes_the_request_anonymous():
+def test_revoked_token_is_refused_not_anonymous():
     token, raw = token_issue(user=UserFactory(username="ann"))
     token_revoke(token=token)
-    assert me_of(post_me(Client(), HTTP_AUTHORIZATION=f"Bearer {raw}")) is None
+    assert refused(post_me(Client(), HTTP_AUTHORIZATION=f"Bearer {raw}"))
 
 
 @pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Token abc", "Basic YTpi", "cv_abc", ""])
@@ -52,7 +60,8 @@ def test_authorization_header_replaces_the_session_user():
     client = Client()
     client.force_login(UserFactory(username="ann"))
     assert me_of(post_me(client)) == "ann"
-    assert me_of(post_me(client, HTTP_AUTHORIZATION="Bearer cv_unknown")) is None
+    assert refused(post_me(client, HTTP_AUTHORIZATION="Bearer cv_unknown"))
+    assert me_of(post_me(client, HTTP_AUTHORIZATION="Basic YTpi")) is None
 
 
 def test_bearer_request_needs_no_csrf_token():
