@@ -22,7 +22,7 @@ from calc.engine.types import (
     StarResult,
     TieBreakPolicy,
 )
-from calc.engine.validation import index_decision
+from calc.engine.validation import index_columns, index_decision
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -95,7 +95,7 @@ def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecisi
     Unknown fields are ignored; the result is validated like any engine input.
     """
     decision = _read_objects(_document(data))
-    decision.validate()
+    index_decision(decision)
     return decision
 
 
@@ -119,7 +119,7 @@ def columns_from_json(data: str | bytes | Mapping[str, object]) -> DecisionColum
         columns = _read_columns(doc)
     except (_Irregular, KeyError, TypeError, AttributeError, ValueError, OverflowError):
         return decision_columns(_read_objects(doc))
-    columns.validate()
+    index_columns(columns)
     return columns
 
 

@@ -157,12 +157,6 @@ class FrozenDecision:
     def member_count(self) -> int:
         return len(self.members)
 
-    def validate(self) -> None:
-        """Raise EngineInputError naming the first inconsistency; return None if sound."""
-        from calc.engine.validation import index_decision
-
-        index_decision(self)
-
 
 class SortedIdIndex(Mapping[str, int]):
     """Map each id of a sorted tuple to its position by binary search (no hash table).
