@@ -44,7 +44,7 @@ _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
 def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> ResolvedBallots:
-    """Return every member's ballot for ``decision`` as defined in SEMANTICS.md.
+    """Return every member's ballot for ``decision`` (docs/voting-rules.md, "Delegated ballots").
 
     Validates the decision first (EngineInputError on malformed input) unless ``indexed``,
     ``index_decision(decision)``, is given. The result does not depend on the order of any

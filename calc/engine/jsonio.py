@@ -1,4 +1,7 @@
-"""The frozen decision's JSON form (SEMANTICS.md): parse, canonical dump, content hash."""
+"""The frozen decision's JSON form: parse, canonical dump, content hash.
+
+The form is described in docs/voting-rules.md, "What a result holds, and the frozen input".
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Finalists, runoff and ties by the Official STAR Voting Tiebreaker Protocol (TIEBREAKS.md).
+"""Finalists, runoff and ties by the Official STAR Voting Tiebreaker Protocol.
 
+The rules are in docs/voting-rules.md, "Ties" (the scoring round and runoff: "The tally").
 Choices are column numbers here; scores and five-star counts are exact integers. Every
 tiebreak step applied is described in one sentence, in order.
 """

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 STAR_SCALE = 10**8
-"""Stars are stored as integers in units of 10⁻⁸ star (8 decimal places, SEMANTICS.md)."""
+"""Stars are integers in units of 10⁻⁸ star, 8 places (see docs/voting-rules.md, "The tally")."""
 
 MAX_STARS = 5
 STAR_PLACES = 8

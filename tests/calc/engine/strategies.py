@@ -1,4 +1,4 @@
-"""Hypothesis strategies for small communities that exercise every rule of SEMANTICS.md."""
+"""Hypothesis strategies for small communities that exercise every rule of docs/voting-rules.md."""
 
 from __future__ import annotations
 

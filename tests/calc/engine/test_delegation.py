@@ -1,4 +1,4 @@
-"""Delegation resolution follows SEMANTICS.md: reach, tags, exact stars, abstentions."""
+"""Delegation follows docs/voting-rules.md: reach, tags, exact stars, abstentions."""
 
 from __future__ import annotations
 
