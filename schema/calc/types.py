@@ -229,17 +229,17 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
             for key, choice in by_id.items()
             if key in scores
         ],
-        runoff=RunoffType(
+        runoff=None
+        if runoff is None
+        else RunoffType(
             first=by_id[runoff.first],  # type: ignore[arg-type]
             second=by_id[runoff.second],  # type: ignore[arg-type]
             prefer_first=runoff.prefer_first,
             prefer_second=runoff.prefer_second,
             no_preference=runoff.no_preference,
-        )
-        if runoff
-        else None,
+        ),
         tiebreaks=list(result.tiebreaks),
-        participation=ParticipationType(**asdict(result.participation)),
+        participation=ParticipationType(**asdict(result.participation)),  # the same field names
         tie_break_protocol=result.protocol,
         calculation=calculation,
         choices=by_id,
