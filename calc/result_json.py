@@ -77,7 +77,10 @@ def result_to_json(result: StarResult) -> JsonObject:
 def result_from_json(data: object) -> StarResult:
     """Return the result whose JSON form is ``data``; StoredResultError if it is not one."""
     doc = _object(data, "result")
-    runoff = doc.get("runoff")
+    for key in ("winner", "runoff"):  # may be null, never left out
+        if key not in doc:
+            raise StoredResultError(f"result.{key}: missing")
+    runoff = doc["runoff"]
     return StarResult(
         scores=tuple(_score(s, f"scores[{i}]") for i, s in enumerate(_list(doc, "scores"))),
         finalists=_strings(doc, "finalists"),

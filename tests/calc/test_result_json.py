@@ -96,6 +96,7 @@ def _broken(change) -> dict:
         (lambda d: d["scores"][1].update(fiveStarCount=True), r"scores\[1\].fiveStarCount"),
         (lambda d: d.update(finalists="pool"), "result.finalists: expected a list"),
         (lambda d: d.update(winner=3), "result.winner: expected a string"),
+        (lambda d: d.pop("runoff"), "result.runoff: missing"),
     ],
 )
 def test_a_malformed_row_is_refused_naming_the_key(change, message) -> None:

@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("module", ["calc.engine", "calc.reference", "calc.bench"])
+@pytest.mark.parametrize(
+    "module", ["calc.engine", "calc.reference", "calc.bench", "calc.result_json"]
+)
 def test_importing_loads_no_django_module(module: str) -> None:
     code = (
         f"import sys, {module}\n"
