@@ -15,7 +15,8 @@ stars are 8-place strings, so a stored row reads like the API's answer::
      "delegatedBallots": 1, "abstentions": 1, "countedBallots": 3}}
 
 Stored rows keep this form byte for byte: keys in this order, nothing added or renamed.
-Imports no Django, so the benchmark can write results without it.
+``ballots_to_json`` writes resolved ballots alike (``bench_calc --output``). Imports no
+Django, so the benchmark can use it without it.
 """
 
 from __future__ import annotations
