@@ -1,4 +1,4 @@
-"""Read calculations and their results: latest ones, resolved ballots, explanations.
+"""Read calculations and their results: latest ones, results, resolved ballots, explanations.
 
 Resolved ballots are not stored: they are recomputed from the stored snapshot, which gives
 them back bit for bit, and kept in a small per-process cache keyed by content hash.
@@ -15,10 +15,12 @@ from calc.engine import (
     Explanation,
     MemberBallot,
     ResolvedBallots,
+    StarResult,
     resolve_ballots,
 )
 from calc.engine import explain_ballot as engine_explain
 from calc.models import Calculation, CalculationStatus
+from calc.result_json import result_from_json
 from calc.snapshot import snapshot_load
 from democracy.models import Decision, DecisionStatus
 
@@ -77,6 +79,11 @@ def calculation_latest_completed(decision_id: int) -> Calculation | None:
         decision_id=decision_id, status=CalculationStatus.COMPLETED
     )
     return completed.filter(is_final=True).first() or completed.first()
+
+
+def calculation_result(calculation: Calculation) -> StarResult:
+    """Return the result stored with a completed calculation (or carried by its broadcast)."""
+    return result_from_json(calculation.results)
 
 
 def calculations_queued(

@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from calc.broadcast import broadcast
 from calc.engine import resolve_ballots, tally_star
-from calc.engine.jsonio import result_as_object
 from calc.engine.validation import index_decision
 from calc.models import RUNNING, Calculation, CalculationStatus
+from calc.result_json import result_to_json
 from calc.results import resolution_keep
 from calc.snapshot import (
     Snapshot,
@@ -211,7 +211,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             content_hash=calculation.content_hash,
             choice_titles=snapshot.choice_titles,
         )
-        calculation.results = dict(result_as_object(result))
+        calculation.results = result_to_json(result)
         winner = snapshot.choice_titles.get(result.winner or "", "no winner")
         log_event(
             Event.TALLY_COMPLETE,

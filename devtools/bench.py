@@ -44,7 +44,8 @@ from calc.engine import (
     resolve_ballots,
     tally_star,
 )
-from calc.engine.jsonio import ballots_as_objects, columns_from_json, result_as_object
+from calc.engine.jsonio import columns_from_json
+from calc.result_json import ballots_to_json, result_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -248,7 +249,7 @@ def run(
         )
     report["peak_rss_mb"] = round(peak_rss_mb(), 1)
     if output:
-        doc = {"ballots": ballots_as_objects(resolved), "result": result_as_object(result)}
+        doc = {"ballots": ballots_to_json(resolved), "result": result_to_json(result)}
         Path(output).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return report
 

@@ -30,15 +30,6 @@ MAY_IMPORT: dict[str, set[str]] = {
     "devtools": {"crowdvote", "widget", "schema", *BELOW_SCHEMA},
 }
 
-# Cycles another change is removing (the engine's validate() methods, the schema's result
-# types). Each entry is the deferred import that closes a cycle; delete the entry once that
-# import is gone. The test fails if an entry no longer matches an import.
-KNOWN_CYCLE_EDGES_BEING_REMOVED: set[tuple[str, str]] = {
-    ("calc.engine.types", "calc.engine.validation"),
-    ("calc.engine.columns", "calc.engine.validation"),
-}
-
-
 def layer_of(module: str) -> str:
     """Return the layer a module belongs to: its top-level package, or the engine."""
     if module == "calc.engine" or module.startswith("calc.engine."):
@@ -176,18 +167,7 @@ def test_the_engine_imports_only_the_standard_library_numpy_and_scipy() -> None:
 
 
 def test_no_module_imports_itself_back() -> None:
-    edges = graph()
-    stale = [edge for edge in KNOWN_CYCLE_EDGES_BEING_REMOVED if edge[1] not in edges[edge[0]]]
-    assert not stale, f"these imports are gone: delete them from the known cycles: {stale}"
-    pruned = {
-        module: frozenset(
-            imported
-            for imported in imported_modules
-            if (module, imported) not in KNOWN_CYCLE_EDGES_BEING_REMOVED
-        )
-        for module, imported_modules in edges.items()
-    }
-    cycles = find_cycles(pruned)
+    cycles = find_cycles(graph())
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 

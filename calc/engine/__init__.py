@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calc.engine.columns import Decision, DecisionColumns, decision_columns, decision_from_columns
+from calc.engine.columns import Decision, DecisionColumns, decision_columns
 from calc.engine.delegation import resolve_ballots
 from calc.engine.explain import explain_ballot
 from calc.engine.jsonio import (
@@ -30,6 +30,7 @@ from calc.engine.types import (
     StarResult,
     TieBreakPolicy,
 )
+from calc.engine.validation import decision_from_columns
 
 __all__ = [
     "STAR_SCALE",

@@ -4,7 +4,7 @@
 tests and hand-written cases; ``DecisionColumns`` holds the same content as arrays, which
 the engine reads without visiting a Python object per following. ``decision_columns`` turns
 the first into the second (refusing what only objects can get wrong: non-members, unknown
-choices, non-integer stars) and ``decision_from_columns`` goes back.
+choices, non-integer stars); ``validation.decision_from_columns`` goes back, checking first.
 """
 
 from __future__ import annotations
@@ -131,12 +131,6 @@ class DecisionColumns:
     @property
     def member_count(self) -> int:
         return len(self.member_ids)
-
-    def validate(self) -> None:
-        """Raise EngineInputError naming the first inconsistency; return None if sound."""
-        from calc.engine.validation import index_columns
-
-        index_columns(self)
 
 
 Decision = FrozenDecision | DecisionColumns
@@ -333,38 +327,3 @@ def _following_columns(
             )
         orders = [int(order) for order in orders]
     return ends[0], ends[1], np.fromiter(orders, np.int64, count)
-
-
-def decision_from_columns(columns: DecisionColumns) -> FrozenDecision:
-    """Return the object form of ``columns`` (validated first)."""
-    columns.validate()
-    ids = columns.member_ids
-    roles = (Role.VOTER, Role.LOBBYIST)
-    follow_tags = columns.follow_tag_sets
-    ballot_tags = columns.ballot_tag_sets
-    return FrozenDecision(
-        choices=columns.choices,
-        members=tuple(
-            Member(i, roles[not v]) for i, v in zip(ids, columns.is_voter.tolist(), strict=True)
-        ),
-        followings=tuple(
-            Following(ids[s], ids[d], follow_tags[t], o)
-            for s, d, t, o in zip(
-                columns.follow_src.tolist(),
-                columns.follow_dst.tolist(),
-                columns.follow_tag_code.tolist(),
-                columns.follow_order.tolist(),
-                strict=True,
-            )
-        ),
-        ballots=tuple(
-            DirectBallot.of(ids[m], zip(columns.choices, row, strict=True), ballot_tags[t])
-            for m, row, t in zip(
-                columns.ballot_member.tolist(),
-                columns.ballot_stars.tolist(),
-                columns.ballot_tag_code.tolist(),
-                strict=True,
-            )
-        ),
-        tie_break_policy=columns.tie_break_policy,
-    )

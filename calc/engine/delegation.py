@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from calc.engine.averaging import distinct, solve_float
 from calc.engine.exact import solve_exact
+from calc.engine.rounding import divide_half_even
 from calc.engine.types import STAR_SCALE, ResolvedBallots
 from calc.engine.validation import index_decision
 
@@ -43,7 +44,7 @@ _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
 
 
 def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> ResolvedBallots:
-    """Return every member's ballot for ``decision`` as defined in SEMANTICS.md.
+    """Return every member's ballot for ``decision`` (docs/voting-rules.md, "Delegated ballots").
 
     Validates the decision first (EngineInputError on malformed input) unless ``indexed``,
     ``index_decision(decision)``, is given. The result does not depend on the order of any
@@ -357,7 +358,7 @@ def _solve_rounded(
     rounded = np.empty((m, n_choices), dtype=np.int64)
     if indices.size == 0:
         # Everyone follows direct voters only: x = b / k, rounded exactly with integers.
-        rounded[:] = _round_ratio(rhs_int * STAR_SCALE, k[:, None])
+        rounded[:] = divide_half_even(rhs_int * STAR_SCALE, k[:, None])
         return rounded
 
     x, err = solve_float(k, rhs_int, indptr, indices)
@@ -380,11 +381,3 @@ def _solve_rounded(
         if exact is not None:
             rounded[rows, cols] = exact
     return rounded
-
-
-def _round_ratio(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Return num / den rounded half to even, exactly (den > 0)."""
-    q, r = np.divmod(num, den)
-    twice = 2 * r
-    up = (twice > den) | ((twice == den) & (q % 2 == 1))
-    return q + up.astype(np.int64)

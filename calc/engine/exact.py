@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from calc.engine.rounding import divide_half_even
 from calc.engine.types import STAR_SCALE
 
 if TYPE_CHECKING:
@@ -31,16 +32,6 @@ MAX_EXACT_CYCLE = 400
 
 class _OverBudgetError(Exception):
     """The exact solve would take too long; the caller keeps the float rounding."""
-
-
-def round_fraction(value: Fraction) -> int:
-    """Return ``value`` in units of 10⁻⁸ rounded half to even."""
-    num = value.numerator * STAR_SCALE
-    q, r = divmod(num, value.denominator)
-    twice = 2 * r
-    if twice > value.denominator or (twice == value.denominator and q % 2 == 1):
-        q += 1
-    return q
 
 
 def solve_exact(
@@ -66,11 +57,9 @@ def solve_exact(
     except _OverBudgetError:
         return None
     col_at = {c: i for i, c in enumerate(needed)}
+    exact = [values[r][col_at[c]] for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
     return np.array(
-        [
-            round_fraction(values[r][col_at[c]])
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
-        ],
+        [divide_half_even(v.numerator * STAR_SCALE, v.denominator) for v in exact],
         dtype=np.int64,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from calc.engine.tiebreak import average
+from calc.engine.rounding import average
 from calc.engine.types import STAR_SCALE, EngineInputError, Explanation, ExplanationSource
 
 if TYPE_CHECKING:

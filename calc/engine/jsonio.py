@@ -1,4 +1,7 @@
-"""The frozen decision's JSON form (SEMANTICS.md): parse, canonical dump, content hash."""
+"""The frozen decision's JSON form: parse, canonical dump, content hash.
+
+The form is described in docs/voting-rules.md, "What a result holds, and the frozen input".
+"""
 
 from __future__ import annotations
 
@@ -17,12 +20,10 @@ from calc.engine.types import (
     Following,
     FrozenDecision,
     Member,
-    ResolvedBallots,
     Role,
-    StarResult,
     TieBreakPolicy,
 )
-from calc.engine.validation import index_decision
+from calc.engine.validation import index_columns, index_decision
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -95,7 +96,7 @@ def decision_from_json(data: str | bytes | Mapping[str, object]) -> FrozenDecisi
     Unknown fields are ignored; the result is validated like any engine input.
     """
     decision = _read_objects(_document(data))
-    decision.validate()
+    index_decision(decision)
     return decision
 
 
@@ -119,7 +120,7 @@ def columns_from_json(data: str | bytes | Mapping[str, object]) -> DecisionColum
         columns = _read_columns(doc)
     except (_Irregular, KeyError, TypeError, AttributeError, ValueError, OverflowError):
         return decision_columns(_read_objects(doc))
-    columns.validate()
+    index_columns(columns)
     return columns
 
 
@@ -333,101 +334,3 @@ def _tags_text(tags: frozenset[str]) -> str:
 def content_hash(decision: Decision) -> str:
     """Return the SHA-256 hex digest of the canonical JSON; it seeds the tie lot."""
     return hashlib.sha256(decision_to_json(decision).encode("ascii")).hexdigest()
-
-
-class ScoreJson(TypedDict):
-    choice: str
-    totalStars: str
-    averageStars: str
-    fiveStarCount: int
-
-
-class RunoffJson(TypedDict):
-    first: str
-    second: str
-    preferFirst: int
-    preferSecond: int
-    noPreference: int
-
-
-class ParticipationJson(TypedDict):
-    members: int
-    voters: int
-    directBallots: int
-    delegatedBallots: int
-    abstentions: int
-    countedBallots: int
-
-
-class ResultJson(TypedDict):
-    contentHash: str
-    tieBreakPolicy: str
-    protocol: str
-    winner: str | None
-    tiedChoices: list[str]
-    finalists: list[str]
-    scores: list[ScoreJson]
-    runoff: RunoffJson | None
-    tiebreaks: list[str]
-    participation: ParticipationJson
-
-
-class ResolvedBallotJson(TypedDict):
-    member: str
-    isDelegated: bool
-    tags: list[str]
-    stars: dict[str, str]
-
-
-def result_as_object(result: StarResult) -> ResultJson:
-    """Return a StarResult in the API's camelCase shape, stars as 8-place strings."""
-    runoff = result.runoff
-    p = result.participation
-    return {
-        "contentHash": result.content_hash,
-        "tieBreakPolicy": result.tie_break_policy.value,
-        "protocol": result.protocol,
-        "winner": result.winner,
-        "tiedChoices": list(result.tied_choices),
-        "finalists": list(result.finalists),
-        "scores": [
-            {
-                "choice": s.choice,
-                "totalStars": format(s.total_stars, "f"),
-                "averageStars": format(s.average_stars, "f"),
-                "fiveStarCount": s.five_star_count,
-            }
-            for s in result.scores
-        ],
-        "runoff": None
-        if runoff is None
-        else {
-            "first": runoff.first,
-            "second": runoff.second,
-            "preferFirst": runoff.prefer_first,
-            "preferSecond": runoff.prefer_second,
-            "noPreference": runoff.no_preference,
-        },
-        "tiebreaks": list(result.tiebreaks),
-        "participation": {
-            "members": p.members,
-            "voters": p.voters,
-            "directBallots": p.direct_ballots,
-            "delegatedBallots": p.delegated_ballots,
-            "abstentions": p.abstentions,
-            "countedBallots": p.counted_ballots,
-        },
-    }
-
-
-def ballots_as_objects(resolved: ResolvedBallots) -> list[ResolvedBallotJson]:
-    """Return every resolved ballot in member id order, stars as 8-place strings."""
-    return [
-        {
-            "member": b.member,
-            "isDelegated": b.is_delegated,
-            "tags": list(b.tags),
-            "stars": {c: format(v, "f") for c, v in b.stars},
-        }
-        for b in resolved.ballots()
-    ]

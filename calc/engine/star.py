@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calc.engine.tiebreak import FIVE_STARS, PROTOCOL, Contest, average, decide
+from calc.engine.rounding import average
+from calc.engine.tiebreak import FIVE_STARS, PROTOCOL, Contest, decide
 from calc.engine.types import (
     ChoiceScore,
     EngineInputError,

@@ -1,5 +1,6 @@
-"""Finalists, runoff and ties by the Official STAR Voting Tiebreaker Protocol (TIEBREAKS.md).
+"""Finalists, runoff and ties by the Official STAR Voting Tiebreaker Protocol.
 
+The rules are in docs/voting-rules.md, "Ties" (the scoring round and runoff: "The tally").
 Choices are column numbers here; scores and five-star counts are exact integers. Every
 tiebreak step applied is described in one sentence, in order.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from decimal import Decimal
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -254,16 +254,6 @@ def _after_scoring(
         winner = contest.lot_order((a, b))[0]
         steps[-1] = f"{text}; lot ({contest.seed()}) drew {contest.names[winner]}"
     return Outcome(head, runoff, winner, (), tuple(steps))  # type: ignore[arg-type]
-
-
-def average(total: int, count: int) -> Decimal:
-    """Return total / count (both in 10⁻⁸ units / ballots) as 8 places, half to even."""
-    if count == 0:
-        return scaled_to_decimal(0)
-    q, r = divmod(total, count)
-    if 2 * r > count or (2 * r == count and q % 2 == 1):
-        q += 1
-    return scaled_to_decimal(q)
 
 
 FIVE_STARS = 5 * STAR_SCALE

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 STAR_SCALE = 10**8
-"""Stars are stored as integers in units of 10⁻⁸ star (8 decimal places, SEMANTICS.md)."""
+"""Stars are integers in units of 10⁻⁸ star, 8 places (see docs/voting-rules.md, "The tally")."""
 
 MAX_STARS = 5
 STAR_PLACES = 8
@@ -156,12 +156,6 @@ class FrozenDecision:
     @property
     def member_count(self) -> int:
         return len(self.members)
-
-    def validate(self) -> None:
-        """Raise EngineInputError naming the first inconsistency; return None if sound."""
-        from calc.engine.validation import index_decision
-
-        index_decision(self)
 
 
 class SortedIdIndex(Mapping[str, int]):

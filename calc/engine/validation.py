@@ -1,4 +1,4 @@
-"""Check a decision and turn it into index arrays sorted by id."""
+"""Check a decision and turn it into index arrays sorted by id (or, checked, back into objects)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from calc.engine.columns import (
     decision_columns,
     first_duplicate,
 )
-from calc.engine.types import EngineInputError, SortedIdIndex
+from calc.engine.types import (
+    DirectBallot,
+    EngineInputError,
+    Following,
+    FrozenDecision,
+    Member,
+    Role,
+    SortedIdIndex,
+)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -210,4 +218,39 @@ def _check_stars(
     raise EngineInputError(
         f"ballot of {member_ids[int(voters[row])]!r}: stars for {choice_ids[col]!r} must be an "
         f"integer 0-5, got {int(stars[row, col])}"
+    )
+
+
+def decision_from_columns(columns: DecisionColumns) -> FrozenDecision:
+    """Return the object form of ``columns`` (validated first)."""
+    index_columns(columns)
+    ids = columns.member_ids
+    roles = (Role.VOTER, Role.LOBBYIST)
+    follow_tags = columns.follow_tag_sets
+    ballot_tags = columns.ballot_tag_sets
+    return FrozenDecision(
+        choices=columns.choices,
+        members=tuple(
+            Member(i, roles[not v]) for i, v in zip(ids, columns.is_voter.tolist(), strict=True)
+        ),
+        followings=tuple(
+            Following(ids[s], ids[d], follow_tags[t], o)
+            for s, d, t, o in zip(
+                columns.follow_src.tolist(),
+                columns.follow_dst.tolist(),
+                columns.follow_tag_code.tolist(),
+                columns.follow_order.tolist(),
+                strict=True,
+            )
+        ),
+        ballots=tuple(
+            DirectBallot.of(ids[m], zip(columns.choices, row, strict=True), ballot_tags[t])
+            for m, row, t in zip(
+                columns.ballot_member.tolist(),
+                columns.ballot_stars.tolist(),
+                columns.ballot_tag_code.tolist(),
+                strict=True,
+            )
+        ),
+        tie_break_policy=columns.tie_break_policy,
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import strawberry
 import strawberry_django
@@ -208,52 +209,40 @@ def ballot_type(
 
 def results_type(calculation: Calculation, choices: Sequence[Choice]) -> DecisionResultsType:
     """Return the stored result of a completed calculation, choices in the decision's order."""
-    data: dict[str, Any] = calculation.results or {}
+    result = results.calculation_result(calculation)
     by_id = {str(c.pk): c for c in choices}
-    scores = {s["choice"]: s for s in data.get("scores", [])}
-    runoff = data.get("runoff")
+    scores = {s.choice: s for s in result.scores}
+    runoff = result.runoff
     assert calculation.finished_at is not None
     return DecisionResultsType(
         calculation_id=strawberry.ID(to_base64("Calculation", calculation.pk)),
         is_final=calculation.is_final,
         calculated_at=calculation.finished_at,
-        winner=by_id.get(data.get("winner") or ""),
-        tied_choices=[by_id[c] for c in data.get("tiedChoices", [])],
-        finalists=[by_id[c] for c in data.get("finalists", [])],
+        winner=by_id.get(result.winner or ""),
+        tied_choices=[by_id[c] for c in result.tied_choices],
+        finalists=[by_id[c] for c in result.finalists],
         scores=[
             ChoiceScoreType(
                 choice=choice,
-                total_stars=Decimal(scores[key]["totalStars"]),
-                average_stars=Decimal(scores[key]["averageStars"]),
-                five_star_count=scores[key]["fiveStarCount"],
+                total_stars=scores[key].total_stars,
+                average_stars=scores[key].average_stars,
+                five_star_count=scores[key].five_star_count,
             )
             for key, choice in by_id.items()
             if key in scores
         ],
-        runoff=RunoffType(
-            first=by_id[runoff["first"]],
-            second=by_id[runoff["second"]],
-            prefer_first=runoff["preferFirst"],
-            prefer_second=runoff["preferSecond"],
-            no_preference=runoff["noPreference"],
-        )
-        if runoff
-        else None,
-        tiebreaks=list(data.get("tiebreaks", [])),
-        participation=ParticipationType(
-            **{
-                name: data["participation"][camel]
-                for name, camel in (
-                    ("members", "members"),
-                    ("voters", "voters"),
-                    ("direct_ballots", "directBallots"),
-                    ("delegated_ballots", "delegatedBallots"),
-                    ("abstentions", "abstentions"),
-                    ("counted_ballots", "countedBallots"),
-                )
-            }
+        runoff=None
+        if runoff is None
+        else RunoffType(
+            first=by_id[runoff.first],
+            second=by_id[runoff.second],
+            prefer_first=runoff.prefer_first,
+            prefer_second=runoff.prefer_second,
+            no_preference=runoff.no_preference,
         ),
-        tie_break_protocol=data.get("protocol", ""),
+        tiebreaks=list(result.tiebreaks),
+        participation=ParticipationType(**asdict(result.participation)),  # the same field names
+        tie_break_protocol=result.protocol,
         calculation=calculation,
         choices=by_id,
     )

@@ -19,9 +19,9 @@ import calc.results
 import calc.services
 from accounts.models import User
 from calc.engine import resolve_ballots, tally_star
-from calc.engine.jsonio import result_as_object
 from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.queue import request_recalculation
+from calc.result_json import result_to_json
 from calc.services import (
     LeaseLost,
     calculation_fail,
@@ -82,7 +82,7 @@ def engine_results(decision_id: int, content_hash: str) -> dict[str, object]:
         content_hash=content_hash,
         choice_titles=snapshot.choice_titles,
     )
-    return dict(result_as_object(result))
+    return result_to_json(result)
 
 
 def boom(*args: object, **kwargs: object) -> None:
@@ -109,7 +109,7 @@ def test_calculate_runs_the_whole_pipeline(decision):
         content_hash=calculation.content_hash,
         choice_titles={str(c.pk): c.title for c in decision.choices.all()},
     )
-    assert dict(result_as_object(rerun)) == calculation.results
+    assert result_to_json(rerun) == calculation.results
 
 
 def test_calculate_with_nothing_requested_does_nothing(decision):

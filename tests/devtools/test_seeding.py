@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from calc.engine import content_hash, resolve_ballots, tally_star
-from calc.engine.jsonio import result_as_object
 from calc.models import Calculation, CalculationStatus
+from calc.result_json import result_to_json
 from calc.snapshot import snapshot_read
 from democracy.models import Decision, Membership
 from devtools.bench import generate
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _scores(frozen, titles=None):
-    result = result_as_object(
+    result = result_to_json(
         tally_star(frozen, resolve_ballots(frozen), content_hash=content_hash(frozen))
     )
     rename = titles or {}

@@ -26,6 +26,7 @@ from calc.engine import (
     resolve_ballots,
     tally_star,
 )
+from calc.engine.validation import index_decision
 from tests.calc.engine.strategies import calc_settings, decisions
 from tests.calc.engine.test_reference_agreement import _output
 
@@ -132,7 +133,7 @@ def test_lists_become_arrays_and_the_policy_an_enum() -> None:
         columns.follow_src[0] = 0
     empty = DecisionColumns(("a",), ("ann",), [True])
     assert empty.ballot_stars.shape == (0, 0)
-    empty.validate()
+    index_decision(empty)
 
 
 BAD = {
@@ -181,7 +182,7 @@ def test_inconsistent_columns_are_refused_naming_the_problem(changes, message) -
     with pytest.raises(EngineInputError, match=message):
         resolve_ballots(columns)
     with pytest.raises(EngineInputError, match=message):
-        columns.validate()
+        index_decision(columns)
 
 
 @pytest.mark.parametrize(

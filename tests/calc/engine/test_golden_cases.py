@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from calc.engine import content_hash, decision_from_json, resolve_ballots, tally_star
-from calc.engine.jsonio import result_as_object
+from calc.result_json import result_to_json
 from devtools.reference import reference_resolve, reference_tally
 
 CASES = sorted((Path(__file__).parent.parent / "cases").glob("*.json"))
@@ -30,7 +30,7 @@ def test_golden_case_gives_the_expected_result(path: Path) -> None:
     result = tally_star(
         decision, resolved, content_hash=digest, choice_titles=case.get("choiceTitles")
     )
-    got = result_as_object(result)
+    got = result_to_json(result)
     expected = case["expected"]
     for member, want in expected.get("ballots", {}).items():
         ballot = resolved.ballot(member)

@@ -87,7 +87,7 @@ def test_content_hash_of_a_known_decision_is_stable() -> None:
 
 def _old_decision_to_json(decision: FrozenDecision) -> str:
     """The former implementation, kept as the oracle of the direct writer."""
-    decision.validate()
+    index_decision(decision)
     return json.dumps(
         decision_as_object(decision), sort_keys=True, separators=(",", ":"), ensure_ascii=True
     )

@@ -15,7 +15,7 @@ from calc.engine import (
     resolve_ballots,
     tally_star,
 )
-from calc.engine.jsonio import ballots_as_objects, result_as_object
+from calc.result_json import ballots_to_json, result_to_json
 from devtools.reference import reference_resolve, reference_tally
 from tests.calc.engine.strategies import averaging_layers, calc_settings, decisions, shuffled
 
@@ -70,8 +70,8 @@ def _output(decision) -> str:
     return json.dumps(
         [
             decision_to_json(decision),
-            ballots_as_objects(resolved),
-            result_as_object(result),
+            ballots_to_json(resolved),
+            result_to_json(result),
             explanations,
         ],
         sort_keys=True,
