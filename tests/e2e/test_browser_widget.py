@@ -7,12 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.e2e.browser import Page, framing_page, page
+from tests.e2e.browser import Page, page
 from tests.e2e.conftest import HttpGraphQL, ServerProcess
 from tests.e2e.scenarios import PublicDecision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-__all__ = ["framing_page", "page"]
+__all__ = ["page"]
 
 # Records each change of the status line, the calculating indicator and the connection
 # state, so that brief states are seen whatever the timing.
@@ -90,6 +90,7 @@ def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, pag
         "[...document.querySelectorAll('#scores .bar')].every((b) => b.getAttribute('aria-label'))"
     )
     assert page.off_host("127.0.0.1") == []
+    assert f"{base}/static/vendor/graphql-ws/graphql-ws.min.js" in page.requested_urls()
     page.screenshot("widget.png")
 
     # Restart the server on the same port and data: the widget reconnects by itself.
@@ -173,27 +174,23 @@ class EmbeddingSite:
         self.server.server_close()
 
 
-def test_widget_goes_live_inside_another_sites_iframe(
-    embedded: ServerProcess, framing_page: Page
-) -> None:
+def test_widget_goes_live_inside_another_sites_iframe(embedded: ServerProcess, page: Page) -> None:
     port = embedded.start("serve")
     base = f"http://127.0.0.1:{port}"
     decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
     site = EmbeddingSite(f"{base}/widget/decisions/{decision.id}/")
-    framing_page.resize(420, 620)
+    page.resize(420, 620)
     try:
-        framing_page.navigate(site.url)
-        widget = framing_page.frame_context(base)
-        framing_page.wait_for(
-            "document.getElementById('widget').dataset.connection === 'open'", 20, context=widget
-        )
-        decision.cast("ann", park=2, road=5)
-        framing_page.wait_for(
-            "document.getElementById('winner').textContent.includes('Winner: Road')",
-            20,
-            what="the framed widget to show the new result",
-            context=widget,
-        )
-        framing_page.screenshot("widget-iframe.png")
+        page.navigate(site.url)
+        with page.inside_frame("iframe"):
+            assert page.evaluate("window.location.origin") == base
+            page.wait_for("document.getElementById('widget').dataset.connection === 'open'", 20)
+            decision.cast("ann", park=2, road=5)
+            page.wait_for(
+                "document.getElementById('winner').textContent.includes('Winner: Road')",
+                20,
+                what="the framed widget to show the new result",
+            )
+        page.screenshot("widget-iframe.png")
     finally:
         site.close()
