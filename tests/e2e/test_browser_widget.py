@@ -95,12 +95,14 @@ def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, pag
 
     # Restart the server on the same port and data: the widget reconnects by itself.
     embedded.stop()
-    page.wait_for(
-        "document.getElementById('widget').dataset.connection === 'waiting'",
+    # Read in the same script as the state: the next attempt may start right after.
+    shown = page.wait_for(
+        "document.getElementById('widget').dataset.connection === 'waiting'"
+        " && document.getElementById('connection').textContent",
         15,
         what="the widget noticing the server went away",
     )
-    assert "Reconnecting" in text(page, "#connection")
+    assert "Reconnecting" in shown
     embedded.start("serve", port=port)
     page.wait_for(
         "document.getElementById('widget').dataset.connection === 'open'",
@@ -142,6 +144,43 @@ def test_widget_fits_a_small_iframe_and_a_wide_screen(embedded: ServerProcess, p
     page.wait_for("document.documentElement.clientWidth === 1400", 5)
     assert page.evaluate("document.getElementById('widget').getBoundingClientRect().width < 900")
     page.screenshot("widget-wide.png")
+
+
+UPDATE_COMMUNITY = """mutation($id: ID!) {
+  updateCommunity(input: {communityId: $id, resultsArePublic: false}) { errors { code } } }"""
+COMMUNITY = "query($id: ID!) { decision(id: $id) { community { id } } }"
+
+
+def test_widget_asks_to_sign_in_once_results_are_no_longer_public(
+    embedded: ServerProcess, page: Page
+) -> None:
+    port = embedded.start("serve")
+    base = f"http://127.0.0.1:{port}"
+    api = HttpGraphQL(f"{base}/graphql")
+    decision = PublicDecision(api, embedded.tokens("ann", "ben", "cat"))
+    decision.cast("ann", park=5, road=1)
+    page.resize(420, 640)
+    page.navigate(f"{base}/widget/decisions/{decision.id}/")
+    page.wait_for("document.getElementById('winner').textContent.includes('Winner: Park')")
+    assert page.evaluate("document.getElementById('sign-in-needed').hidden")
+    page.evaluate("window.widgetMarker = 'first load', true")
+
+    community = api(COMMUNITY, decision.tokens["ann"], id=decision.id)["decision"]["community"]
+    changed = api(UPDATE_COMMUNITY, decision.tokens["ann"], id=community["id"])
+    assert changed["updateCommunity"]["errors"] == []
+    # A dropped connection: the widget subscribes again, now as a visitor who may not look.
+    page.evaluate("window.crowdvoteWidget.client.terminate(), true")
+
+    page.wait_for(
+        "!document.getElementById('sign-in-needed').hidden", 20, what="the sign-in notice"
+    )
+    assert page.evaluate("document.getElementById('results').hidden")
+    assert page.evaluate("document.getElementById('connection').hidden")
+    assert "Sign in to see these results" in text(page, "#sign-in-needed")
+    link = str(page.evaluate("document.querySelector('#sign-in-needed a').href"))
+    assert link.startswith(f"{base}/sign-in/?next=%2Fwidget%2Fdecisions%2F")
+    assert page.evaluate("window.widgetMarker") == "first load", "the page reloaded"
+    page.screenshot("widget-sign-in.png")
 
 
 class EmbeddingSite:

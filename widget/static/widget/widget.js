@@ -31,7 +31,6 @@ const CONNECTION_TEXT = {
   connecting: "Connecting…",
   waiting: "Connection lost. Reconnecting…",
   refused: "The server refused the live connection.",
-  closed: "Live updates stopped.",
 };
 
 const root = document.getElementById("widget");
@@ -247,17 +246,21 @@ function request(query, variables) {
   });
 }
 
-/** Show GraphQL errors, or a connection the server refused (a close event, not a list). */
+/**
+ * Show what went wrong: GraphQL errors (a list), the close event of a connection the client
+ * will not retry, or an exception (logged).
+ */
 function report(problem) {
-  if (!Array.isArray(problem)) return connectionState("refused");
-  return denied(problem) || console.error("CrowdVote widget:", problem);
+  if (problem && typeof problem.code === "number") return connectionState("refused");
+  return (Array.isArray(problem) && denied(problem)) || console.error("CrowdVote widget:", problem);
 }
 
 const follow = (query, show) =>
   client.subscribe({ query, variables: { id: decisionId } }, {
     next: ({ data, errors }) => (data ? show(data) : report(errors || [])),
     error: report,
-    complete: () => connectionState("closed"),
+    // The server ends these only to refuse them, which next or error has shown already.
+    complete: () => {},
   });
 
 follow(STATUS, (data) => showCalculation(data.calculationStatus));
