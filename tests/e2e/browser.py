@@ -1,39 +1,37 @@
-"""Headless Debian Chromium driven over the Chrome DevTools Protocol, for browser tests.
+"""Headless Debian Chromium driven by Selenium through Debian's ChromeDriver, for browser tests.
 
-No browser is ever downloaded: the tests use /usr/bin/chromium (``.ci/install-browser``
-installs it) and skip when it is missing, unless CROWDVOTE_REQUIRE_SERVICES=1. The protocol
-is spoken directly over a websocket (the ``websockets`` test extra), so there is no driver
-binary or driver package to keep in step with the browser.
+Nothing is ever downloaded: the browser and the driver are /usr/bin/chromium and
+/usr/bin/chromedriver (``.ci/install-browser`` installs both from apt), named explicitly so
+Selenium Manager is never asked to find or fetch one. Tests skip, saying why, when either is
+missing, and fail instead under CROWDVOTE_REQUIRE_SERVICES=1.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import itertools
 import json
 import os
-import shutil
-import subprocess
-import tempfile
-import threading
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = Path(os.environ.get("CROWDVOTE_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("CROWDVOTE_CHROMEDRIVER", "/usr/bin/chromedriver"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# The flags known to work on a machine with no internet (python-svc.md, "Known to work").
+# Headless, as root in a container, and quiet: no update checks or other background traffic.
 FLAGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
@@ -42,149 +40,66 @@ FLAGS = [
     "--disable-extensions",
     "--disable-default-apps",
     "--mute-audio",
-    "--remote-debugging-port=0",
 ]
-START_SECONDS = 20
-JsonObject = dict[str, Any]
 
 
 class BrowserError(AssertionError):
-    """The browser answered a command with an error, or a wait ran out."""
+    """A wait in the browser ran out."""
 
 
 class Page:
-    """One tab: commands, the events it sent, and every URL it requested."""
+    """The browser's tab: scripts run in it, and every URL it requested is kept."""
 
-    def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
-        self.ids = itertools.count(1)
-        self.replies: dict[int, JsonObject] = {}
-        self.events: list[JsonObject] = []
+    def __init__(self, driver: webdriver.Chrome) -> None:
+        self.driver = driver
+        self.network: list[dict[str, Any]] = []
         self.console: list[str] = []
-        self.lock = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
 
-    def _read(self) -> None:
-        try:
-            for raw in self.socket:
-                message = json.loads(raw)
-                with self.lock:
-                    if "id" in message:
-                        self.replies[message["id"]] = message
-                    else:
-                        self.events.append(message)
-                        if message["method"] == "Runtime.consoleAPICalled":
-                            args = message["params"]["args"]
-                            self.console.append(
-                                " ".join(str(a.get("value", a.get("description"))) for a in args)
-                            )
-                        elif message["method"] == "Runtime.exceptionThrown":
-                            self.console.append(
-                                json.dumps(message["params"]["exceptionDetails"])[:2000]
-                            )
-                    self.lock.notify_all()
-        except Exception:  # noqa: BLE001 - the socket closes when the browser quits
-            with self.lock:
-                self.lock.notify_all()
+    def navigate(self, url: str) -> None:
+        """Open ``url`` and return once its load event fired."""
+        self.driver.get(url)
 
-    def send(self, method: str, timeout: float = 15, **params: Any) -> JsonObject:
-        """Run a protocol command and return its result."""
-        message_id = next(self.ids)
-        self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while message_id not in self.replies:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise BrowserError(f"{method}: no answer within {timeout}s")
-                self.lock.wait(left)
-            reply = self.replies.pop(message_id)
-        if "error" in reply:
-            raise BrowserError(f"{method}: {reply['error']}")
-        result: JsonObject = reply.get("result", {})
-        return result
+    def evaluate(self, expression: str) -> Any:
+        """Return the value of a JavaScript expression (awaited if it is a promise)."""
+        return self.driver.execute_script(f"return ({expression});")
 
-    def evaluate(self, expression: str, timeout: float = 15, context: int | None = None) -> Any:
-        """Return the JSON value of a JavaScript expression (awaited if it is a promise).
-
-        ``context`` is an execution context id (a frame's, see :meth:`frame_context`).
-        """
-        params: JsonObject = {"expression": expression, "returnByValue": True}
-        params["awaitPromise"] = True
-        if context is not None:
-            params["contextId"] = context
-        result = self.send("Runtime.evaluate", timeout=timeout, **params)
-        if "exceptionDetails" in result:
-            raise BrowserError(f"{expression!r} threw {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(
-        self,
-        expression: str,
-        timeout: float = 20,
-        what: str = "",
-        show: str = "",
-        context: int | None = None,
-    ) -> Any:
+    def wait_for(self, expression: str, timeout: float = 20, what: str = "", show: str = "") -> Any:
         """Poll a JavaScript expression until it is truthy; return its value.
 
         On timeout the error names ``what`` was awaited, the page's console, the value of
         the ``show`` expression if given, and a screenshot is saved as ``timeout.png``.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression, context=context)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                shown = f"; {show} = {self.evaluate(show)!r}" if show else ""
-                self.screenshot("timeout.png", settle=False)
-                raise BrowserError(
-                    f"waited {timeout}s for {what or expression}; console: {self.console[-10:]}"
-                    f"{shown}"
-                )
-            time.sleep(0.1)
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
+                lambda _: self.evaluate(expression)
+            )
+        except TimeoutException:
+            shown = f"; {show} = {self.evaluate(show)!r}" if show else ""
+            self.screenshot("timeout.png", settle=False)
+            raise BrowserError(
+                f"waited {timeout}s for {what or expression};"
+                f" console: {self.console_messages()[-10:]}{shown}"
+            ) from None
 
-    def frame_context(self, origin: str, timeout: float = 20) -> int:
-        """Return the id of the newest main-world context of a frame from ``origin``."""
-        event = self.wait_event(
-            lambda e: (
-                e["method"] == "Runtime.executionContextCreated"
-                and e["params"]["context"]["origin"] == origin
-                and e["params"]["context"].get("auxData", {}).get("isDefault", False)
-            ),
-            timeout,
-        )
-        return int(event["params"]["context"]["id"])
+    @contextlib.contextmanager
+    def inside_frame(self, selector: str) -> Iterator[None]:
+        """Run scripts inside the iframe ``selector`` (any origin), then back in the page."""
+        self.driver.switch_to.frame(self.driver.find_element(By.CSS_SELECTOR, selector))
+        try:
+            yield
+        finally:
+            self.driver.switch_to.default_content()
 
-    def navigate(self, url: str, timeout: float = 20) -> None:
-        """Open ``url`` and return once its load event fired."""
-        with self.lock:
-            seen = len(self.events)
-        self.send("Page.navigate", url=url)
-        self.wait_event(lambda e: e["method"] == "Page.loadEventFired", timeout, start=seen)
-
-    def wait_event(
-        self, match: Callable[[JsonObject], bool], timeout: float = 20, start: int = 0
-    ) -> JsonObject:
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while True:
-                for event in self.events[start:]:
-                    if match(event):
-                        return event
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise BrowserError(f"no matching event within {timeout}s")
-                self.lock.wait(left)
+    def console_messages(self) -> list[str]:
+        self.console.extend(entry["message"] for entry in self.driver.get_log("browser"))
+        return self.console
 
     def requested_urls(self) -> list[str]:
         """Every URL the page asked for (documents, scripts, styles, fetches, websockets)."""
-        with self.lock:
-            events = list(self.events)
+        for entry in self.driver.get_log("performance"):
+            self.network.append(json.loads(entry["message"])["message"])
         urls = []
-        for event in events:
+        for event in self.network:
             if event["method"] == "Network.requestWillBeSent":
                 urls.append(event["params"]["request"]["url"])
             elif event["method"] == "Network.webSocketCreated":
@@ -201,12 +116,14 @@ class Page:
         ]
 
     def resize(self, width: int, height: int) -> None:
-        self.send(
+        """Make the viewport exactly ``width`` by ``height`` CSS pixels.
+
+        A headless window's viewport is smaller than the window and has a minimum width, so
+        the size is set by device-metrics emulation rather than ``set_window_size``.
+        """
+        self.driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
-            width=width,
-            height=height,
-            deviceScaleFactor=1,
-            mobile=False,
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
 
     def settle(self, timeout: float = 5) -> None:
@@ -218,81 +135,27 @@ class Page:
             what="animations to finish",
         )
 
-    def screenshot(self, name: str, full_page: bool = False, settle: bool = True) -> Path:
-        """Save a PNG of the page, once it is still, under test-artifacts/; return its path."""
+    def screenshot(self, name: str, settle: bool = True) -> Path:
+        """Save a PNG of the viewport, once it is still, under test-artifacts/; return its path."""
         if settle:
             self.settle()
-        params: JsonObject = {"format": "png"}
-        if full_page:
-            params["captureBeyondViewport"] = True
-        data = self.send("Page.captureScreenshot", timeout=30, **params)["data"]
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / name
-        path.write_bytes(base64.b64decode(data))
+        path.write_bytes(self.driver.get_screenshot_as_png())
         return path
-
-
-class Chromium:
-    """A headless Chromium with a fresh profile; ``page()`` gives its first tab."""
-
-    def __init__(self, *flags: str) -> None:
-        self.profile = Path(tempfile.mkdtemp(prefix="crowdvote-chromium-"))
-        self.log = (self.profile / "chromium.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(CHROMIUM), *FLAGS, *flags, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.port = self._debugging_port()
-        self.connections = contextlib.ExitStack()
-
-    def _debugging_port(self) -> int:
-        marker = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BrowserError(f"chromium exited: {self.log_text()}")
-            if marker.exists() and marker.read_text().strip():
-                return int(marker.read_text().split()[0])
-            time.sleep(0.05)
-        raise BrowserError(f"chromium did not start within {START_SECONDS}s: {self.log_text()}")
-
-    def log_text(self) -> str:
-        self.log.flush()
-        return (self.profile / "chromium.log").read_text(errors="replace")[-4000:]
-
-    def page(self) -> Page:
-        """Attach to the first tab with Page, Runtime and Network events on."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=10) as r:
-            targets = json.load(r)
-        target = next(t for t in targets if t["type"] == "page")
-        socket = connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-        page = Page(self.connections.enter_context(socket))
-        for domain in ("Page", "Runtime", "Network"):
-            page.send(f"{domain}.enable")
-        return page
-
-    def quit(self) -> None:
-        self.connections.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 def chromium_missing() -> str | None:
     """Return why the browser tests cannot run here, or None."""
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing: run .ci/install-browser"
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not binary.exists():
+            return f"{binary} is missing: run .ci/install-browser"
     return None
 
 
 def require_chromium() -> None:
-    """Skip the test if Chromium is missing, or fail under CROWDVOTE_REQUIRE_SERVICES=1."""
+    """Skip the test if Chromium or ChromeDriver is missing, or fail under
+    CROWDVOTE_REQUIRE_SERVICES=1."""
     problem = chromium_missing()
     if problem:
         if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
@@ -301,23 +164,25 @@ def require_chromium() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """A tab of a fresh headless Chromium, quit after the test whatever happens."""
-    require_chromium()
-    browser = Chromium()
-    try:
-        yield browser.page()
-    finally:
-        browser.quit()
+def chromium() -> webdriver.Chrome:
+    """A fresh headless Chromium (new profile) that logs its console and network traffic."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
 
 
 @pytest.fixture
-def framing_page() -> Iterator[Page]:
-    """A tab whose cross-site iframes run in its own process, so tests can look inside."""
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    """The tab of a fresh headless Chromium, quit after the test whatever happens."""
     require_chromium()
-    browser = Chromium("--disable-site-isolation-trials")
+    # A driver path in the Service already means Selenium Manager is skipped; offline mode
+    # keeps it from downloading should a later Selenium consult it anyway.
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    driver = chromium()
     try:
-        yield browser.page()
+        yield Page(driver)
     finally:
-        browser.quit()
+        driver.quit()

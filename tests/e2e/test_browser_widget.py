@@ -7,12 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.e2e.browser import Page, framing_page, page
+from tests.e2e.browser import Page, page
 from tests.e2e.conftest import HttpGraphQL, ServerProcess
 from tests.e2e.scenarios import PublicDecision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-__all__ = ["framing_page", "page"]
+__all__ = ["page"]
 
 # Records each change of the status line, the calculating indicator and the connection
 # state, so that brief states are seen whatever the timing.
@@ -90,16 +90,19 @@ def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, pag
         "[...document.querySelectorAll('#scores .bar')].every((b) => b.getAttribute('aria-label'))"
     )
     assert page.off_host("127.0.0.1") == []
+    assert f"{base}/static/vendor/graphql-ws/graphql-ws.min.js" in page.requested_urls()
     page.screenshot("widget.png")
 
     # Restart the server on the same port and data: the widget reconnects by itself.
     embedded.stop()
-    page.wait_for(
-        "document.getElementById('widget').dataset.connection === 'waiting'",
+    # Read in the same script as the state: the next attempt may start right after.
+    shown = page.wait_for(
+        "document.getElementById('widget').dataset.connection === 'waiting'"
+        " && document.getElementById('connection').textContent",
         15,
         what="the widget noticing the server went away",
     )
-    assert "Reconnecting" in text(page, "#connection")
+    assert "Reconnecting" in shown
     embedded.start("serve", port=port)
     page.wait_for(
         "document.getElementById('widget').dataset.connection === 'open'",
@@ -143,6 +146,43 @@ def test_widget_fits_a_small_iframe_and_a_wide_screen(embedded: ServerProcess, p
     page.screenshot("widget-wide.png")
 
 
+UPDATE_COMMUNITY = """mutation($id: ID!) {
+  updateCommunity(input: {communityId: $id, resultsArePublic: false}) { errors { code } } }"""
+COMMUNITY = "query($id: ID!) { decision(id: $id) { community { id } } }"
+
+
+def test_widget_asks_to_sign_in_once_results_are_no_longer_public(
+    embedded: ServerProcess, page: Page
+) -> None:
+    port = embedded.start("serve")
+    base = f"http://127.0.0.1:{port}"
+    api = HttpGraphQL(f"{base}/graphql")
+    decision = PublicDecision(api, embedded.tokens("ann", "ben", "cat"))
+    decision.cast("ann", park=5, road=1)
+    page.resize(420, 640)
+    page.navigate(f"{base}/widget/decisions/{decision.id}/")
+    page.wait_for("document.getElementById('winner').textContent.includes('Winner: Park')")
+    assert page.evaluate("document.getElementById('sign-in-needed').hidden")
+    page.evaluate("window.widgetMarker = 'first load', true")
+
+    community = api(COMMUNITY, decision.tokens["ann"], id=decision.id)["decision"]["community"]
+    changed = api(UPDATE_COMMUNITY, decision.tokens["ann"], id=community["id"])
+    assert changed["updateCommunity"]["errors"] == []
+    # A dropped connection: the widget subscribes again, now as a visitor who may not look.
+    page.evaluate("window.crowdvoteWidget.client.terminate(), true")
+
+    page.wait_for(
+        "!document.getElementById('sign-in-needed').hidden", 20, what="the sign-in notice"
+    )
+    assert page.evaluate("document.getElementById('results').hidden")
+    assert page.evaluate("document.getElementById('connection').hidden")
+    assert "Sign in to see these results" in text(page, "#sign-in-needed")
+    link = str(page.evaluate("document.querySelector('#sign-in-needed a').href"))
+    assert link.startswith(f"{base}/sign-in/?next=%2Fwidget%2Fdecisions%2F")
+    assert page.evaluate("window.widgetMarker") == "first load", "the page reloaded"
+    page.screenshot("widget-sign-in.png")
+
+
 class EmbeddingSite:
     """Another site (``localhost``, where the widget is on ``127.0.0.1``) framing the widget."""
 
@@ -173,27 +213,23 @@ class EmbeddingSite:
         self.server.server_close()
 
 
-def test_widget_goes_live_inside_another_sites_iframe(
-    embedded: ServerProcess, framing_page: Page
-) -> None:
+def test_widget_goes_live_inside_another_sites_iframe(embedded: ServerProcess, page: Page) -> None:
     port = embedded.start("serve")
     base = f"http://127.0.0.1:{port}"
     decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
     site = EmbeddingSite(f"{base}/widget/decisions/{decision.id}/")
-    framing_page.resize(420, 620)
+    page.resize(420, 620)
     try:
-        framing_page.navigate(site.url)
-        widget = framing_page.frame_context(base)
-        framing_page.wait_for(
-            "document.getElementById('widget').dataset.connection === 'open'", 20, context=widget
-        )
-        decision.cast("ann", park=2, road=5)
-        framing_page.wait_for(
-            "document.getElementById('winner').textContent.includes('Winner: Road')",
-            20,
-            what="the framed widget to show the new result",
-            context=widget,
-        )
-        framing_page.screenshot("widget-iframe.png")
+        page.navigate(site.url)
+        with page.inside_frame("iframe"):
+            assert page.evaluate("window.location.origin") == base
+            page.wait_for("document.getElementById('widget').dataset.connection === 'open'", 20)
+            decision.cast("ann", park=2, road=5)
+            page.wait_for(
+                "document.getElementById('winner').textContent.includes('Winner: Road')",
+                20,
+                what="the framed widget to show the new result",
+            )
+        page.screenshot("widget-iframe.png")
     finally:
         site.close()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from html import unescape
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from democracy.models import Decision
@@ -16,6 +19,10 @@ from tests.factories import CommunityFactory, DecisionFactory, MembershipFactory
 pytestmark = pytest.mark.django_db
 
 ASSET = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"')
+PINNED = re.compile(r'src="/static/([^"]+)"\s+integrity="sha256-([^"]+)"')
+GRAPHQL_WS = "vendor/graphql-ws/graphql-ws.min.js"
+# The browser build of the npm package graphql-ws 6.4.2 (umd/graphql-ws.min.js), unchanged.
+GRAPHQL_WS_SHA256 = "5f1e250bdea0a551d58272048281dbf5b2fb69faa120160bab49485c72b6f24d"
 
 
 def global_id(type_name: str, pk: object) -> str:
@@ -53,9 +60,32 @@ def test_the_page_loads_only_its_own_static_assets() -> None:
     html = Client().get(widget_url(public_decision())).content.decode()
 
     assets = ASSET.findall(html)
-    assert sorted(assets) == ["/static/widget/widget.css", "/static/widget/widget.js"]
+    assert sorted(assets) == [
+        f"/static/{GRAPHQL_WS}",
+        "/static/widget/widget.css",
+        "/static/widget/widget.js",
+    ]
     assert "http://" not in html
     assert "https://" not in html
+
+
+def test_the_vendored_graphql_ws_client_is_the_published_file() -> None:
+    vendored, note = finders.find(GRAPHQL_WS), finders.find("vendor/graphql-ws/VENDOR.md")
+    assert vendored
+    assert note
+
+    assert hashlib.sha256(Path(vendored).read_bytes()).hexdigest() == GRAPHQL_WS_SHA256
+    where_from = Path(note).read_text(encoding="utf-8")
+    assert "| graphql-ws | 6.4.2 | `graphql-ws.min.js`" in where_from
+    assert GRAPHQL_WS_SHA256 in where_from
+
+
+def test_the_page_pins_the_vendored_client_by_its_hash() -> None:
+    html = Client().get(widget_url(public_decision())).content.decode()
+
+    pinned = PINNED.findall(html)
+
+    assert pinned == [(GRAPHQL_WS, base64.b64encode(bytes.fromhex(GRAPHQL_WS_SHA256)).decode())]
 
 
 def test_content_security_policy_keeps_everything_on_this_host() -> None:

@@ -1,5 +1,9 @@
 // The live results widget: follows one decision over graphql-transport-ws and redraws in place.
-import { GraphQLSocket } from "./gqlws.js";
+// The protocol is spoken by graphql-ws's client (window.graphqlWs, vendored, loaded just
+// before this module). It keeps one socket for every operation; after the connection drops
+// it reconnects by itself and subscribes again, so the server's "current state at once"
+// answers refresh the page after a restart.
+const { createClient } = window.graphqlWs;
 
 const DECISION = `query WidgetDecision($id: ID!) {
   decision(id: $id) { title status closesAt community { name resultsArePublic } }
@@ -19,11 +23,14 @@ const RESULTS = `subscription WidgetResults($id: ID!) {
 }`;
 const RUNNING = new Set(["QUEUED", "CREATING", "READY", "STAGING", "TALLYING"]);
 const DECISION_STATUS = { DRAFT: "Draft", OPEN: "Open", CLOSED: "Closed" };
+// Close codes after which trying again cannot help: bad request, sign-in refused.
+const REFUSED = new Set([4400, 4403]);
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 15000;
 const CONNECTION_TEXT = {
   connecting: "Connecting…",
   waiting: "Connection lost. Reconnecting…",
   refused: "The server refused the live connection.",
-  closed: "Live updates stopped.",
 };
 
 const root = document.getElementById("widget");
@@ -185,27 +192,82 @@ function connectionState(name) {
   root.dataset.connection = name;
   line.hidden = name === "open";
   line.textContent = CONNECTION_TEXT[name] || "";
-  if (name === "open") {
-    socket.request(DECISION, { id: decisionId }).then((data) => data.decision && showDecision(data.decision), denied);
-  }
 }
 
-const url = new URL(root.dataset.graphqlPath || "/graphql", window.location.href);
-url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-const socket = new GraphQLSocket(url.href, { onState: connectionState });
-const report = (errors) => denied(errors) || console.error("CrowdVote widget:", errors);
-socket.subscribe(STATUS, { id: decisionId }, {
-  next: ({ data, errors }) => (data ? showCalculation(data.calculationStatus) : report(errors)),
-  error: report,
-});
-socket.subscribe(RESULTS, { id: decisionId }, {
-  next: ({ data, errors }) => {
-    if (!data) return report(errors);
-    showResults(data.decisionResults);
-    if (data.decisionResults.isFinal) {
-      socket.request(DECISION, { id: decisionId }).then((d) => d.decision && showDecision(d.decision), report);
-    }
+/**
+ * Wait before reconnection attempt `retries` (0 for the first): exponential backoff with
+ * jitter, capped, and cut short when the network comes back.
+ */
+function retryWait(retries) {
+  const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** retries);
+  const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  connectionState("waiting");
+  return new Promise((resolve) => {
+    const again = () => {
+      clearTimeout(timer);
+      window.removeEventListener("online", again);
+      resolve();
+    };
+    const timer = setTimeout(again, delay);
+    window.addEventListener("online", again);
+  });
+}
+
+// A failed connection reaches the client as an error event before its close event, so every
+// problem is retried (for ever) except the close codes that say the server refuses us.
+const client = createClient({
+  url: (() => {
+    const url = new URL(root.dataset.graphqlPath || "/graphql", window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
+  })(),
+  retryAttempts: Infinity,
+  retryWait,
+  shouldRetry: (problem) => !REFUSED.has(problem && problem.code),
+  connectionAckWaitTimeout: 10000,
+  on: {
+    connecting: () => connectionState("connecting"),
+    connected: () => {
+      connectionState("open");
+      request(DECISION, { id: decisionId }).then((data) => data.decision && showDecision(data.decision), report);
+    },
   },
-  error: report,
 });
-window.crowdvoteWidget = { socket, state };
+
+/** Run a query once; resolves with its data, rejects with its errors. */
+function request(query, variables) {
+  return new Promise((resolve, reject) => {
+    let result = null;
+    client.subscribe({ query, variables }, {
+      next: (payload) => { result = payload; },
+      error: reject,
+      complete: () => (result && result.errors ? reject(result.errors) : resolve(result && result.data)),
+    });
+  });
+}
+
+/**
+ * Show what went wrong: GraphQL errors (a list), the close event of a connection the client
+ * will not retry, or an exception (logged).
+ */
+function report(problem) {
+  if (problem && typeof problem.code === "number") return connectionState("refused");
+  return (Array.isArray(problem) && denied(problem)) || console.error("CrowdVote widget:", problem);
+}
+
+const follow = (query, show) =>
+  client.subscribe({ query, variables: { id: decisionId } }, {
+    next: ({ data, errors }) => (data ? show(data) : report(errors || [])),
+    error: report,
+    // The server ends these only to refuse them, which next or error has shown already.
+    complete: () => {},
+  });
+
+follow(STATUS, (data) => showCalculation(data.calculationStatus));
+follow(RESULTS, (data) => {
+  showResults(data.decisionResults);
+  if (data.decisionResults.isFinal) {
+    request(DECISION, { id: decisionId }).then((d) => d.decision && showDecision(d.decision), report);
+  }
+});
+window.crowdvoteWidget = { client, state };
