@@ -12,6 +12,7 @@ except on views marked with ``bearer_csrf_exempt`` (the GraphQL endpoint), where
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +26,7 @@ from accounts.middleware import bearer_token
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
+logger = logging.getLogger("django.security.csrf")
 View = TypeVar("View", bound=Callable[..., Any])
 
 MARK = "bearer_csrf_exempt"
@@ -43,8 +45,19 @@ def bearer_csrf_exempt(view: View) -> View:
     return view
 
 
-class CsrfMiddleware(CsrfViewMiddleware):
-    """Django's CSRF middleware with the API exemptions described in this module."""
+class ApiCsrfMiddleware:
+    """Apply the API exemptions described in this module; Django's middleware does the rest.
+
+    Placed just before ``CsrfViewMiddleware``, whose check it switches off for exempt
+    requests (``_dont_enforce_csrf_checks``, as Django's test client does).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.django_csrf = CsrfViewMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
 
     def process_view(
         self,
@@ -52,16 +65,19 @@ class CsrfMiddleware(CsrfViewMiddleware):
         callback: Callable[..., HttpResponseBase],
         callback_args: tuple[Any, ...],
         callback_kwargs: dict[str, Any],
-    ) -> Any:
-        if getattr(callback, MARK, False) and request.method not in SAFE_METHODS:
-            if bearer_token(request.headers.get("Authorization")) is not None:
-                request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-            elif settings.SESSION_COOKIE_NAME not in request.COOKIES:
-                origin = request.META.get("HTTP_ORIGIN")
-                if origin is not None and not self._origin_verified(request):  # type: ignore[attr-defined]
-                    return self._reject(request, REASON_BAD_ORIGIN % origin)  # type: ignore[attr-defined]
-                request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-        return super().process_view(request, callback, callback_args, callback_kwargs)
+    ) -> HttpResponseBase | None:
+        if not getattr(callback, MARK, False) or request.method in SAFE_METHODS:
+            return None
+        if bearer_token(request.headers.get("Authorization")) is None:
+            if settings.SESSION_COOKIE_NAME in request.COOKIES:
+                return None  # Cookie-authenticated: the CSRF token is required.
+            origin = request.META.get("HTTP_ORIGIN")
+            if origin is not None and not self.django_csrf._origin_verified(request):  # type: ignore[attr-defined]
+                reason = REASON_BAD_ORIGIN % origin
+                logger.warning("Forbidden (%s): %s", reason, request.path)
+                return csrf_failure(request, reason=reason)
+        request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+        return None
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponseBase:

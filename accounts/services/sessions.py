@@ -34,7 +34,7 @@ class SignIn:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """Return the address the request came from (the proxy's, behind a proxy), if it is one."""
+    """Return the client's address, if it is one (behind ``TRUSTED_PROXIES``, the visitor's)."""
     address = str(request.META.get("REMOTE_ADDR") or "")
     try:
         validate_ipv46_address(address)
