@@ -33,8 +33,6 @@ def env_list(name: str, default: str) -> list[str]:
 
 DATA_DIR = Path(os.environ.get("CROWDVOTE_DATA_DIR", BASE_DIR / "var"))
 LOG_DIR = Path(os.environ.get("CROWDVOTE_LOG_DIR", BASE_DIR / "logs"))
-
-
 DEBUG = env_bool("DEBUG")
 
 
