@@ -19,8 +19,8 @@ install: $(VENV)/.installed
 
 ## Serve the API (embedded: SQLite, in-memory layer, worker in-process) with demo data.
 serve: install
-	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo --if-empty
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 ## Run every test: lint, types, the database suites on PostgreSQL (when configured), then

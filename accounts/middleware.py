@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.services.tokens import token_authenticate
@@ -30,9 +29,7 @@ class BearerTokenMiddleware:
     ``request.bearer_token_invalid``, so the API can say so instead of answering as if the
     client had signed out on purpose.
 
-    CSRF is checked only for requests that carry the session cookie: a forged request can
-    only ride on a cookie. An Authorization header is never added by a browser to a
-    cross-site request without a CORS preflight, and a request with neither is anonymous.
+    Which requests may skip CSRF is decided by ``accounts.csrf``, not here.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -47,7 +44,4 @@ class BearerTokenMiddleware:
             invalid = raw is not None and token is None
             request.bearer_token_invalid = invalid  # type: ignore[attr-defined]
             request.user = token.user if token else AnonymousUser()
-            request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-        elif settings.SESSION_COOKIE_NAME not in request.COOKIES:
-            request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -33,6 +33,19 @@ class MagicLink(models.Model):
         return f"Magic link for {self.email}"
 
 
+class RateLimitKey(models.Model):
+    """One row per rate-limited key (an email address, a client address), locked while counting.
+
+    Counting recent links and inserting one must not interleave, or concurrent requests all
+    see room under the limit; the row lock makes them take turns.
+    """
+
+    key = models.CharField(max_length=300, unique=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class ApiToken(models.Model):
     """A bearer token for scripts and front ends; only the SHA-256 of the token is stored."""
 
@@ -42,6 +55,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The browser session opened by the same sign-in: signing out of either ends both.
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
 
     def __str__(self) -> str:
         return f"{self.name or 'token'} of {self.user}"

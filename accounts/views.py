@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -24,21 +23,6 @@ if TYPE_CHECKING:
 
 TEMPLATE = "accounts/sign_in.html"
 SIGNED_IN_TEMPLATE = "accounts/signed_in.html"
-
-
-def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
-    """Check the CSRF token even when the request carries no session cookie.
-
-    ``BearerTokenMiddleware`` skips CSRF for cookieless requests, which are anonymous on
-    the API. This form must not skip it: a forged POST of an attacker's own link would
-    sign the visitor in to the attacker's account (login CSRF).
-    """
-    if "HTTP_AUTHORIZATION" in request.META or settings.SESSION_COOKIE_NAME in request.COOKIES:
-        return None  # The middleware's decision stands: bearer requests, or checked already.
-    request._dont_enforce_csrf_checks = False  # type: ignore[attr-defined]
-    request.csrf_processing_done = False  # type: ignore[attr-defined]
-    check = CsrfViewMiddleware(lambda _: HttpResponse())
-    return check.process_view(request, None, (), {})  # type: ignore[arg-type]
 
 
 def _next(request: HttpRequest) -> str:
@@ -67,9 +51,6 @@ class SignInView(View):
         return _page(request, token=request.GET.get("token", "").strip())
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        refusal = _csrf_refusal(request)
-        if refusal is not None:
-            return refusal
         if "email" in request.POST:
             return self._request_link(request, request.POST["email"])
         token = request.POST.get("token", "")

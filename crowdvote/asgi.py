@@ -9,6 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdvote.settings")
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
+from crowdvote.startup import secret_key_require
+
+secret_key_require()
+
 # The project serves its own scripts and styles (widget, GraphiQL): no CDN, works offline.
 django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 

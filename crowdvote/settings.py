@@ -8,11 +8,13 @@ Every setting is listed in the README's configuration table.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,13 +34,21 @@ def env_list(name: str, default: str) -> list[str]:
 
 DATA_DIR = Path(os.environ.get("CROWDVOTE_DATA_DIR", BASE_DIR / "var"))
 LOG_DIR = Path(os.environ.get("CROWDVOTE_LOG_DIR", BASE_DIR / "logs"))
+DEBUG = env_bool("DEBUG")
 
 
 def _secret_key() -> str:
-    # A development key is generated once and kept, so sessions and pseudonyms survive restarts.
+    """Return ``SECRET_KEY`` from the environment; in DEBUG, a development key kept in a file.
+
+    Outside DEBUG nothing is invented: every machine must share one key (it signs sessions and
+    derives pseudonyms), so ``crowdvote.startup`` refuses to start without one.
+    """
     configured = os.environ.get("SECRET_KEY")
     if configured:
         return configured
+    if not DEBUG:
+        return ""
+    # Generated once and kept, so sessions and pseudonyms survive restarts.
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
@@ -47,8 +57,20 @@ def _secret_key() -> str:
     return key_file.read_text().strip()
 
 
+def env_networks(name: str) -> list[str]:
+    """Return a comma-separated list of IP addresses or networks (CIDR), each checked."""
+    items = env_list(name, "")
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network (such as 10.0.0.0/8)."
+            ) from None
+    return items
+
+
 SECRET_KEY = _secret_key()
-DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # Browser origins allowed to open the GraphQL websocket; clients sending no Origin are allowed.
@@ -62,6 +84,15 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ",".join(WEBSOCKET_ALLOW
 CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS")
 CORS_URLS_REGEX = r"^/graphql/?$"
 CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST")
+
+# Behind a load balancer: X-Forwarded-For and X-Forwarded-Proto are believed only from these
+# peers (crowdvote.proxies), so the client address of rate limits is the visitor's own.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
 
 # The first app that provides a management command wins: ours come before channels
 # (runworker with the sweeper) and strawberry_django (export_schema without arguments).
@@ -90,11 +121,13 @@ if importlib.util.find_spec("devtools") is not None:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    "crowdvote.proxies.TrustedProxyMiddleware",
     # First, so that preflights are answered and every /graphql response carries the headers.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "accounts.csrf.ApiCsrfMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.BearerTokenMiddleware",
@@ -192,6 +225,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_FAILURE_VIEW = "accounts.csrf.csrf_failure"
 
 # Sign-in
 MAGIC_LINK_TTL_SECONDS = int(os.environ.get("MAGIC_LINK_TTL_SECONDS", "900"))

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 class CrowdVoteGraphQLView(GraphQLView):
     """GraphQL over HTTP; GraphiQL in the browser when ``GRAPHIQL`` is on.
 
-    CSRF is enforced by Django's middleware for cookie-authenticated requests only:
-    ``BearerTokenMiddleware`` exempts requests that carry an Authorization header.
+    CSRF: bearer requests need no token, cookieless ones are checked by Origin, and
+    cookie-authenticated ones need the token (``accounts.csrf``, applied in the URLconf).
     """
 
     schema = schema

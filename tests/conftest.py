@@ -8,11 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
 from tests.factories import UserFactory
+
+try:
+    settings.SECRET_KEY  # noqa: B018
+except ImproperlyConfigured:
+    # The suite runs with DEBUG off, like production, where no key is generated.
+    settings.SECRET_KEY = "tests-only-secret-key-not-for-production-0123456789abcdef"
 
 
 @dataclass

@@ -30,6 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "devtools": {"crowdvote", "widget", "schema", *BELOW_SCHEMA},
 }
 
+
 def layer_of(module: str) -> str:
     """Return the layer a module belongs to: its top-level package, or the engine."""
     if module == "calc.engine" or module.startswith("calc.engine."):

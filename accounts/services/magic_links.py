@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import errors
 from accounts.errors import AccountErrorCode
-from accounts.models import MagicLink, User
+from accounts.models import MagicLink, RateLimitKey, User
 from accounts.services.tokens import hash_secret, new_secret
 from accounts.services.users import user_get_or_create_by_email
 from core.errors import DomainError
@@ -96,8 +96,21 @@ def _send(email: str, token: str, next_path: str) -> None:
     send_mail(SUBJECT, body, None, [email])
 
 
+def _rate_limit_lock(*, email: str, ip: str | None) -> None:
+    """Lock the rate-limit rows of ``email`` and ``ip`` until the transaction ends.
+
+    Concurrent requests for one address (or from one client address) then count and insert
+    one after another, so none sees room that another is about to take. Rows are locked in
+    key order ("email:" before "ip:"), so two requests never wait for each other in a cycle.
+    """
+    keys = [f"email:{email}"] + ([f"ip:{ip}"] if ip else [])
+    RateLimitKey.objects.bulk_create([RateLimitKey(key=key) for key in keys], ignore_conflicts=True)
+    list(RateLimitKey.objects.select_for_update().filter(key__in=keys).order_by("key"))
+
+
 def _rate_limited(*, email: str, ip: str | None, since: timedelta) -> bool:
     # Counting rows (not a process-local counter) holds across processes and restarts.
+    _rate_limit_lock(email=email, ip=ip)
     recent = MagicLink.objects.filter(created_at__gte=timezone.now() - since)
     if recent.filter(email=email).count() >= settings.MAGIC_LINK_MAX_PER_ADDRESS:
         return True
@@ -165,7 +178,8 @@ def magic_link_redeem(*, token: str, ip: str | None) -> User:
     """Use up the link of ``token`` and return its account, created on first sign-in.
 
     The link is claimed by one conditional UPDATE (``used_at IS NULL`` and not expired),
-    so of two concurrent redemptions the database lets exactly one succeed.
+    so of two concurrent redemptions the database lets exactly one succeed. The address's
+    other outstanding links are retired with it: one sign-in uses up every link sent before.
     """
     raw = token.strip()
     if not raw or len(raw) > TOKEN_MAX_LENGTH:
@@ -178,6 +192,10 @@ def magic_link_redeem(*, token: str, ip: str | None) -> User:
     if not claimed:
         raise _refuse(token_hash=token_hash, ip=ip)
     link = MagicLink.objects.get(token_hash=token_hash)
+    # Expired rather than used: whoever opens an older link is told to request a new one.
+    MagicLink.objects.filter(email=link.email, used_at__isnull=True, expires_at__gt=now).update(
+        expires_at=now
+    )
     user = user_get_or_create_by_email(email=link.email)
     if not user.is_active:
         log_event(

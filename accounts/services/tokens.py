@@ -45,10 +45,15 @@ class IssuedToken:
 
 
 @transaction.atomic
-def token_issue(*, user: User, name: str = "") -> tuple[ApiToken, str]:
-    """Create a token for ``user`` and return it with its clear text (shown once)."""
+def token_issue(*, user: User, name: str = "", session_key: str = "") -> tuple[ApiToken, str]:
+    """Create a token for ``user`` and return it with its clear text (shown once).
+
+    ``session_key`` names the browser session opened by the same sign-in, if any.
+    """
     raw = new_secret()
-    token = ApiToken.objects.create(user=user, name=name[:100], token_hash=hash_secret(raw))
+    token = ApiToken.objects.create(
+        user=user, name=name[:100], token_hash=hash_secret(raw), session_key=session_key or ""
+    )
     label = f" ({token.name})" if token.name else ""
     # The id identifies the token in the admin; the secret itself is never logged.
     log_event(Event.TOKEN_ISSUED, user.get_username(), f"API token #{token.pk}{label} issued")

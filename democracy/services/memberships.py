@@ -52,6 +52,16 @@ def membership_join(
     return membership
 
 
+def _community_lock(community_id: int) -> None:
+    """Lock the community row: manager checks and membership changes then run one at a time.
+
+    Without it two managers leaving (or demoting each other) at once each see the other as
+    the remaining manager, and both succeed. SQLite serialises writers anyway; on PostgreSQL
+    this row lock does.
+    """
+    Community.objects.select_for_update().filter(pk=community_id).values_list("pk").first()
+
+
 def _other_managers(membership: Membership) -> bool:
     """Return whether another approved manager could still act for the community."""
     return (
@@ -73,8 +83,12 @@ def _others_remain(membership: Membership) -> bool:
 
 @transaction.atomic
 def membership_leave(*, user: User | AnonymousUser | None, community: Community) -> None:
-    """Leave ``community``: the membership, its followings and its ballots are removed."""
+    """Leave ``community``: the membership, its followings and its ballots are removed.
+
+    The last manager cannot leave while others remain: they promote someone first.
+    """
     user_require(user)
+    _community_lock(community.pk)
     membership = membership_of(user, community)
     if membership is None:
         raise Forbidden(errors.NOT_A_MEMBER)
@@ -105,6 +119,7 @@ def membership_update(
     grant or withdraw the manager flag and approval. Anonymity is only ever one's own choice.
     Staff in the admin may do what managers may.
     """
+    _community_lock(membership.community_id)
     actor: Membership | Staff
     if isinstance(user, Staff):
         actor = staff_require(user)

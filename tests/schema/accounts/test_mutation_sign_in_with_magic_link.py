@@ -89,3 +89,23 @@ def test_nothing_logged_contains_the_link_or_api_token(graphql_as, logs):
     payload = graphql_as(None)(SIGN_IN, token=TOKEN).data["signInWithMagicLink"]
     assert [r.event for r in logs.records if hasattr(r, "event")] == ["SIGN_IN", "TOKEN_ISSUED"]
     logs.assert_never_contains(TOKEN, payload["token"])
+
+
+def test_signing_in_retires_the_other_outstanding_links_of_the_address(graphql_as):
+    MagicLinkFactory(email="ann@example.org", token="cvl_older")
+    MagicLinkFactory(email="ann@example.org", token=TOKEN)
+    MagicLinkFactory(email="bob@example.org", token="cvl_bobs")
+    graphql_as(None)(SIGN_IN, token=TOKEN)
+
+    older = graphql_as(None)(SIGN_IN, token="cvl_older").data["signInWithMagicLink"]
+
+    assert older["token"] is None
+    assert older["errors"] == [
+        {
+            "code": "EXPIRED_TOKEN",
+            "field": "token",
+            "message": "This sign-in link has expired. Request a new one.",
+        }
+    ]
+    bobs = graphql_as(None)(SIGN_IN, token="cvl_bobs").data["signInWithMagicLink"]
+    assert bobs["user"] == {"username": "bob"}
