@@ -122,7 +122,7 @@ if importlib.util.find_spec("devtools") is not None:
 
 MIDDLEWARE = [
     "crowdvote.proxies.TrustedProxyMiddleware",
-    # First, so that preflights are answered and every /graphql response carries the headers.
+    # Early, so that preflights are answered and every /graphql response carries the headers.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
