@@ -28,7 +28,11 @@ assert not {"bench_calc", "bench_latency", "bench_ballots", "simulate", "seed_sy
 
 
 def test_without_devtools_the_project_starts_without_the_dev_commands() -> None:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crowdvote.settings"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crowdvote.settings",
+        "SECRET_KEY": "tests-only-secret-key-not-for-production",
+    }
     subprocess.run([sys.executable, "-c", WITHOUT_DEVTOOLS], cwd=ROOT, check=True, env=env)
 
 
