@@ -1,10 +1,16 @@
-"""Shared fixtures: a GraphQL client that signs in with a bearer token, and factories."""
+"""Shared fixtures (a GraphQL client that signs in with a bearer token) and the markers.
+
+Every test under ``tests/e2e/`` is marked ``e2e`` and every test that drives the browser
+(the ``page`` fixture) ``browser``, so ``pytest -m "not e2e"`` leaves out whatever starts
+servers, whether or not its module remembered to say so.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +19,16 @@ from django.test import Client
 from accounts.models import User
 from accounts.services.tokens import token_issue
 from tests.factories import UserFactory
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
 @dataclass
