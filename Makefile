@@ -42,8 +42,9 @@ pytest:
 
 FAST := not e2e and not browser and not distributed and not slow
 
+# The engine's property tests try 50 examples each here, 200 in `make test`.
 pytest-fast:
-	$(BIN)/python -m pytest --no-cov -q -m "$(FAST)" $(PYTEST_ARGS)
+	CALC_EXAMPLES=$${CALC_EXAMPLES:-50} $(BIN)/python -m pytest --no-cov -q -m "$(FAST)" $(PYTEST_ARGS)
 
 pytest-postgres:
 	@if [ -n "$$CROWDVOTE_TEST_POSTGRES_URL" ]; then \

@@ -8,13 +8,13 @@ servers, whether or not its module remembered to say so.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
@@ -63,6 +63,14 @@ class GraphQLClient:
             **headers,
         )
         return GraphQLResponse(status=response.status_code, body=response.json())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Users sign in by magic link; the admin tests' superusers still hash a password, and
+    the production hasher's 1,000,000 rounds cost a second each on a busy machine."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture
