@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.backends.sqlite3 import base as django_sqlite
 
 from crowdvote.sqlite.base import WRITERS, FairLock, is_write
@@ -206,8 +206,9 @@ def test_a_write_outside_a_transaction_queues_in_arrival_order_too(turn_held, mo
                SELECT name, '', 1, 'LOT', 0, datetime('now') FROM new"""
         ],
         ["CREATE TABLE queued_ddl (x integer)", "DROP TABLE queued_ddl"],
+        [("UPDATE democracy_community SET description = %s", [("a",), ("b",)])],
     ],
-    ids=["with-insert", "ddl"],
+    ids=["with-insert", "ddl", "executemany"],
 )
 def test_writes_a_prefix_sniffer_would_miss_wait_their_turn(turn_held, monkeypatch, statements):
     _, release = turn_held
@@ -217,7 +218,10 @@ def test_writes_a_prefix_sniffer_would_miss_wait_their_turn(turn_held, monkeypat
     def write() -> None:
         with connection.cursor() as cursor:
             for statement in statements:
-                cursor.execute(statement)
+                if isinstance(statement, tuple):
+                    cursor.executemany(*statement)
+                else:
+                    cursor.execute(statement)
         done.set()
 
     writer = in_thread(write)
@@ -233,3 +237,13 @@ def test_a_read_outside_a_transaction_does_not_queue(turn_held, monkeypatch):
     queue = watch_queue(WRITERS, monkeypatch)
     assert Community.objects.get(pk=community.pk).name == "Before"
     assert queue.arrivals == 0
+
+
+def test_a_writer_that_waits_past_its_timeout_gets_a_clear_error(turn_held, monkeypatch):
+    community, release = turn_held
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.1)
+    with pytest.raises(OperationalError, match="waited for other writers in this process"):
+        Community.objects.filter(pk=community.pk).update(name="Impatient")
+    release.set()
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 10)
+    Community.objects.filter(pk=community.pk).update(name="Patient")  # Nobody stale ahead.
