@@ -1,11 +1,11 @@
-# The two commands of the quick start: `make serve` and `make test`.
+# The quick start: `make serve`, `make check` while working, `make test` before pushing (CI).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck pytest pytest-postgres install clean
+.PHONY: serve check test lint typecheck pytest pytest-fast pytest-postgres install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +23,28 @@ serve: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
+## While working: lint, types and the fast tests (no servers, browser, PostgreSQL or slow cases).
+check: install lint typecheck pytest-fast
+
 ## Run every test: lint, types, the database suites on PostgreSQL (when configured), then
 ## everything with coverage.
 test: install lint typecheck pytest-postgres pytest
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck:
 	$(BIN)/mypy .
 
 pytest:
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+FAST := not e2e and not browser and not distributed and not slow
+
+# The engine's property tests try 50 examples each here, 200 in `make test`.
+pytest-fast:
+	CALC_EXAMPLES=$${CALC_EXAMPLES:-50} $(BIN)/python -m pytest --no-cov -q -m "$(FAST)" $(PYTEST_ARGS)
 
 pytest-postgres:
 	@if [ -n "$$CROWDVOTE_TEST_POSTGRES_URL" ]; then \

@@ -1,16 +1,22 @@
-"""Shared fixtures: a GraphQL client that signs in with a bearer token, and factories."""
+"""Shared fixtures (a GraphQL client that signs in with a bearer token) and the markers.
+
+Every test under ``tests/e2e/`` is marked ``e2e`` and every test that drives the browser
+(the ``page`` fixture) ``browser``, so ``pytest -m "not e2e"`` leaves out whatever starts
+servers, whether or not its module remembered to say so.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.test import Client
+from django.test import Client, override_settings
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
@@ -21,6 +27,16 @@ try:
 except ImproperlyConfigured:
     # The suite runs with DEBUG off, like production, where no key is generated.
     settings.SECRET_KEY = "tests-only-secret-key-not-for-production-0123456789abcdef"
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
 @dataclass
@@ -55,6 +71,14 @@ class GraphQLClient:
             **headers,
         )
         return GraphQLResponse(status=response.status_code, body=response.json())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Users sign in by magic link; the admin tests' superusers still hash a password, and
+    the production hasher's 1,000,000 rounds cost a second each on a busy machine."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

@@ -3,14 +3,35 @@
 SQLite allows one writer. Left to its busy handler, fifty threads that want to write poll the
 lock with growing sleeps, and an unlucky one can lose every round until its timeout expires
 ("database is locked") while the others get through. Queueing writers in a FIFO inside the
-process serves them in order instead: every ``BEGIN IMMEDIATE`` takes a ticket, and so does
-every write statement run outside a transaction (a ``save()`` or an ``update()`` in
-autocommit), which would otherwise poll behind the queue for seconds. Other processes still
-meet SQLite's own busy timeout.
+process serves them in order instead: every transaction takes a ticket before its
+``BEGIN IMMEDIATE``, and so does every write statement run outside a transaction (a
+``save()`` or an ``update()`` in autocommit), which would otherwise poll behind the queue for
+seconds.
+
+What counts as a write: every statement but a ``SELECT`` or an ``EXPLAIN`` (comments aside).
+``WITH … INSERT``, DDL, ``PRAGMA`` and ``VACUUM`` queue; so does ``WITH … SELECT``, which
+only costs it a wait. Queueing a read costs time; missing a write would cost the fairness.
+
+Django has no public hook for "a transaction begins" or "ends", so this relies on internals of
+``django.db.backends.sqlite3.base`` (Django 5.2, pinned in pyproject; a test fails if they
+go):
+
+- ``DatabaseWrapper._start_transaction_under_autocommit``: where the outermost ``atomic()``
+  issues ``BEGIN``; the ticket is taken just before it.
+- ``DatabaseWrapper._commit`` and ``_rollback``: where every transaction ends, by
+  ``atomic()`` or by hand; the ticket is given back after them (and in ``close``, for a
+  connection closed mid-transaction).
+- ``SQLiteCursorWrapper``, subclassed and installed by ``create_cursor``, to see each
+  statement before it runs.
+
+Limits: the queue is per process; other processes still meet SQLite's busy timeout. A
+transaction Django did not open (a raw ``BEGIN``, or sqlite3's implicit one after
+``set_autocommit(False)``) takes no ticket and competes through the busy timeout.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -54,7 +75,14 @@ class FairLock:
 
 
 WRITERS = FairLock()
-WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+READ_STATEMENTS = ("SELECT", "EXPLAIN")
+LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
+def is_write(query: str) -> bool:
+    """Whether ``query`` may write: anything but a ``SELECT`` or an ``EXPLAIN``."""
+    keyword = LEADING_COMMENTS.sub("", query, count=1)[:8].upper()
+    return not keyword.startswith(READ_STATEMENTS)
 
 
 class QueuedWritesCursor(base.SQLiteCursorWrapper):
@@ -92,7 +120,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.holds_writer_turn or self.in_atomic_block or not self.get_autocommit():
             yield
             return
-        if not query.lstrip()[:7].upper().startswith(WRITE_STATEMENTS):
+        if not is_write(query):
             yield
             return
         self._take_writer_turn()

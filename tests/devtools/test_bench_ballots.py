@@ -1,4 +1,4 @@
-"""``manage.py bench_ballots``: its arguments, and a tiny embedded run end to end."""
+"""``manage.py bench_ballots``: a tiny embedded run end to end."""
 
 from __future__ import annotations
 
@@ -6,22 +6,7 @@ import io
 import json
 
 import pytest
-from django.core.management import CommandError, call_command
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--clients", "0"], "--clients must be at least 1"),
-        (["--clients", "5", "--voters", "4"], "--voters must be at least --clients"),
-        (["--seconds", "0"], "--seconds must be positive"),
-        (["--members", "0"], "--members must be at least 1"),
-        (["--setup", "cloud"], "invalid choice: 'cloud'"),
-    ],
-)
-def test_bench_ballots_refuses_bad_arguments(args: list[str], message: str) -> None:
-    with pytest.raises(CommandError, match=message):
-        call_command("bench_ballots", *args)
+from django.core.management import call_command
 
 
 @pytest.mark.e2e

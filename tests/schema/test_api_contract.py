@@ -29,6 +29,11 @@ def exported() -> GraphQLSchema:
     return build_schema(out.getvalue())
 
 
+@pytest.fixture(scope="module")
+def contract() -> GraphQLSchema:
+    return build_schema(CONTRACT.read_text())
+
+
 def contract_members() -> list[tuple[str, str | None]]:
     contract = build_schema(CONTRACT.read_text())
     members: list[tuple[str, str | None]] = []
@@ -47,9 +52,8 @@ def contract_members() -> list[tuple[str, str | None]]:
 
 @pytest.mark.parametrize(("type_name", "member"), contract_members())
 def test_exported_schema_has_contract_name(
-    exported: GraphQLSchema, type_name: str, member: str | None
+    exported: GraphQLSchema, contract: GraphQLSchema, type_name: str, member: str | None
 ) -> None:
-    contract = build_schema(CONTRACT.read_text())
     ours = exported.type_map.get(type_name)
     assert ours is not None, f"type {type_name} is missing"
     theirs = contract.type_map[type_name]

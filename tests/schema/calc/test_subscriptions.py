@@ -48,6 +48,11 @@ async def next_payload(socket: WebsocketCommunicator) -> dict[str, Any]:
     return message["payload"]
 
 
+def operation_tasks() -> set[asyncio.Task[Any]]:
+    """The server's running subscriptions: one task each, done once it has cleaned up."""
+    return {t for t in asyncio.all_tasks() if "run_operation" in repr(t.get_coro())}
+
+
 @pytest.fixture
 def voting():
     member = MembershipFactory()
@@ -123,16 +128,21 @@ async def test_ending_a_subscription_leaves_its_group_and_keeps_siblings(voting)
     await next_payload(socket)
     await next_payload(socket)
     assert len(layer.groups.get(group, {})) == 1
+    operations = operation_tasks()
+    assert len(operations) == 2
 
     await socket.send_json_to({"type": "complete", "id": "a"})
-    await asyncio.sleep(0.1)
+    ended, _ = await asyncio.wait(operations, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    assert len(ended) == 1  # "a" has run its clean-up, group bookkeeping included.
     assert len(layer.groups.get(group, {})) == 1  # "b" still listens on the same channel.
     await sync_to_async(decision_calculate)(decision.pk)
-    sibling = await next_payload(socket)
-    assert sibling["data"]["calculationStatus"]["status"] == "CREATING"
+    sibling = await socket.receive_json_from(timeout=10)
+    assert (sibling["type"], sibling["id"]) == ("next", "b")
+    assert sibling["payload"]["data"]["calculationStatus"]["status"] == "CREATING"
 
     await socket.disconnect()
-    await asyncio.sleep(0.1)
+    _, running = await asyncio.wait(operations, timeout=5)
+    assert not running
     assert not layer.groups.get(group)
     tasks = [t for t in asyncio.all_tasks() if "listen" in repr(t.get_coro())]
     assert tasks == []
