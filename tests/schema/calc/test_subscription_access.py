@@ -18,6 +18,7 @@ from accounts.services.tokens import token_issue
 from calc.services import decision_calculate
 from crowdvote.asgi import application
 from democracy.access import Staff
+from democracy.models import DecisionStatus
 from democracy.services.communities import community_update
 from democracy.services.memberships import membership_leave, membership_update
 from schema.calc import access
@@ -235,3 +236,19 @@ async def test_signing_a_browser_out_ends_its_session_subscription(voting):
     assert signed_out.json()["data"]["signOut"]["ok"] is True
     assert await ended_with(socket, "s") == "UNAUTHENTICATED"
     await socket.disconnect()
+
+
+async def test_a_draft_is_subscribed_to_by_its_managers_only(voting):
+    manager, _, decision, token = voting
+    draft = await sync_to_async(DecisionFactory)(
+        community=decision.community, status=DecisionStatus.DRAFT
+    )
+    socket = await open_socket(token)
+    await subscribe(socket, "s", STATUS, id=gid(draft))
+    assert await ended_with(socket, "s") == "FORBIDDEN"
+    manager_token = (await sync_to_async(token_issue)(user=manager.user))[1]
+    theirs = await open_socket(manager_token)
+    await subscribe(theirs, "m", STATUS, id=gid(draft))
+    assert await theirs.receive_nothing(timeout=0.3)  # No calculation yet, and no error.
+    await socket.disconnect()
+    await theirs.disconnect()
