@@ -35,6 +35,7 @@ from schema.errors import graphql_error
 
 RECHECK_SECONDS = 10.0
 NOT_VISIBLE = "No decision has this ID, or you cannot see it: sign in as a member."
+SIGNED_OUT = "Your sign-in has ended (signed out, revoked or expired): sign in again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ def _user(viewer: Viewer) -> tuple[User | AnonymousUser, datetime | None]:
         valid = session_user == viewer.user_id
     user = User.objects.filter(pk=viewer.user_id, is_active=True).first() if valid else None
     if user is None:
-        raise NotAuthenticated()
+        raise NotAuthenticated(SIGNED_OUT)
     return user, ends_at
 
 
