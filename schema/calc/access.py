@@ -66,12 +66,22 @@ class Access:
 
 
 def _session_user(viewer: Viewer) -> tuple[int | None, datetime | None]:
+    """Return the user of a live session and when it expires; (None, None) once it ended."""
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=viewer.session_key)
-    data = store.load()
+    data = store.load()  # Empty for a session that was deleted (signed out) or has expired.
     user_id = data.get(SESSION_KEY)
     if user_id is None:
         return None, None
-    return int(user_id), store.get_expiry_date()
+    model = getattr(store, "model", None)  # The database backends keep the expiry in the row.
+    if model is not None and "_session_expiry" not in data:
+        ends_at = (
+            model.objects.filter(session_key=viewer.session_key)
+            .values_list("expire_date", flat=True)
+            .first()
+        )
+    else:
+        ends_at = store.get_expiry_date()
+    return int(user_id), ends_at
 
 
 def _user(viewer: Viewer) -> tuple[User | AnonymousUser, datetime | None]:

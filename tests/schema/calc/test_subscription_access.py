@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.services.tokens import token_issue
@@ -252,3 +255,24 @@ async def test_a_draft_is_subscribed_to_by_its_managers_only(voting):
     assert await theirs.receive_nothing(timeout=0.3)  # No calculation yet, and no error.
     await socket.disconnect()
     await theirs.disconnect()
+
+
+async def test_an_expiring_session_ends_its_subscription_on_time(voting):
+    _, member, decision, _ = voting
+    browser = await sync_to_async(browser_signed_in)(member.user.email)
+    key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    soon = timezone.now() + timedelta(seconds=0.6)
+    await sync_to_async(Session.objects.filter(session_key=key).update)(expire_date=soon)
+    socket = WebsocketCommunicator(
+        application,
+        "/graphql",
+        subprotocols=["graphql-transport-ws"],
+        headers=[(b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode())],
+    )
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "connection_init", "payload": {}})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "connection_ack"
+    await subscribe(socket, "s", STATUS, id=gid(decision))
+    await first_payload(socket)
+    assert await ended_with(socket, "s", timeout=1.5) == "UNAUTHENTICATED"
+    await socket.disconnect()
