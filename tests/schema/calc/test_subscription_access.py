@@ -276,3 +276,25 @@ async def test_an_expiring_session_ends_its_subscription_on_time(voting):
     await first_payload(socket)
     assert await ended_with(socket, "s", timeout=1.5) == "UNAUTHENTICATED"
     await socket.disconnect()
+
+
+async def test_sign_out_ends_a_subscription_over_the_older_protocol(voting):
+    _, _, decision, token = voting
+    socket = WebsocketCommunicator(application, "/graphql", subprotocols=["graphql-ws"])
+    assert (await socket.connect())[0]
+    payload = {"authorization": f"Bearer {token}"}
+    await socket.send_json_to({"type": "connection_init", "payload": payload})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "connection_ack"
+    await socket.send_json_to(
+        {
+            "type": "start",
+            "id": "s",
+            "payload": {"query": STATUS, "variables": {"id": gid(decision)}},
+        }
+    )
+    assert (await socket.receive_json_from(timeout=5))["type"] == "data"
+    await sync_to_async(sign_out)(token)
+    ending = [await socket.receive_json_from(timeout=1) for _ in range(2)]
+    assert ending[0]["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert ending[1] == {"type": "complete", "id": "s"}
+    await socket.disconnect()
