@@ -72,6 +72,7 @@ def test_nobody_else_sees_a_draft_by_any_path(graphql_as, community, role):
     listed = client(LIST, id=gid(community["community"])).body
     assert "Secret plan" not in str(listed)
     assert "Open question" in str(listed)  # The public community's published decision.
+    assert listed["data"]["community"]["decisions"]["totalCount"] == 1
     assert client(BY_ID, id=gid(community["draft"])).data["decision"] is None
     assert client(NODE, id=gid(community["draft"])).data["node"] is None
     choice = community["draft"].choices.get()
