@@ -15,6 +15,9 @@ from democracy.access import manager_require
 from democracy.models import Decision, DecisionStatus
 from democracy.pseudonyms import display_name
 
+# Which manager asked goes to the event log; the trigger is read by every member.
+REQUESTED = "Recalculation requested by a manager"
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
@@ -30,11 +33,10 @@ def recalculation_request(*, user: User | AnonymousUser | None, decision: Decisi
         raise DomainError(CalcErrorCode.DECISION_NOT_OPEN, errors.DRAFT, field="decisionId")
     if Calculation.objects.filter(decision_id=decision.pk, is_final=True).exists():
         raise DomainError(CalcErrorCode.DECISION_FINAL, errors.FINAL, field="decisionId")
-    who = display_name(manager)
     (calculation,) = request_recalculation(
         community_id=decision.community_id,
         decision_ids=[decision.pk],
-        actor=who,
-        trigger=f"Recalculation requested by {who}",
+        actor=display_name(manager),
+        trigger=REQUESTED,
     )
     return calculation

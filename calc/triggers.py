@@ -4,6 +4,10 @@ calc connects these receivers to democracy's models in ``CalcConfig.ready``, so 
 lower layer, never imports calc. Receivers only work out the community and call
 ``calc.queue.request_recalculation``. A deletion cascaded from a membership (someone leaving)
 is reported once, by the membership's own receiver, so one change bumps each decision once.
+
+A trigger says what changed, never who: it is stored, broadcast to every subscriber and read
+by anyone who sees the decision, so a name frozen in it would outlive a member's anonymity.
+Who acted goes to the event log, which only staff read.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from democracy.models import (
 )
 from democracy.pseudonyms import display_name
 
+BALLOT_CAST = "Ballot cast"
+BALLOT_RETRACTED = "Ballot retracted"
+FOLLOWING_CHANGED = "Delegation changed"
+FOLLOWING_REMOVED = "Delegation removed"
+MEMBER_JOINED = "Member joined"
+MEMBERSHIP_CHANGED = "Membership changed"
+MEMBER_LEFT = "Member left"
+
 
 def _deleted_directly(origin: object, model: type[Model]) -> bool:
     """Return whether a deletion was asked for on ``model`` itself, not cascaded."""
@@ -31,12 +43,11 @@ def _deleted_directly(origin: object, model: type[Model]) -> bool:
 
 
 def ballot_saved(sender: type[Ballot], instance: Ballot, **kwargs: Any) -> None:
-    who = display_name(instance.membership)
     request_recalculation(
         community_id=instance.membership.community_id,
-        actor=who,
+        actor=display_name(instance.membership),
         decision_ids=[instance.decision_id],
-        trigger=f"Ballot cast by {who}",
+        trigger=BALLOT_CAST,
     )
 
 
@@ -44,21 +55,19 @@ def ballot_deleted(
     sender: type[Ballot], instance: Ballot, origin: object = None, **kwargs: Any
 ) -> None:
     if _deleted_directly(origin, Ballot):
-        who = display_name(instance.membership)
         request_recalculation(
             community_id=instance.membership.community_id,
-            actor=who,
+            actor=display_name(instance.membership),
             decision_ids=[instance.decision_id],
-            trigger=f"Ballot retracted by {who}",
+            trigger=BALLOT_RETRACTED,
         )
 
 
 def following_saved(sender: type[Following], instance: Following, **kwargs: Any) -> None:
-    who = display_name(instance.follower)
     request_recalculation(
         community_id=instance.community_id,
-        actor=who,
-        trigger=f"{who} follows {display_name(instance.followee)}",
+        actor=display_name(instance.follower),
+        trigger=FOLLOWING_CHANGED,
     )
 
 
@@ -66,22 +75,20 @@ def following_deleted(
     sender: type[Following], instance: Following, origin: object = None, **kwargs: Any
 ) -> None:
     if _deleted_directly(origin, Following):
-        who = display_name(instance.follower)
         request_recalculation(
             community_id=instance.community_id,
-            actor=who,
-            trigger=f"{who} unfollowed {display_name(instance.followee)}",
+            actor=display_name(instance.follower),
+            trigger=FOLLOWING_REMOVED,
         )
 
 
 def membership_saved(
     sender: type[Membership], instance: Membership, created: bool, **kwargs: Any
 ) -> None:
-    who = display_name(instance)
     request_recalculation(
         community_id=instance.community_id,
-        actor=who,
-        trigger=f"{who} joined" if created else f"Membership of {who} changed",
+        actor=display_name(instance),
+        trigger=MEMBER_JOINED if created else MEMBERSHIP_CHANGED,
     )
 
 
@@ -89,8 +96,9 @@ def membership_deleted(
     sender: type[Membership], instance: Membership, origin: object = None, **kwargs: Any
 ) -> None:
     if not _deleted_directly(origin, Community):
-        who = display_name(instance)
-        request_recalculation(community_id=instance.community_id, actor=who, trigger=f"{who} left")
+        request_recalculation(
+            community_id=instance.community_id, actor=display_name(instance), trigger=MEMBER_LEFT
+        )
 
 
 def decision_saved(sender: type[Decision], instance: Decision, **kwargs: Any) -> None:

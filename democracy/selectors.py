@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from democracy.models import Ballot, Community, Decision, Membership
+from democracy.models import Ballot, Community, Decision, DecisionStatus, Membership
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -36,9 +36,44 @@ def inside_visible_to(user: User | AnonymousUser | None) -> Q:
     return public | Q(member)
 
 
+def _manages_community(user: User) -> Exists:
+    return Exists(
+        Membership.objects.filter(
+            community_id=OuterRef("community_id"),
+            user_id=user.pk,
+            is_manager=True,
+            is_approved=True,
+        )
+    )
+
+
+def decision_visible_to(user: User | AnonymousUser | None) -> Q:
+    """Return a filter on decisions: those ``user`` may see.
+
+    Drafts are work in progress of the community's managers: only they see them, wherever a
+    decision can be reached (lists, ``node``, subscriptions).
+    """
+    published = ~Q(status=DecisionStatus.DRAFT)
+    if user is None or not user.is_authenticated:
+        return inside_visible_to(user) & published
+    return inside_visible_to(user) & (published | Q(_manages_community(user)))
+
+
 def decision_list_visible(user: User | AnonymousUser | None) -> QuerySet[Decision]:
     """Return the decisions ``user`` may see."""
-    return Decision.objects.filter(inside_visible_to(user))
+    return Decision.objects.filter(decision_visible_to(user))
+
+
+def membership_visible_to(user: User | AnonymousUser | None) -> Q:
+    """Return a filter on memberships: those ``user`` may see.
+
+    Approved members are seen like the rest of the community's inside; a pending one only by
+    its own user and the community's managers, who decide on it.
+    """
+    approved = Q(is_approved=True) & inside_visible_to(user)
+    if user is None or not user.is_authenticated:
+        return approved
+    return approved | Q(user_id=user.pk) | Q(_manages_community(user))
 
 
 def can_see_community_inside(user: User | AnonymousUser | None, community: Community) -> bool:

@@ -39,4 +39,5 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
         if token is None:
             raise ConnectionRejectionError(INVALID_TOKEN)
         self.scope["user"] = token.user
+        self.scope["api_token_id"] = token.pk  # Re-checked while subscriptions are open.
         return await super().on_ws_connect(context)

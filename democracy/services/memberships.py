@@ -29,9 +29,16 @@ if TYPE_CHECKING:
 
 @transaction.atomic
 def membership_join(
-    *, user: User | AnonymousUser | None, community: Community, role: Role = Role.VOTER
+    *,
+    user: User | AnonymousUser | None,
+    community: Community,
+    role: Role = Role.VOTER,
+    is_anonymous: bool = False,
 ) -> Membership:
-    """Join ``community``; without auto-approval the membership waits for a manager."""
+    """Join ``community``; without auto-approval the membership waits for a manager.
+
+    Joining anonymously hides the username from the first moment, the join's log line too.
+    """
     joiner = user_require(user)
     community = Community.objects.select_for_update().get(pk=community.pk)
     if membership_of(joiner, community) is not None:
@@ -42,8 +49,15 @@ def membership_join(
         user=joiner,
         community=community,
         role=role,
+        is_anonymous=is_anonymous,
         is_approved=community.auto_approve_applications,
     )
+    if role == Role.LOBBYIST and is_anonymous:
+        raise DomainError(
+            DemocracyErrorCode.LOBBYIST_CANNOT_BE_ANONYMOUS,
+            errors.LOBBYIST_ANONYMOUS,
+            field="isAnonymous",
+        )
     membership.full_clean()
     membership.save()
     event = Event.MEMBER_JOINED if membership.is_approved else Event.MEMBER_APPLIED

@@ -2,7 +2,8 @@
 
 A subscription joins the decision's group before it reads the current state, so nothing
 falls between the read and the first broadcast; broadcasts carry the whole state, and any
-that repeats or precedes what was already sent is skipped.
+that repeats or precedes what was already sent is skipped. ``schema.calc.access`` keeps the
+viewer's access checked while it is open and ends it when access goes.
 """
 
 from __future__ import annotations
@@ -14,28 +15,15 @@ from channels.db import database_sync_to_async
 from strawberry.channels import ChannelsConsumer
 
 from calc import results
-from calc.broadcast import STATUS, calculation_from_message, choices_from_message, group_name
+from calc.broadcast import calculation_from_message, choices_from_message
 from calc.models import Calculation, CalculationStatus
-from core.errors import Forbidden
-from democracy import selectors
 from democracy.models import Choice, Decision
+from schema.calc.access import decision_statuses, viewer_of
 from schema.calc.types import CalculationType, DecisionResultsType, results_type
-from schema.context import Info, current_user, global_pk
-from schema.errors import graphql_error
+from schema.context import Info, global_pk
 
 STAGE = {status: rank for rank, status in enumerate(CalculationStatus.values)}
 STAGE[CalculationStatus.FAILED] = STAGE[CalculationStatus.COMPLETED]
-NOT_VISIBLE = "No decision has this ID, or you cannot see it: sign in as a member."
-
-
-@database_sync_to_async
-def _visible_decision(info: Info, decision_id: str) -> Decision:
-    pk = global_pk(decision_id, type_name="Decision")
-    visible = selectors.decision_list_visible(current_user(info))
-    decision = None if pk is None else visible.filter(pk=pk).first()
-    if decision is None:
-        raise graphql_error(Forbidden(NOT_VISIBLE))
-    return decision
 
 
 @database_sync_to_async
@@ -58,10 +46,10 @@ class CalcSubscription:
         self, info: Info, decision_id: strawberry.ID
     ) -> AsyncGenerator[Calculation, None]:
         """The decision's latest calculation at once, then each status change of each one."""
-        decision = await _visible_decision(info, decision_id)
         sent: dict[int, int] = {}
         ws: ChannelsConsumer = info.context["ws"]
-        async with ws.listen_to_channel(STATUS, groups=[group_name(decision.pk)]) as messages:
+        pk = global_pk(decision_id, type_name="Decision")
+        async with decision_statuses(ws, viewer_of(ws.scope), pk) as (decision, messages):
             current = await _current_calculation(decision)
             if current is not None:
                 sent[current.pk] = STAGE[current.status]
@@ -79,10 +67,10 @@ class CalcSubscription:
         self, info: Info, decision_id: strawberry.ID
     ) -> AsyncGenerator[DecisionResultsType, None]:
         """The decision's current result at once (if any), then each new one."""
-        decision = await _visible_decision(info, decision_id)
         newest = 0
         ws: ChannelsConsumer = info.context["ws"]
-        async with ws.listen_to_channel(STATUS, groups=[group_name(decision.pk)]) as messages:
+        pk = global_pk(decision_id, type_name="Decision")
+        async with decision_statuses(ws, viewer_of(ws.scope), pk) as (decision, messages):
             current = await _current_results(decision)
             if current is not None:
                 newest = current.calculation.pk

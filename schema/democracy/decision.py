@@ -67,4 +67,4 @@ class DecisionType(relay.Node):
     def get_queryset(
         cls, queryset: QuerySet[models.Decision], info: Info, **kwargs: object
     ) -> QuerySet[models.Decision]:
-        return queryset.filter(selectors.inside_visible_to(current_user(info)))
+        return queryset.filter(selectors.decision_visible_to(current_user(info)))

@@ -96,9 +96,13 @@ class DemocracyMutation:
         info: Info,
         community_id: strawberry.ID,
         role: RoleEnum | None = Role.VOTER,
+        is_anonymous: bool | None = False,
     ) -> MembershipPayload:
         membership = memberships.membership_join(
-            user=signed_in_user(info), community=_community(community_id), role=role or Role.VOTER
+            user=signed_in_user(info),
+            community=_community(community_id),
+            role=role or Role.VOTER,
+            is_anonymous=bool(is_anonymous),
         )
         return MembershipPayload(
             membership=membership,

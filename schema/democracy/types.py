@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import strawberry
 import strawberry_django
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from strawberry import relay
 from strawberry_django.relay import DjangoListConnection
 
@@ -64,9 +64,7 @@ class MembershipType(relay.Node):
     def get_queryset(
         cls, queryset: QuerySet[models.Membership], info: Info, **kwargs: object
     ) -> QuerySet[models.Membership]:
-        user = current_user(info)
-        own = Q(user_id=user.pk) if user.is_authenticated else Q(pk__in=[])
-        return queryset.filter(selectors.inside_visible_to(user) | own)
+        return queryset.filter(selectors.membership_visible_to(current_user(info)))
 
 
 @strawberry_django.type(models.Community, name="Community")

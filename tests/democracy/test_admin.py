@@ -143,7 +143,7 @@ def test_approve_action_approves_through_the_service(admin_client, events):
     assert event.actor == "root"  # type: ignore[attr-defined]
     assert event.getMessage() == f"Approved wanda in '{waiting.community.name}'"
     queued = Calculation.objects.get(decision=decision, status=CalculationStatus.QUEUED)
-    assert queued.trigger == "Membership of wanda changed"
+    assert queued.trigger == "Membership changed"
 
 
 def test_staff_changes_are_refused_to_a_deactivated_staff_user(events):

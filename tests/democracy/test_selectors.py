@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from democracy.models import DecisionStatus, Membership
 from democracy.selectors import (
     ballot_for,
     can_see_community_inside,
     community_list,
     decision_list_visible,
+    membership_visible_to,
 )
 from tests.factories import BallotFactory, CommunityFactory, DecisionFactory, MembershipFactory
 
@@ -74,3 +76,25 @@ def test_ballot_for_is_none_without_a_ballot_or_a_user():
     assert ballot_for(member.user, ballot.decision) is None
     assert ballot_for(AnonymousUser(), ballot.decision) is None
     assert ballot_for(None, ballot.decision) is None
+
+
+def test_drafts_are_visible_to_approved_managers_only():
+    community = CommunityFactory(results_are_public=True)
+    draft = DecisionFactory(community=community, status=DecisionStatus.DRAFT)
+    manager = MembershipFactory(community=community, is_manager=True)
+    unapproved_manager = MembershipFactory(community=community, is_manager=True, is_approved=False)
+    member = MembershipFactory(community=community)
+    assert list(decision_list_visible(manager.user)) == [draft]
+    for user in (unapproved_manager.user, member.user, AnonymousUser(), None):
+        assert list(decision_list_visible(user)) == []
+
+
+def test_a_pending_membership_is_visible_to_itself_and_managers_only(world):
+    private, _, member, applicant, outsider = world
+    manager = MembershipFactory(community=private.community, is_manager=True)
+    pending = Membership.objects.filter(pk=applicant.pk)
+    assert pending.filter(membership_visible_to(applicant.user)).exists()
+    assert pending.filter(membership_visible_to(manager.user)).exists()
+    for user in (member.user, outsider.user, AnonymousUser()):
+        assert not pending.filter(membership_visible_to(user)).exists()
+    assert Membership.objects.filter(pk=member.pk).filter(membership_visible_to(member.user))
