@@ -183,6 +183,7 @@ function denied(errors) {
   $("sign-in-needed").hidden = false;
   $("results").hidden = true;
   $("calc-status").hidden = true;
+  $("connection").hidden = true;
   root.setAttribute("aria-busy", "false");
   return true;
 }
@@ -190,7 +191,8 @@ function denied(errors) {
 function connectionState(name) {
   const line = $("connection");
   root.dataset.connection = name;
-  line.hidden = name === "open";
+  // Once the viewer must sign in, the connection's ups and downs are no longer news.
+  line.hidden = name === "open" || !$("sign-in-needed").hidden;
   line.textContent = CONNECTION_TEXT[name] || "";
 }
 
