@@ -10,6 +10,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
+from django.db.models import F, OrderBy, QuerySet, Window
+from django.db.models.functions import RowNumber
+
 from calc.engine import (
     DecisionColumns,
     Explanation,
@@ -77,6 +80,23 @@ def calculation_latest_completed(decision_id: int) -> Calculation | None:
         decision_id=decision_id, status=CalculationStatus.COMPLETED
     )
     return completed.filter(is_final=True).first() or completed.first()
+
+
+def calculations_latest_of_each() -> QuerySet[Calculation]:
+    """Return, for any set of decisions, each one's newest calculation: one query for a page."""
+    return _first_of_each(Calculation.objects.all(), F("id").desc())
+
+
+def calculations_completed_of_each() -> QuerySet[Calculation]:
+    """Return, for any set of decisions, each one's current result (as
+    ``calculation_latest_completed`` chooses it): one query for a page."""
+    completed = Calculation.objects.filter(status=CalculationStatus.COMPLETED)
+    return _first_of_each(completed, F("is_final").desc(), F("id").desc())
+
+
+def _first_of_each(queryset: QuerySet[Calculation], *order: OrderBy) -> QuerySet[Calculation]:
+    rank = Window(RowNumber(), partition_by=[F("decision_id")], order_by=list(order))
+    return queryset.annotate(rank_in_decision=rank).filter(rank_in_decision=1)
 
 
 def calculations_queued(
