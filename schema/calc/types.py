@@ -153,7 +153,7 @@ def _offset(after: str | None) -> int:
 
 
 @strawberry.type(name="DecisionResults")
-class DecisionResultsType:
+class DecisionResultsType(relay.Node):
     calculation_id: strawberry.ID
     is_final: bool
     calculated_at: datetime
@@ -169,6 +169,17 @@ class DecisionResultsType:
     )
     calculation: strawberry.Private[Calculation]
     choices: strawberry.Private[dict[str, Choice]]
+
+    @classmethod
+    def resolve_id(cls, root: DecisionResultsType, *, info: Info) -> str:
+        """The calculation's primary key: a result is the result of one calculation."""
+        return str(root.calculation.pk)
+
+    @classmethod
+    def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[DecisionResultsType | None]:
+        return results_nodes(info, list(node_ids))
 
     @strawberry_django.field
     def ballots(self, first: int | None = None, after: str | None = None) -> BallotConnection:
@@ -257,6 +268,26 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
         calculation=calculation,
         choices=by_id,
     )
+
+
+def results_nodes(info: Info, node_ids: list[str]) -> list[DecisionResultsType | None]:
+    """Return the results of completed calculations by id, None where not visible."""
+    pks = [int(i) for i in node_ids if i.isdigit()]
+    visible = selectors.decision_list_visible(current_user(info))
+    found = {
+        c.pk: c
+        for c in Calculation.objects.filter(
+            pk__in=pks, status=CalculationStatus.COMPLETED, decision__in=visible
+        )
+        .select_related("decision")
+        .prefetch_related("decision__choices")
+    }
+    return [
+        results_type(found[int(i)], list(found[int(i)].decision.choices.all()))
+        if i.isdigit() and int(i) in found
+        else None
+        for i in node_ids
+    ]
 
 
 @strawberry.type(name="BallotSource")

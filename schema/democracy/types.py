@@ -118,11 +118,17 @@ class CommunityType(relay.Node):
 
 
 @strawberry_django.type(models.Following, name="Following")
-class FollowingType:
+class FollowingType(relay.Node):
     follower: MembershipType
     followee: MembershipType
     tags: list[str]
     order: int
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[models.Following], info: Info, **kwargs: object
+    ) -> QuerySet[models.Following]:
+        return queryset.filter(selectors.inside_visible_to(current_user(info)))
 
 
 @strawberry_django.type(models.Choice, name="Choice")
