@@ -26,6 +26,7 @@ from schema.democracy.types import (
     MembershipType,
     stars_decimal,
 )
+from schema.pages import page_window
 
 if TYPE_CHECKING:
     from schema.democracy.decision import DecisionType
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 CalculationStatusEnum: TypeAlias = Annotated[
     CalculationStatus, strawberry.enum(name="CalculationStatus")
 ]
-MAX_PAGE = 100
+BALLOT_CURSOR = "ballot"
 
 
 @strawberry_django.type(Calculation, name="Calculation")
@@ -139,17 +140,7 @@ def _stars(
 
 
 def _cursor(offset: int) -> str:
-    return to_base64("ballot", offset)
-
-
-def _offset(after: str | None) -> int:
-    if not after:
-        return 0
-    try:
-        _, raw = relay.from_base64(after)
-        return int(raw) + 1
-    except (ValueError, TypeError):
-        return 0
+    return to_base64(BALLOT_CURSOR, offset)
 
 
 @strawberry.type(name="DecisionResults")
@@ -182,21 +173,35 @@ class DecisionResultsType(relay.Node):
         return results_nodes(info, list(node_ids))
 
     @strawberry_django.field
-    def ballots(self, first: int | None = None, after: str | None = None) -> BallotConnection:
+    def ballots(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> BallotConnection:
         """Every member's ballot in this result, direct or delegated, in membership order."""
-        limit = max(0, min(first if first is not None else MAX_PAGE, MAX_PAGE))
-        offset = _offset(after)
-        page, total = results.ballots_page(self.calculation, offset, limit)
+        start, end = page_window(
+            info,
+            count=lambda: results.ballots_page(self.calculation, 0, 0)[1],
+            prefix=BALLOT_CURSOR,
+            before=before,
+            after=after,
+            first=first,
+            last=last,
+        )
+        page, total = results.ballots_page(self.calculation, start, end - start)
         members = _members((b.member for b in page), self.calculation.decision.community_id)
         edges = [
-            BallotEdge(cursor=_cursor(offset + i), node=ballot_type(b, members, self.choices))
+            BallotEdge(cursor=_cursor(start + i), node=ballot_type(b, members, self.choices))
             for i, b in enumerate(page)
         ]
         return BallotConnection(
             edges=edges,
             page_info=relay.PageInfo(
-                has_next_page=offset + len(page) < total,
-                has_previous_page=offset > 0,
+                has_next_page=start + len(page) < total,
+                has_previous_page=start > 0,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
