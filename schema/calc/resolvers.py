@@ -11,6 +11,7 @@ from calc import results
 from calc.models import Calculation
 from democracy import selectors
 from democracy.models import Ballot, Choice, Decision, Membership
+from schema.calc.batches import ReadTogether
 from schema.calc.types import (
     BallotExplanationType,
     DecisionResultsType,
@@ -37,9 +38,9 @@ ModelT = TypeVar("ModelT", bound=Model)
 
 
 def prefetch_current_results(info: Info) -> Prefetch[str]:
-    return Prefetch(
-        "calculations", results.calculations_completed_of_each(), to_attr=CURRENT_RESULTS
-    )
+    # Read together, so that a page of their ballots is read for all at once too.
+    current = results.calculations_completed_of_each(ReadTogether(Calculation))
+    return Prefetch("calculations", current.select_related("decision"), to_attr=CURRENT_RESULTS)
 
 
 def prefetch_latest_calculation(info: Info) -> Prefetch[str]:

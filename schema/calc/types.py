@@ -13,11 +13,11 @@ from django.db.models import QuerySet
 from strawberry import relay
 from strawberry.relay import to_base64
 
-from calc import results
 from calc.engine import Explanation, MemberBallot
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
-from democracy.models import Choice, Membership, Role
+from democracy.models import Choice, Membership
+from schema.calc import batches
 from schema.context import Info, current_user
 from schema.democracy.types import (
     BallotType,
@@ -116,17 +116,7 @@ class BallotConnection:
 
 
 def _members(ids: Iterable[str], community_id: int) -> dict[str, Membership]:
-    """Return memberships by id; one who has left since is shown by pseudonym."""
-    wanted = {int(i) for i in ids}
-    found = {
-        str(m.pk): m
-        for m in Membership.objects.filter(pk__in=wanted).select_related("user", "community")
-    }
-    for pk in wanted - {int(k) for k in found}:
-        found[str(pk)] = Membership(
-            pk=pk, community_id=community_id, role=Role.VOTER, is_anonymous=True
-        )
-    return found
+    return batches.members_by_id((i, community_id) for i in ids)
 
 
 def _stars(
@@ -182,30 +172,34 @@ class DecisionResultsType(relay.Node):
         before: str | None = None,
     ) -> BallotConnection:
         """Every member's ballot in this result, direct or delegated, in membership order."""
-        start, end = page_window(
-            info,
-            count=lambda: results.ballots_page(self.calculation, 0, 0)[1],
-            prefix=BALLOT_CURSOR,
-            before=before,
-            after=after,
-            first=first,
-            last=last,
+        page = batches.ballots_page(
+            self.calculation,
+            key=(before, after, first, last),
+            window=lambda count: page_window(
+                info,
+                count=count,
+                prefix=BALLOT_CURSOR,
+                before=before,
+                after=after,
+                first=first,
+                last=last,
+            ),
         )
-        page, total = results.ballots_page(self.calculation, start, end - start)
-        members = _members((b.member for b in page), self.calculation.decision.community_id)
         edges = [
-            BallotEdge(cursor=_cursor(start + i), node=ballot_type(b, members, self.choices))
-            for i, b in enumerate(page)
+            BallotEdge(
+                cursor=_cursor(page.start + i), node=ballot_type(b, page.members, self.choices)
+            )
+            for i, b in enumerate(page.ballots)
         ]
         return BallotConnection(
             edges=edges,
             page_info=relay.PageInfo(
-                has_next_page=start + len(page) < total,
-                has_previous_page=start > 0,
+                has_next_page=page.start + len(page.ballots) < page.total,
+                has_previous_page=page.start > 0,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            total_count=total,
+            total_count=page.total,
         )
 
 
