@@ -194,3 +194,32 @@ def test_leaving_a_private_community_lists_the_calculations_it_queued():
     payload = body["data"]["leaveCommunity"]
     assert payload["ok"] is True
     assert payload["calculations"] == [{"status": "QUEUED", "decision": {"title": "Budget"}}]
+
+
+def test_graphiql_cast_ballot_tab_shows_the_message(user):
+    """The saved CastBallot tab is valid against the schema and asks for the message."""
+    membership = MembershipFactory(user=user)
+    decision = DecisionFactory(community=membership.community)
+    token = token_issue(user=user, name="test")[1]
+    variables = {
+        "decisionId": to_base64("Decision", decision.pk),
+        "stars": [{"choiceId": to_base64("Choice", decision.choices.first().pk), "stars": 5}],
+    }
+    body = (
+        Client()
+        .post(
+            "/graphql",
+            json.dumps(
+                {
+                    "query": graphiql_tab("OpenDecisions"),
+                    "operationName": "CastBallot",
+                    "variables": variables,
+                }
+            ),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        .json()
+    )
+    assert "errors" not in body, body["errors"]
+    assert body["data"]["castBallot"]["message"].startswith("Vote recorded!")
