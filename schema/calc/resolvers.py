@@ -53,6 +53,26 @@ def prefetch_choices(info: Info) -> Prefetch[str]:
     return Prefetch("choices", Choice.objects.all(), to_attr=ORDERED_CHOICES)
 
 
+def prefetch_viewer_ballot(info: Info) -> Prefetch[str]:
+    user = current_user(info)
+    mine = Ballot.objects.none()
+    if user.is_authenticated:
+        mine = (
+            Ballot.objects.filter(membership__user_id=user.pk)
+            .select_related("membership__user")
+            .prefetch_related("stars")
+        )
+    return Prefetch("ballots", mine, to_attr=VIEWER_BALLOTS)
+
+
+def prefetch_viewer_membership(info: Info) -> Prefetch[str]:
+    user = current_user(info)
+    mine = Membership.objects.none()
+    if user.is_authenticated:
+        mine = Membership.objects.filter(user_id=user.pk).select_related("user")
+    return Prefetch("community__memberships", mine, to_attr=VIEWER_MEMBERSHIPS)
+
+
 def _first(owner: object, attr: str, read: Callable[[], ModelT | None]) -> ModelT | None:
     """Return the object prefetched under ``attr`` (a list of at most one), else read it."""
     found: list[ModelT] | None = getattr(owner, attr, None)
@@ -82,26 +102,6 @@ def decision_results(decision: Decision) -> DecisionResultsType | None:
         return None
     calculation.decision = decision  # Its ballots read the community: no query for it.
     return results_type(calculation, _choices(decision))
-
-
-def prefetch_viewer_ballot(info: Info) -> Prefetch[str]:
-    user = current_user(info)
-    mine = Ballot.objects.none()
-    if user.is_authenticated:
-        mine = (
-            Ballot.objects.filter(membership__user_id=user.pk)
-            .select_related("membership__user")
-            .prefetch_related("stars")
-        )
-    return Prefetch("ballots", mine, to_attr=VIEWER_BALLOTS)
-
-
-def prefetch_viewer_membership(info: Info) -> Prefetch[str]:
-    user = current_user(info)
-    mine = Membership.objects.none()
-    if user.is_authenticated:
-        mine = Membership.objects.filter(user_id=user.pk).select_related("user")
-    return Prefetch("community__memberships", mine, to_attr=VIEWER_MEMBERSHIPS)
 
 
 def _viewer_membership(user: User, decision: Decision) -> Membership | None:
