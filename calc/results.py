@@ -7,8 +7,12 @@ them back bit for bit, and kept in a small per-process cache keyed by content ha
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from threading import Lock
+
+from django.db.models import F, OrderBy, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from calc.engine import (
     DecisionColumns,
@@ -21,7 +25,7 @@ from calc.engine import (
 from calc.engine import explain_ballot as engine_explain
 from calc.models import Calculation, CalculationStatus
 from calc.result_json import result_from_json
-from calc.snapshot import snapshot_load
+from calc.snapshot import snapshot_load, snapshots_load
 from democracy.models import Decision, DecisionStatus
 
 CACHE_SIZE = 8
@@ -55,6 +59,25 @@ class _ResolutionCache:
         self.put(key, resolution)
         return resolution
 
+    def get_many(self, calculations: Sequence[Calculation]) -> dict[int, Resolution]:
+        """Return the resolution of each calculation; missing snapshots are read in one query."""
+        found: dict[int, Resolution] = {}
+        with self.lock:
+            for calculation in calculations:
+                key = calculation.content_hash
+                if key and key in self.entries:
+                    self.entries.move_to_end(key)
+                    found[calculation.pk] = self.entries[key]
+        missing = [c for c in calculations if c.pk not in found]
+        frozen = snapshots_load(c.pk for c in missing)
+        for calculation in missing:
+            if calculation.pk not in frozen:
+                raise ValueError(f"calculation {calculation.pk} has no snapshot yet")
+            columns = frozen[calculation.pk]
+            found[calculation.pk] = Resolution(columns, resolve_ballots(columns))
+            self.put(calculation.content_hash, found[calculation.pk])
+        return found
+
     def put(self, key: str, resolution: Resolution) -> None:
         if not key:
             return
@@ -84,6 +107,29 @@ def calculation_latest_completed(decision_id: int) -> Calculation | None:
 def calculation_result(calculation: Calculation) -> StarResult:
     """Return the result stored with a completed calculation (or carried by its broadcast)."""
     return result_from_json(calculation.results)
+
+
+def calculations_latest_of_each() -> QuerySet[Calculation]:
+    """Return, for any set of decisions, each one's newest calculation: one query for a page."""
+    return _first_of_each(Calculation.objects.all(), F("id").desc())
+
+
+def calculations_completed_of_each(
+    among: QuerySet[Calculation] | None = None,
+) -> QuerySet[Calculation]:
+    """Return, for any set of decisions, each one's current result (as
+    ``calculation_latest_completed`` chooses it): one query for a page.
+
+    ``among`` is the queryset to choose from (its class is kept), all calculations by default.
+    """
+    calculations = Calculation.objects.all() if among is None else among
+    completed = calculations.filter(status=CalculationStatus.COMPLETED)
+    return _first_of_each(completed, F("is_final").desc(), F("id").desc())
+
+
+def _first_of_each(queryset: QuerySet[Calculation], *order: OrderBy) -> QuerySet[Calculation]:
+    rank = Window(RowNumber(), partition_by=[F("decision_id")], order_by=list(order))
+    return queryset.annotate(rank_in_decision=rank).filter(rank_in_decision=1)
 
 
 def calculations_queued(
@@ -127,11 +173,23 @@ def ballot_resolved(calculation: Calculation, membership_id: int) -> MemberBallo
     return resolution.resolved.ballot(str(membership_id))
 
 
+def resolutions_of(calculations: Sequence[Calculation]) -> dict[int, Resolution]:
+    """Return the resolution of several completed calculations (a page of decisions' results)."""
+    return _cache.get_many(calculations)
+
+
 def ballots_page(
     calculation: Calculation, offset: int, limit: int
 ) -> tuple[list[MemberBallot], int]:
     """Return a page of resolved ballots (in membership order) and how many there are."""
-    resolved = resolution_of(calculation).resolved
+    return ballots_page_of(resolution_of(calculation), offset, limit)
+
+
+def ballots_page_of(
+    resolution: Resolution, offset: int, limit: int
+) -> tuple[list[MemberBallot], int]:
+    """Return a page of a resolution's ballots (in membership order) and how many there are."""
+    resolved = resolution.resolved
     rows = sorted(
         resolved.has_ballot.nonzero()[0].tolist(), key=lambda i: int(resolved.member_ids[i])
     )

@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
@@ -272,6 +272,12 @@ def snapshot_load(calculation_pk: int) -> DecisionColumns:
     if stored is None:
         raise ValueError(f"calculation {calculation_pk} has no snapshot yet")
     return snapshot_unpack(stored.canonical, stored.columns)
+
+
+def snapshots_load(calculation_pks: Iterable[int]) -> dict[int, DecisionColumns]:
+    """Return the stored snapshots of several calculations, read in one query."""
+    stored = StoredSnapshot.objects.filter(calculation_id__in=list(calculation_pks))
+    return {s.calculation_id: snapshot_unpack(s.canonical, s.columns) for s in stored}
 
 
 # Arrays of the columns blob; ids and tag sets travel as JSON text beside them.

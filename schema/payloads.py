@@ -1,7 +1,8 @@
 """Mutation payloads: the changed object under its name, ``errors``, and ``calculations``.
 
 ``calculations`` lists the queued calculation of each decision a change affects, so a
-client can say "results are being recalculated" at once and follow them by id.
+client can say "results are being recalculated" at once and follow them by id; ``message``
+says it in words a front end can show as is.
 
 A payload holds the model a service returned; ``graphql_type`` names the type it shows as.
 """
@@ -20,12 +21,23 @@ from schema.democracy.types import BallotType, CommunityType, FollowingType, Mem
 from schema.errors import UserError
 
 CALCULATIONS = "The queued calculation of each open decision this change affects."
+MESSAGE = "What happened, to show as is (e.g. a toast); null when the mutation failed."
+RECALCULATING = "Results are being recalculated…"
+
+
+def confirmation(headline: str, calculations: list[Calculation]) -> str:
+    """Return ``headline``, and that results are being recalculated when they are."""
+    return f"{headline} {RECALCULATING}" if calculations else headline
 
 
 def _calculations() -> Any:
     return strawberry.field(
         default_factory=list, graphql_type=list[CalculationType], description=CALCULATIONS
     )
+
+
+def _message() -> Any:
+    return strawberry.field(default=None, description=MESSAGE)
 
 
 def _changed(graphql_type: type) -> Any:
@@ -37,6 +49,7 @@ class OkPayload:
     ok: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
     calculations: list[Calculation] = _calculations()
+    message: str | None = _message()
 
 
 @strawberry.type
@@ -50,6 +63,7 @@ class MembershipPayload:
     membership: models.Membership | None = _changed(MembershipType)
     errors: list[UserError] = strawberry.field(default_factory=list)
     calculations: list[Calculation] = _calculations()
+    message: str | None = _message()
 
 
 @strawberry.type
@@ -57,6 +71,7 @@ class FollowingPayload:
     following: models.Following | None = _changed(FollowingType)
     errors: list[UserError] = strawberry.field(default_factory=list)
     calculations: list[Calculation] = _calculations()
+    message: str | None = _message()
 
 
 @strawberry.type
@@ -64,6 +79,7 @@ class DecisionPayload:
     decision: models.Decision | None = _changed(DecisionType)
     errors: list[UserError] = strawberry.field(default_factory=list)
     calculations: list[Calculation] = _calculations()
+    message: str | None = _message()
 
 
 @strawberry.type
@@ -71,6 +87,7 @@ class BallotPayload:
     ballot: BallotType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
     calculations: list[Calculation] = _calculations()
+    message: str | None = _message()
 
 
 @strawberry.type
@@ -78,3 +95,4 @@ class CalculationPayload:
     calculation: Calculation | None = _changed(CalculationType)
     errors: list[UserError] = strawberry.field(default_factory=list)
     calculations: list[Calculation] = _calculations()
+    message: str | None = _message()

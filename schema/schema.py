@@ -45,7 +45,9 @@ LIMITS = [
 ]
 
 schema = strawberry.Schema(
-    config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
+    config=StrawberryConfig(
+        scalar_map={Decimal: DECIMAL}, relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE
+    ),
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

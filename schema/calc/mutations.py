@@ -9,8 +9,10 @@ from calc.recalculation import recalculation_request
 from democracy.models import Decision
 from schema.context import Info, load, signed_in_user
 from schema.errors import mutation_payload
-from schema.payloads import CalculationPayload
+from schema.payloads import CalculationPayload, confirmation
 from schema.permissions import IsSignedIn
+
+RECALCULATION_REQUESTED = "Recalculation requested!"
 
 
 @strawberry.type
@@ -27,4 +29,8 @@ class CalcMutation:
             field="decisionId",
         )
         calculation = recalculation_request(user=user, decision=decision)
-        return CalculationPayload(calculation=calculation, calculations=[calculation])
+        return CalculationPayload(
+            calculation=calculation,
+            calculations=[calculation],
+            message=confirmation(RECALCULATION_REQUESTED, [calculation]),
+        )

@@ -18,7 +18,8 @@ from calc import results
 from calc.engine import Explanation, MemberBallot
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
-from democracy.models import Choice, Membership, Role
+from democracy.models import Choice, Membership
+from schema.calc import batches
 from schema.context import Info, current_user
 from schema.democracy.types import (
     BallotType,
@@ -27,6 +28,7 @@ from schema.democracy.types import (
     MembershipType,
     stars_decimal,
 )
+from schema.pages import page_window
 
 if TYPE_CHECKING:
     from schema.democracy.decision import DecisionType
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 CalculationStatusEnum: TypeAlias = Annotated[
     CalculationStatus, strawberry.enum(name="CalculationStatus")
 ]
-MAX_PAGE = 100
+BALLOT_CURSOR = "ballot"
 
 
 @strawberry_django.type(Calculation, name="Calculation")
@@ -116,17 +118,7 @@ class BallotConnection:
 
 
 def _members(ids: Iterable[str], community_id: int) -> dict[str, Membership]:
-    """Return memberships by id; one who has left since is shown by pseudonym."""
-    wanted = {int(i) for i in ids}
-    found = {
-        str(m.pk): m
-        for m in Membership.objects.filter(pk__in=wanted).select_related("user", "community")
-    }
-    for pk in wanted - {int(k) for k in found}:
-        found[str(pk)] = Membership(
-            pk=pk, community_id=community_id, role=Role.VOTER, is_anonymous=True
-        )
-    return found
+    return batches.members_by_id((i, community_id) for i in ids)
 
 
 def _stars(
@@ -140,21 +132,11 @@ def _stars(
 
 
 def _cursor(offset: int) -> str:
-    return to_base64("ballot", offset)
-
-
-def _offset(after: str | None) -> int:
-    if not after:
-        return 0
-    try:
-        _, raw = relay.from_base64(after)
-        return int(raw) + 1
-    except (ValueError, TypeError):
-        return 0
+    return to_base64(BALLOT_CURSOR, offset)
 
 
 @strawberry.type(name="DecisionResults")
-class DecisionResultsType:
+class DecisionResultsType(relay.Node):
     calculation_id: strawberry.ID
     is_final: bool
     calculated_at: datetime
@@ -171,26 +153,55 @@ class DecisionResultsType:
     calculation: strawberry.Private[Calculation]
     choices: strawberry.Private[dict[str, Choice]]
 
+    @classmethod
+    def resolve_id(cls, root: DecisionResultsType, *, info: Info) -> str:
+        """The calculation's primary key: a result is the result of one calculation."""
+        return str(root.calculation.pk)
+
+    @classmethod
+    def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[DecisionResultsType | None]:
+        return results_nodes(info, list(node_ids))
+
     @strawberry_django.field
-    def ballots(self, first: int | None = None, after: str | None = None) -> BallotConnection:
+    def ballots(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> BallotConnection:
         """Every member's ballot in this result, direct or delegated, in membership order."""
-        limit = max(0, min(first if first is not None else MAX_PAGE, MAX_PAGE))
-        offset = _offset(after)
-        page, total = results.ballots_page(self.calculation, offset, limit)
-        members = _members((b.member for b in page), self.calculation.decision.community_id)
+        page = batches.ballots_page(
+            self.calculation,
+            key=(before, after, first, last),
+            window=lambda count: page_window(
+                info,
+                count=count,
+                prefix=BALLOT_CURSOR,
+                before=before,
+                after=after,
+                first=first,
+                last=last,
+            ),
+        )
         edges = [
-            BallotEdge(cursor=_cursor(offset + i), node=ballot_type(b, members, self.choices))
-            for i, b in enumerate(page)
+            BallotEdge(
+                cursor=_cursor(page.start + i), node=ballot_type(b, page.members, self.choices)
+            )
+            for i, b in enumerate(page.ballots)
         ]
         return BallotConnection(
             edges=edges,
             page_info=relay.PageInfo(
-                has_next_page=offset + len(page) < total,
-                has_previous_page=offset > 0,
+                has_next_page=page.start + len(page.ballots) < page.total,
+                has_previous_page=page.start > 0,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            total_count=total,
+            total_count=page.total,
         )
 
 
@@ -246,6 +257,26 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
         calculation=calculation,
         choices=by_id,
     )
+
+
+def results_nodes(info: Info, node_ids: list[str]) -> list[DecisionResultsType | None]:
+    """Return the results of completed calculations by id, None where not visible."""
+    pks = [int(i) for i in node_ids if i.isdigit()]
+    visible = selectors.decision_list_visible(current_user(info))
+    found = {
+        c.pk: c
+        for c in Calculation.objects.filter(
+            pk__in=pks, status=CalculationStatus.COMPLETED, decision__in=visible
+        )
+        .select_related("decision")
+        .prefetch_related("decision__choices")
+    }
+    return [
+        results_type(found[int(i)], list(found[int(i)].decision.choices.all()))
+        if i.isdigit() and int(i) in found
+        else None
+        for i in node_ids
+    ]
 
 
 @strawberry.type(name="BallotSource")

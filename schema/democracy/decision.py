@@ -15,7 +15,6 @@ from django.db.models import QuerySet
 from strawberry import relay
 from strawberry_django.relay import DjangoListConnection
 
-from calc import results
 from calc.models import Calculation
 from democracy import models, selectors
 from schema.calc import resolvers
@@ -33,20 +32,35 @@ class DecisionType(relay.Node):
     community: CommunityType
     choices: list[ChoiceType]
 
-    @strawberry_django.field(only=["id", "community_id"])
+    @strawberry_django.field(
+        only=["id", "community_id"],
+        prefetch_related=[
+            resolvers.prefetch_viewer_ballot,
+            resolvers.prefetch_viewer_membership,
+            resolvers.prefetch_current_results,
+            resolvers.prefetch_choices,
+        ],
+    )
     def my_ballot(self, root: models.Decision, info: Info) -> BallotType | None:
         """The caller's direct ballot, else their delegated one in the current result."""
         return resolvers.my_ballot(current_user(info), root)
 
-    @strawberry_django.field(only=["id"])
+    @strawberry_django.field(
+        only=["id", "community_id"],
+        prefetch_related=[resolvers.prefetch_current_results, resolvers.prefetch_choices],
+    )
     def results(self, root: models.Decision) -> DecisionResultsType | None:
         """The latest completed calculation's result (the final one once closed)."""
         return resolvers.decision_results(root)
 
-    @strawberry_django.field(only=["id"], graphql_type=CalculationType | None)
+    @strawberry_django.field(
+        only=["id"],
+        prefetch_related=[resolvers.prefetch_latest_calculation],
+        graphql_type=CalculationType | None,
+    )
     def calculation(self, root: models.Decision) -> Calculation | None:
         """The latest calculation, whatever its status."""
-        return results.calculation_latest(root)
+        return resolvers.decision_calculation(root)
 
     @strawberry_django.connection(DjangoListConnection[CalculationType])
     def snapshots(self, root: models.Decision) -> Iterable[Calculation]:

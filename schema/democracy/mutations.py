@@ -31,10 +31,21 @@ from schema.payloads import (
     FollowingPayload,
     MembershipPayload,
     OkPayload,
+    confirmation,
 )
 from schema.permissions import IsSignedIn
 
 MEMBERSHIPS = models.Membership.objects.select_related("user", "community")
+WELCOME = "Welcome to {name}!"
+APPLIED = "Application to {name} sent: a manager will review it."
+LEFT = "You have left {name}."
+MEMBERSHIP_UPDATED = "Membership updated!"
+FOLLOWING_UPDATED = "Following updated!"
+UNFOLLOWED = "Unfollowed."
+PUBLISHED = "Decision published!"
+CLOSED = "Decision closed!"
+VOTE_RECORDED = "Vote recorded!"
+VOTE_RETRACTED = "Vote retracted."
 DECISIONS = models.Decision.objects.select_related("community")
 
 
@@ -52,12 +63,19 @@ def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
     return [ChoiceSpec(title=c.title, description=c.description or "") for c in choices]
 
 
-def _recalculating(decision: models.Decision) -> DecisionPayload:
+def _recalculating(decision: models.Decision, headline: str) -> DecisionPayload:
     """Return a decision whose status change queued its recalculation."""
+    calculations = queued(decision_ids=[decision.pk])
     return DecisionPayload(
         decision=decision,
-        calculations=queued(decision_ids=[decision.pk]),
+        calculations=calculations,
+        message=confirmation(headline, calculations),
     )
+
+
+def _welcome(membership: models.Membership) -> str:
+    name = membership.community.name
+    return WELCOME.format(name=name) if membership.is_approved else APPLIED.format(name=name)
 
 
 @strawberry.type
@@ -104,9 +122,11 @@ class DemocracyMutation:
             role=role or Role.VOTER,
             is_anonymous=bool(is_anonymous),
         )
+        calculations = queued(community_id=membership.community_id)
         return MembershipPayload(
             membership=membership,
-            calculations=queued(community_id=membership.community_id),
+            calculations=calculations,
+            message=confirmation(_welcome(membership), calculations),
         )
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
@@ -114,7 +134,9 @@ class DemocracyMutation:
     def leave_community(self, info: Info, community_id: strawberry.ID) -> OkPayload:
         community = _community(community_id)
         memberships.membership_leave(user=signed_in_user(info), community=community)
-        return OkPayload(ok=True, calculations=queued(community_id=community.pk))
+        calculations = queued(community_id=community.pk)
+        message = confirmation(LEFT.format(name=community.name), calculations)
+        return OkPayload(ok=True, calculations=calculations, message=message)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(MembershipPayload)
@@ -131,9 +153,11 @@ class DemocracyMutation:
             is_anonymous=input.is_anonymous,
             is_approved=input.is_approved,
         )
+        calculations = queued(community_id=membership.community_id)
         return MembershipPayload(
             membership=membership,
-            calculations=queued(community_id=membership.community_id),
+            calculations=calculations,
+            message=confirmation(MEMBERSHIP_UPDATED, calculations),
         )
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
@@ -149,9 +173,11 @@ class DemocracyMutation:
             tags=input.tags or [],
             order=input.order,
         )
+        calculations = queued(community_id=following.community_id)
         return FollowingPayload(
             following=following,
-            calculations=queued(community_id=following.community_id),
+            calculations=calculations,
+            message=confirmation(FOLLOWING_UPDATED, calculations),
         )
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
@@ -166,7 +192,9 @@ class DemocracyMutation:
             community=community,
             followee=load(MEMBERSHIPS, followee_id, type_name="Membership", field="followeeId"),
         )
-        return OkPayload(ok=True, calculations=queued(community_id=community.pk))
+        calculations = queued(community_id=community.pk)
+        message = confirmation(UNFOLLOWED, calculations)
+        return OkPayload(ok=True, calculations=calculations, message=message)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
@@ -199,14 +227,14 @@ class DemocracyMutation:
     def publish_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_publish(user=user, decision=_decision(decision_id))
-        return _recalculating(decision)
+        return _recalculating(decision, PUBLISHED)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def close_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
         decision = decisions.decision_close(user=user, decision=_decision(decision_id))
-        return _recalculating(decision)
+        return _recalculating(decision, CLOSED)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(BallotPayload)
@@ -226,9 +254,11 @@ class DemocracyMutation:
             tags=input.tags or [],
             comment=input.comment or "",
         )
+        calculations = queued(decision_ids=[decision.pk])
         return BallotPayload(
             ballot=direct_ballot(ballot, decision.choices.all()),
-            calculations=queued(decision_ids=[decision.pk]),
+            calculations=calculations,
+            message=confirmation(VOTE_RECORDED, calculations),
         )
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
@@ -236,4 +266,6 @@ class DemocracyMutation:
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
         decision = _decision(decision_id)
         ballots.ballot_retract(user=signed_in_user(info), decision=decision)
-        return OkPayload(ok=True, calculations=queued(decision_ids=[decision.pk]))
+        calculations = queued(decision_ids=[decision.pk])
+        message = confirmation(VOTE_RETRACTED, calculations)
+        return OkPayload(ok=True, calculations=calculations, message=message)

@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import strawberry
 import strawberry_django
-from django.db.models import QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from strawberry import relay
 from strawberry_django.relay import DjangoListConnection
 
-from core.errors import Forbidden
 from democracy import models, selectors
 from democracy.pseudonyms import display_name
 from schema.context import Info, current_user
-from schema.errors import graphql_error
+from schema.relations import relation_connection
 
 if TYPE_CHECKING:
     from schema.democracy.decision import DecisionType
@@ -38,12 +37,16 @@ TieBreakPolicyEnum: TypeAlias = Annotated[
 ]
 
 EIGHT_PLACES = Decimal("0.00000001")
-MEMBERS_HIDDEN = "Join this community to see its members and decisions."
+VIEWER_MEMBERSHIPS = "viewer_memberships"
 
 
-def _require_inside(info: Info, community: models.Community) -> None:
-    if not selectors.can_see_community_inside(current_user(info), community):
-        raise graphql_error(Forbidden(MEMBERS_HIDDEN))
+def _viewer_memberships(info: Info) -> Prefetch[str]:
+    """Prefetch the viewer's membership of each community of a page, in one query."""
+    user = current_user(info)
+    mine = models.Membership.objects.none()
+    if user.is_authenticated:
+        mine = models.Membership.objects.filter(user_id=user.pk)
+    return Prefetch("memberships", mine, to_attr=VIEWER_MEMBERSHIPS)
 
 
 @strawberry_django.type(models.Membership, name="Membership")
@@ -75,43 +78,55 @@ class CommunityType(relay.Node):
     tie_break_policy: TieBreakPolicyEnum
     results_are_public: bool
 
-    @strawberry_django.connection(DjangoListConnection[MembershipType])
-    def members(self, root: models.Community, info: Info) -> Iterable[models.Membership]:
-        _require_inside(info, root)
-        return root.memberships.filter(is_approved=True).select_related("user")
+    @relation_connection(
+        DjangoListConnection[MembershipType],
+        relation="memberships",
+        where=lambda **_: Q(is_approved=True),
+    )
+    def members(self, root: models.Community) -> Iterable[models.Membership]:
+        """Approved members; empty unless you may see inside (a member, or public results)."""
+        return root.memberships.all()
 
-    @strawberry_django.connection(
+    @relation_connection(
         DjangoListConnection[
             Annotated["DecisionType", strawberry.lazy("schema.democracy.decision")]
-        ]
+        ],
+        relation="decisions",
+        where=lambda status=None, **_: Q(status=status) if status else Q(),
     )
     def decisions(
-        self,
-        root: models.Community,
-        info: Info,
-        status: DecisionStatusEnum | None = None,
+        self, root: models.Community, status: DecisionStatusEnum | None = None
     ) -> Iterable[models.Decision]:
-        _require_inside(info, root)
-        queryset = root.decisions.all()
-        return queryset.filter(status=status) if status else queryset
+        """Newest first; empty unless you may see inside (a member, or public results)."""
+        return root.decisions.all()
 
     @strawberry_django.field(
         only=["id"],
+        prefetch_related=[_viewer_memberships],
         graphql_type=Annotated["MembershipType", strawberry.lazy("schema.democracy.types")] | None,
     )
     def my_membership(self, root: models.Community, info: Info) -> models.Membership | None:
         user = current_user(info)
         if not user.is_authenticated:
             return None
+        prefetched: list[models.Membership] | None = getattr(root, VIEWER_MEMBERSHIPS, None)
+        if prefetched is not None:
+            return prefetched[0] if prefetched else None
         return root.memberships.filter(user_id=user.pk).first()
 
 
 @strawberry_django.type(models.Following, name="Following")
-class FollowingType:
+class FollowingType(relay.Node):
     follower: MembershipType
     followee: MembershipType
     tags: list[str]
     order: int
+
+    @classmethod
+    def get_queryset(
+        cls, queryset: QuerySet[models.Following], info: Info, **kwargs: object
+    ) -> QuerySet[models.Following]:
+        return queryset.filter(selectors.inside_visible_to(current_user(info)))
 
 
 @strawberry_django.type(models.Choice, name="Choice")

@@ -44,12 +44,14 @@ mutation SignIn($token: String!) {
 #   each "choiceId" the ID of one of its choices: run
 #   OpenDecisions below to find them. A choice left out
 #   gets 0 stars.
-# The answer lists the recalculations your ballot queued;
-# the DecisionResults tab shows their results live.
+# The answer lists the recalculations your ballot queued,
+# with a message to show; the DecisionResults tab shows
+# their results live.
 mutation CastBallot($decisionId: ID!, $stars: [StarsInput!]!, $tags: [String!]) {
   castBallot(input: {decisionId: $decisionId, stars: $stars, tags: $tags}) {
     ballot { tags stars { choice { title } stars } }
     calculations { id status }
+    message
     errors { code field message }
   }
 }
@@ -77,6 +79,7 @@ mutation Follow($communityId: ID!, $followeeId: ID!, $tags: [String!]) {
   follow(input: {communityId: $communityId, followeeId: $followeeId, tags: $tags}) {
     following { followee { displayName } tags order }
     calculations { id status }
+    message
     errors { code field message }
   }
 }

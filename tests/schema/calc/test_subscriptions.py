@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from strawberry.relay import from_base64, to_base64
 
 from accounts.services.tokens import token_issue
 from calc.broadcast import calculation_message, group_name
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 STATUS = "subscription($id: ID!) { calculationStatus(decisionId: $id) { id status } }"
 RESULTS = """subscription($id: ID!) { decisionResults(decisionId: $id) {
-  winner { title } scores { totalStars } } }"""
+  id calculationId winner { title } scores { totalStars } } }"""
 
 
 async def open_socket(token: str | None) -> WebsocketCommunicator:
@@ -80,8 +81,11 @@ async def test_results_subscription_sends_current_result_then_each_new_one(votin
     await sync_to_async(decision_calculate)(decision.pk)
     socket = await open_socket(token)
     await subscribe(socket, "r", RESULTS, id=gid(decision))
-    current = await next_payload(socket)
-    assert current["data"]["decisionResults"]["scores"][0]["totalStars"] == "4.00000000"
+    current = (await next_payload(socket))["data"]["decisionResults"]
+    assert current["scores"][0]["totalStars"] == "4.00000000"
+    # The same global ID as Decision.results, from the calculation: caches can merge them.
+    _, calculation_pk = from_base64(current["calculationId"])
+    assert current["id"] == to_base64("DecisionResults", calculation_pk)
 
     other = await sync_to_async(MembershipFactory)(community=member.community)
     await sync_to_async(BallotFactory)(decision=decision, membership=other, stars={"road": 5})
