@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from strawberry.django.views import GraphQLView
+import json
+from typing import Any
 
+from cross_web import HTTPException
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from strawberry.django.views import GraphQLView
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from schema.client_errors import coded_all
 from schema.schema import schema
+
+NOT_AN_OBJECT = 'The request body must be a JSON object such as {"query": "{ me { id } }"}.'
+NOT_UTF8 = "The request body must be JSON encoded as UTF-8."
 
 
 class CrowdVoteGraphQLView(GraphQLView):
@@ -13,6 +24,9 @@ class CrowdVoteGraphQLView(GraphQLView):
 
     CSRF is enforced by Django's middleware for cookie-authenticated requests only:
     ``BearerTokenMiddleware`` exempts requests that carry an Authorization header.
+
+    A request that is not GraphQL at all (not JSON, not UTF-8, not an object) is answered
+    400 with a GraphQL-shaped error and code ``BAD_REQUEST``, like any other error.
     """
 
     schema = schema
@@ -21,3 +35,31 @@ class CrowdVoteGraphQLView(GraphQLView):
         super().__init__(
             schema=schema, graphql_ide="graphiql" if settings.GRAPHIQL_ENABLED else None
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = json.loads(data)
+        # Batching is off: anything but an object (null, 42, a list) is not a request.
+        if not isinstance(decoded, dict):
+            raise HTTPException(400, NOT_AN_OBJECT)
+        return decoded
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            request.body.decode()
+        except UnicodeDecodeError:
+            return self._refuse(HTTPException(400, NOT_UTF8))
+        try:
+            return self.run(request=request)
+        except HTTPException as error:
+            return self._refuse(error)
+
+    def process_result(self, request: HttpRequest, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Errors raised before the operation's hooks (a document over the token limit fails
+        # in the parser cache) bypass ``ClientErrors``: code them here too.
+        result.errors = coded_all(result.errors)
+        return super().process_result(request, result)
+
+    @staticmethod
+    def _refuse(error: HTTPException) -> JsonResponse:
+        body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+        return JsonResponse(body, status=error.status_code)

@@ -1,0 +1,111 @@
+"""Every GraphQL error a client sees carries ``extensions.code`` and a message for them.
+
+Errors the API raises on purpose already have a code (``UNAUTHENTICATED``, ``FORBIDDEN``,
+the limits' ``QUERY_TOO_COMPLEX``). The rest get one here: documents that do not parse or
+validate, variables of the wrong type, bad pagination arguments. Anything else is a bug:
+its text is replaced by a generic message with ``INTERNAL_ERROR`` (unless ``DEBUG``), and
+its traceback goes to the log, where strawberry's error logger already wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import PurePath
+
+from django.conf import settings
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+INTERNAL_MESSAGE = "Something went wrong on our side. Try again later."
+PAGINATION_MESSAGE = (
+    "The page arguments are not valid: 'first' must be 0 to {limit} and 'after' a cursor "
+    "from this list's pageInfo."
+)
+# Where strawberry and strawberry_django slice connections: their errors are the client's.
+PAGINATION_PACKAGES = (("strawberry", "relay"), ("strawberry_django", "relay"))
+
+
+class ClientErrorCode(StrEnum):
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+def _from_pagination(error: Exception) -> bool:
+    traceback = error.__traceback__
+    frame_file = ""
+    while traceback is not None:
+        frame_file = traceback.tb_frame.f_code.co_filename
+        traceback = traceback.tb_next
+    parts = PurePath(frame_file).parts
+    return any(
+        parts[i : i + len(package)] == package
+        for package in PAGINATION_PACKAGES
+        for i in range(len(parts))
+    )
+
+
+def _refused_document(error: GraphQLError) -> tuple[ClientErrorCode, str]:
+    """Return the code and message of an error found before anything ran."""
+    message = error.message
+    if "Parsing aborted" in message and "tokens" in message:
+        limit = settings.GRAPHQL_MAX_TOKENS
+        return ClientErrorCode.QUERY_TOO_COMPLEX, (
+            f"The document is too long: it has more than {limit:,} tokens (GRAPHQL_MAX_TOKENS)."
+        )
+    if "exceeds maximum operation depth" in message or "aliases found. Allowed" in message:
+        return ClientErrorCode.QUERY_TOO_COMPLEX, message
+    if isinstance(error, GraphQLSyntaxError):
+        return ClientErrorCode.GRAPHQL_PARSE_FAILED, message
+    coercion = ("got invalid value", "was not provided", "must not be null")
+    if message.startswith("Variable '$") and any(part in message for part in coercion):
+        return ClientErrorCode.BAD_USER_INPUT, message
+    return ClientErrorCode.GRAPHQL_VALIDATION_FAILED, message
+
+
+def coded(error: GraphQLError) -> GraphQLError:
+    """Return ``error`` with a code and a message written for the client."""
+    if (error.extensions or {}).get("code"):
+        return error
+    # Follow the chain of GraphQL errors to the exception that caused it, if any.
+    original = error.original_error
+    while isinstance(original, GraphQLError):
+        if (original.extensions or {}).get("code"):
+            break
+        original = original.original_error
+    if isinstance(original, GraphQLError):
+        code, message = (original.extensions or {})["code"], original.message
+    elif original is None:
+        code, message = _refused_document(error)
+    elif isinstance(original, ValueError | TypeError) and _from_pagination(original):
+        code = ClientErrorCode.BAD_USER_INPUT
+        message = PAGINATION_MESSAGE.format(limit=settings.GRAPHQL_MAX_PAGE_SIZE)
+    elif settings.DEBUG:
+        code, message = ClientErrorCode.INTERNAL_ERROR, error.message
+    else:
+        code, message = ClientErrorCode.INTERNAL_ERROR, INTERNAL_MESSAGE
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={**(error.extensions or {}), "code": str(code)},
+    )
+
+
+def coded_all(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    return [coded(error) for error in errors] if errors else errors
+
+
+class ClientErrors(SchemaExtension):
+    """Give every error of a result a code; mask unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if getattr(result, "errors", None):
+            result.errors = coded_all(result.errors)  # type: ignore[union-attr]
