@@ -60,7 +60,7 @@ def _refused_document(error: GraphQLError) -> tuple[ClientErrorCode, str]:
         return ClientErrorCode.QUERY_TOO_COMPLEX, message
     if isinstance(error, GraphQLSyntaxError):
         return ClientErrorCode.GRAPHQL_PARSE_FAILED, message
-    coercion = ("got invalid value", "was not provided", "must not be null")
+    coercion = ("has invalid value", "got invalid value", "was not provided", "must not be null")
     if message.startswith("Variable '$") and any(part in message for part in coercion):
         return ClientErrorCode.BAD_USER_INPUT, message
     return ClientErrorCode.GRAPHQL_VALIDATION_FAILED, message
