@@ -17,6 +17,7 @@ from schema.schema import schema
 
 NOT_AN_OBJECT = 'The request body must be a JSON object such as {"query": "{ me { id } }"}.'
 NOT_UTF8 = "The request body must be JSON encoded as UTF-8."
+LONE_SURROGATE = "The request contains text that is not valid Unicode (an unpaired surrogate)."
 
 
 class CrowdVoteGraphQLView(GraphQLView):
@@ -25,7 +26,8 @@ class CrowdVoteGraphQLView(GraphQLView):
     CSRF is enforced by Django's middleware for cookie-authenticated requests only:
     ``BearerTokenMiddleware`` exempts requests that carry an Authorization header.
 
-    A request that is not GraphQL at all (not JSON, not UTF-8, not an object) is answered
+    A request that is not GraphQL at all (not JSON, not UTF-8, not an object, or with text
+    that is not Unicode) is answered
     400 with a GraphQL-shaped error and code ``BAD_REQUEST``, like any other error.
     """
 
@@ -41,6 +43,11 @@ class CrowdVoteGraphQLView(GraphQLView):
         # Batching is off: anything but an object (null, 42, a list) is not a request.
         if not isinstance(decoded, dict):
             raise HTTPException(400, NOT_AN_OBJECT)
+        # JSON may escape half of a UTF-16 pair ("\ud800"), which no database can store.
+        try:
+            json.dumps(decoded, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise HTTPException(400, LONE_SURROGATE) from None
         return decoded
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
