@@ -9,13 +9,16 @@ its traceback goes to the log, where strawberry's error logger already wrote it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from enum import StrEnum
 from pathlib import PurePath
+from typing import Any
 
+import strawberry
 from django.conf import settings
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import PreExecutionError
 
 INTERNAL_MESSAGE = "Something went wrong on our side. Try again later."
 PAGINATION_MESSAGE = (
@@ -109,3 +112,39 @@ class ClientErrors(SchemaExtension):
         result = self.execution_context.result
         if getattr(result, "errors", None):
             result.errors = coded_all(result.errors)  # type: ignore[union-attr]
+
+
+class CodedSchema(strawberry.Schema):
+    """A schema whose streamed results (websocket subscriptions) carry codes too.
+
+    ``ClientErrors`` cannot see errors raised before the operation's hooks run, such as a
+    document over the token limit, which the parser cache raises; over HTTP the view codes
+    them, and here each streamed result is coded and such an error becomes a refusal.
+    """
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _coded(await super().stream(*args, **kwargs))
+
+
+async def _coded(source: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    first = True
+    try:
+        while True:
+            try:
+                result = await anext(source)
+            except StopAsyncIteration:
+                return
+            except GraphQLError as error:
+                if not first:
+                    raise
+                yield PreExecutionError(data=None, errors=[coded(error)])
+                return
+            first = False
+            if getattr(result, "errors", None):
+                result.errors = coded_all(result.errors)
+            yield result
+    finally:
+        # Ending the subscription ends the source too (it leaves its channel group).
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()

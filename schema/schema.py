@@ -25,7 +25,7 @@ from schema.accounts.mutations import AccountsMutation
 from schema.accounts.queries import AccountsQuery
 from schema.calc.mutations import CalcMutation
 from schema.calc.subscriptions import CalcSubscription
-from schema.client_errors import ClientErrors
+from schema.client_errors import ClientErrors, CodedSchema
 from schema.context import Info, global_pk
 from schema.democracy.mutations import DemocracyMutation
 from schema.democracy.queries import DemocracyQuery
@@ -68,7 +68,7 @@ LIMITS = [
     cost_rule(max_cost=settings.GRAPHQL_MAX_COST, page_size=settings.GRAPHQL_MAX_PAGE_SIZE),
 ]
 
-schema = strawberry.Schema(
+schema = CodedSchema(
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     query=Query,
     mutation=Mutation,
