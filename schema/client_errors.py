@@ -4,11 +4,12 @@ Errors the API raises on purpose already have a code (``UNAUTHENTICATED``, ``FOR
 the limits' ``QUERY_TOO_COMPLEX``). The rest get one here: documents that do not parse or
 validate, variables of the wrong type, bad pagination arguments. Anything else is a bug:
 its text is replaced by a generic message with ``INTERNAL_ERROR`` (unless ``DEBUG``), and
-its traceback goes to the log, where strawberry's error logger already wrote it.
+its traceback goes to the log (``CodedSchema.process_errors``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from enum import StrEnum
 from pathlib import PurePath
@@ -18,8 +19,10 @@ import strawberry
 from django.conf import settings
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
+ERROR_LOGGER = logging.getLogger("crowdvote.graphql")
 INTERNAL_MESSAGE = "Something went wrong on our side. Try again later."
 PAGINATION_MESSAGE = (
     "The page arguments are not valid: 'first' must be 0 to {limit} and 'after' a cursor "
@@ -115,12 +118,31 @@ class ClientErrors(SchemaExtension):
 
 
 class CodedSchema(strawberry.Schema):
-    """A schema whose streamed results (websocket subscriptions) carry codes too.
+    """A schema whose streamed results carry codes too, and that logs only its faults.
 
     ``ClientErrors`` cannot see errors raised before the operation's hooks run, such as a
     document over the token limit, which the parser cache raises; over HTTP the view codes
-    them, and here each streamed result is coded and such an error becomes a refusal.
+    them, and here each streamed result (websocket subscriptions) is coded and such an
+    error becomes a refusal.
+
+    Strawberry logs every error with its document; a refused 200 KB document would flood
+    the log. The client's mistakes are in their answer; the log gets the server's faults,
+    each with its traceback.
     """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if coded(error).extensions["code"] == ClientErrorCode.INTERNAL_ERROR:  # type: ignore[index]
+                cause = error.original_error or error
+                ERROR_LOGGER.error(
+                    "Unexpected error in %s: %s: %s",
+                    ".".join(str(key) for key in error.path or ()) or "the operation",
+                    type(cause).__name__,
+                    cause,
+                    exc_info=(type(cause), cause, cause.__traceback__),
+                )
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:
         return _coded(await super().stream(*args, **kwargs))
