@@ -28,8 +28,11 @@ PAGINATION_MESSAGE = (
     "The page arguments are not valid: 'first' must be 0 to {limit} and 'after' a cursor "
     "from this list's pageInfo."
 )
-# Where strawberry and strawberry_django slice connections: their errors are the client's.
-PAGINATION_PACKAGES = (("strawberry", "relay"), ("strawberry_django", "relay"))
+# Where strawberry reads page arguments and cursors: what they raise is the client's doing.
+PAGINATION_FRAMES = {
+    (("strawberry", "relay", "utils.py"), "from_arguments"),
+    (("strawberry", "relay", "utils.py"), "from_base64"),
+}
 
 
 class ClientErrorCode(StrEnum):
@@ -41,17 +44,14 @@ class ClientErrorCode(StrEnum):
 
 
 def _from_pagination(error: Exception) -> bool:
+    """Return whether ``error`` was raised reading a page argument or a cursor."""
     traceback = error.__traceback__
-    frame_file = ""
-    while traceback is not None:
-        frame_file = traceback.tb_frame.f_code.co_filename
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
         traceback = traceback.tb_next
-    parts = PurePath(frame_file).parts
-    return any(
-        parts[i : i + len(package)] == package
-        for package in PAGINATION_PACKAGES
-        for i in range(len(parts))
-    )
+    code = traceback.tb_frame.f_code
+    return (PurePath(code.co_filename).parts[-3:], code.co_name) in PAGINATION_FRAMES
 
 
 def _refused_document(error: GraphQLError) -> tuple[ClientErrorCode, str]:
@@ -88,7 +88,10 @@ def coded(error: GraphQLError) -> GraphQLError:
         code, message = _refused_document(error)
     elif isinstance(original, ValueError | TypeError) and _from_pagination(original):
         code = ClientErrorCode.BAD_USER_INPUT
-        message = PAGINATION_MESSAGE.format(limit=settings.GRAPHQL_MAX_PAGE_SIZE)
+        # "Argument 'first' cannot be higher than 100." is for clients; int() errors are not.
+        written = str(original).startswith("Argument '")
+        limit = settings.GRAPHQL_MAX_PAGE_SIZE
+        message = str(original) if written else PAGINATION_MESSAGE.format(limit=limit)
     elif settings.DEBUG:
         code, message = ClientErrorCode.INTERNAL_ERROR, error.message
     else:

@@ -73,6 +73,11 @@ def test_documents_and_arguments_the_api_refuses_carry_a_code(
     assert "Traceback" not in response.body["errors"][0]["message"]
 
 
+def test_a_page_too_large_says_the_limit(graphql_as):
+    response = graphql_as(None)("{ communities(first: 101) { totalCount } }")
+    assert response.body["errors"][0]["message"] == "Argument 'first' cannot be higher than 100."
+
+
 def test_a_bad_cursor_says_what_is_wrong_without_internal_text(graphql_as):
     response = graphql_as(None)('{ communities(after: "abc") { totalCount } }')
     message = response.body["errors"][0]["message"]
