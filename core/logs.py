@@ -60,15 +60,37 @@ def log_event(event: Event, actor: str, message: str, *, level: int = logging.IN
     EVENT_LOGGER.log(level, message, extra={"event": event.value, "actor": actor or "-"})
 
 
+def one_line(text: str) -> str:
+    """Return ``text`` with every control and format character escaped, e.g. ``\\n``, ``\\x1b``.
+
+    Names and titles are user input: a newline, an ANSI escape or a bidi override in them
+    would forge or hide log lines. Printable text of any script stays as it is.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    if char in "\n\r\t":
+        return repr(char)[1:-1]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
 class EventFormatter(logging.Formatter):
-    """Format records as ``[time] [LEVEL] [EVENT] [actor] - message``."""
+    """Format records as ``[time] [LEVEL] [EVENT] [actor] - message``: one event, one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", record.name)
         actor = getattr(record, "actor", "-")
         line = (
             f"[{self.formatTime(record, self.datefmt)}] [{record.levelname}] "
-            f"[{event}] [{actor}] - {record.getMessage()}"
+            f"[{one_line(str(event))}] [{one_line(str(actor))}] - {one_line(record.getMessage())}"
         )
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"

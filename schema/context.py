@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 Info: TypeAlias = strawberry.Info[Any, None]
 ModelT = TypeVar("ModelT", bound=Model)
+MAX_PK = 2**63 - 1
+MAX_PK_DIGITS = len(str(MAX_PK))
 
 
 def current_user(info: Info) -> User | AnonymousUser:
@@ -51,9 +53,13 @@ def global_pk(raw_id: str, *, type_name: str) -> int | None:
         global_id = GlobalID.from_id(raw_id)
     except GlobalIDValueError:
         return None
-    if global_id.type_name != type_name or not global_id.node_id.isdigit():
+    node_id = global_id.node_id
+    # ASCII digits only: str.isdigit() and int() also take "²" and "٣", which would alias
+    # IDs or fail. Beyond a 64-bit key no row exists, and the database cannot compare it.
+    if global_id.type_name != type_name or not (node_id.isascii() and node_id.isdigit()):
         return None
-    return int(global_id.node_id)
+    pk = int(node_id) if len(node_id) <= MAX_PK_DIGITS else MAX_PK + 1
+    return pk if pk <= MAX_PK else None
 
 
 def decode_pk(raw_id: str, *, type_name: str, field: str) -> int:

@@ -17,6 +17,7 @@ from democracy.errors import DemocracyErrorCode
 from democracy.models import Ballot, BallotStar, Decision, DecisionStatus
 from democracy.pseudonyms import display_name
 from democracy.tags import normalize_tags
+from democracy.text import BALLOT_COMMENT, clean_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 MAX_STARS = 5
-MAX_COMMENT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +82,9 @@ def ballot_cast(
     _require_open(decision)
     rated = _clean_stars(decision, stars)
     clean_tags = normalize_tags(tags)
-    comment = comment.strip()
-    if len(comment) > MAX_COMMENT:
-        message = errors.TOO_LONG.format(what="A comment", limit=MAX_COMMENT)
-        raise DomainError(DemocracyErrorCode.TOO_LONG, message, field="comment")
+    comment = clean_text(
+        comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
+    )
 
     ballot = Ballot.objects.filter(decision=decision, membership=membership).first()
     created = ballot is None

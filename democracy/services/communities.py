@@ -12,6 +12,7 @@ from democracy import errors
 from democracy.access import actor_name, manager_or_staff_require, user_require
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Community, Membership, Role, TieBreakPolicy
+from democracy.text import COMMUNITY_DESCRIPTION, COMMUNITY_NAME, clean_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _clean_name(name: str, *, exclude_pk: int | None = None) -> str:
-    name = name.strip()
+    name = clean_text(name, what="A community name", field="name", limit=COMMUNITY_NAME)
     if not name:
         raise DomainError(DemocracyErrorCode.REQUIRED, errors.NAME_REQUIRED, field="name")
     others = Community.objects.filter(name__iexact=name)
@@ -30,6 +31,16 @@ def _clean_name(name: str, *, exclude_pk: int | None = None) -> str:
     if others.exists():
         raise DomainError(DemocracyErrorCode.NAME_TAKEN, errors.NAME_TAKEN, field="name")
     return name
+
+
+def _clean_description(description: str) -> str:
+    return clean_text(
+        description,
+        what="A community description",
+        field="description",
+        limit=COMMUNITY_DESCRIPTION,
+        multiline=True,
+    )
 
 
 @transaction.atomic
@@ -46,7 +57,7 @@ def community_create(
     creator = user_require(user)
     community = Community(
         name=_clean_name(name),
-        description=description.strip(),
+        description=_clean_description(description),
         auto_approve_applications=auto_approve_applications,
         tie_break_policy=tie_break_policy,
         results_are_public=results_are_public,
@@ -77,7 +88,7 @@ def community_update(
     if name is not None:
         community.name = _clean_name(name, exclude_pk=community.pk)
     if description is not None:
-        community.description = description.strip()
+        community.description = _clean_description(description)
     if auto_approve_applications is not None:
         community.auto_approve_applications = auto_approve_applications
     if tie_break_policy is not None:

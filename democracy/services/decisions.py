@@ -16,6 +16,13 @@ from democracy import errors
 from democracy.access import Staff, actor_name, manager_or_staff_require
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Choice, Community, Decision, DecisionStatus, Membership
+from democracy.text import (
+    CHOICE_DESCRIPTION,
+    CHOICE_TITLE,
+    DECISION_DESCRIPTION,
+    DECISION_TITLE,
+    clean_text,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -33,13 +40,27 @@ class ChoiceSpec:
 
 
 def _clean_title(title: str) -> str:
-    title = title.strip()
+    title = clean_text(title, what="A decision title", field="title", limit=DECISION_TITLE)
     if not title:
         raise DomainError(DemocracyErrorCode.REQUIRED, errors.TITLE_REQUIRED, field="title")
     return title
 
 
+def _clean_description(description: str) -> str:
+    return clean_text(
+        description,
+        what="A decision description",
+        field="description",
+        limit=DECISION_DESCRIPTION,
+        multiline=True,
+    )
+
+
 def _check_closes_at(closes_at: datetime) -> None:
+    if timezone.is_naive(closes_at):
+        raise DomainError(
+            DemocracyErrorCode.INVALID_DATETIME, errors.NAIVE_DATETIME, field="closesAt"
+        )
     if closes_at <= timezone.now():
         raise DomainError(
             DemocracyErrorCode.CLOSES_IN_PAST, errors.CLOSES_IN_PAST, field="closesAt"
@@ -56,7 +77,7 @@ def _clean_choices(choices: Sequence[ChoiceSpec]) -> list[ChoiceSpec]:
     cleaned: list[ChoiceSpec] = []
     seen: set[str] = set()
     for spec in choices:
-        title = spec.title.strip()
+        title = clean_text(spec.title, what="A choice title", field="choices", limit=CHOICE_TITLE)
         if not title:
             raise DomainError(
                 DemocracyErrorCode.REQUIRED, errors.CHOICE_TITLE_REQUIRED, field="choices"
@@ -65,7 +86,14 @@ def _clean_choices(choices: Sequence[ChoiceSpec]) -> list[ChoiceSpec]:
             message = errors.DUPLICATE_CHOICE.format(title=title)
             raise DomainError(DemocracyErrorCode.DUPLICATE_CHOICE, message, field="choices")
         seen.add(title.lower())
-        cleaned.append(ChoiceSpec(title=title, description=spec.description.strip()))
+        description = clean_text(
+            spec.description,
+            what="A choice description",
+            field="choices",
+            limit=CHOICE_DESCRIPTION,
+            multiline=True,
+        )
+        cleaned.append(ChoiceSpec(title=title, description=description))
     return cleaned
 
 
@@ -104,7 +132,7 @@ def decision_create(
     decision = Decision(
         community=community,
         title=_clean_title(title),
-        description=description.strip(),
+        description=_clean_description(description),
         closes_at=closes_at,
         created_by=manager if isinstance(manager, Membership) else None,
     )
@@ -138,7 +166,7 @@ def decision_update(
     if title is not None:
         decision.title = _clean_title(title)
     if description is not None:
-        decision.description = description.strip()
+        decision.description = _clean_description(description)
     if closes_at is not None:
         _check_closes_at(closes_at)
         decision.closes_at = closes_at

@@ -24,6 +24,14 @@ def global_id(type_name: str, pk: object) -> str:
         ("RGVjaXNpb246MTI", None),  # missing padding
         (base64.b64encode(b"Decision12").decode(), None),  # no colon
         ("", None),
+        # Other digits than 0-9: "٣" would alias decision 3, "²" made int() fail.
+        (global_id("Decision", "٣"), None),
+        (global_id("Decision", "²"), None),
+        (global_id("Decision", "\uff11\uff12"), None),  # full-width 12
+        (global_id("Decision", " 12"), None),
+        (global_id("Decision", 2**63 - 1), 2**63 - 1),
+        (global_id("Decision", 2**63), None),  # beyond any database key
+        (global_id("Decision", "9" * 5000), None),  # beyond int()'s digit limit
     ],
 )
 def test_global_pk_reads_only_ids_of_the_named_type(raw: str, expected: int | None) -> None:

@@ -17,7 +17,7 @@ from tests.schema.democracy.test_mutation_communities import CREATE
 def test_a_too_long_name_is_a_user_error_naming_the_field(graphql_as, user):
     payload = graphql_as(user)(CREATE, input={"name": "x" * 121}).data["createCommunity"]
     assert payload["community"] is None
-    assert payload["errors"][0]["code"] == "MAX_LENGTH"
+    assert payload["errors"][0]["code"] == "TOO_LONG"
     assert payload["errors"][0]["field"] == "name"
     assert "at most 120 characters" in payload["errors"][0]["message"]
     assert not Community.objects.exists()

@@ -157,6 +157,24 @@ def test_an_invalid_ballot_tag_is_refused(decision, member, unchanged):
     assert "'n/a'" in raised.value.message
 
 
+def test_more_than_twenty_tags_are_refused(decision, member, unchanged):
+    tags = [f"topic-{i}" for i in range(21)]
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=[], tags=tags)
+    assert_error(raised, "TOO_MANY_TAGS", "tags")
+
+
+def test_twenty_tags_are_kept(decision, member):
+    tags = sorted(f"topic-{i:02}" for i in range(20))
+    assert ballot_cast(user=member.user, decision=decision, stars=[], tags=tags).tags == tags
+
+
+def test_a_comment_with_a_nul_is_refused(decision, member, unchanged):
+    with unchanged(), pytest.raises(DomainError) as raised:
+        ballot_cast(user=member.user, decision=decision, stars=[], comment="fine\x00")
+    assert_error(raised, "INVALID_CHARACTERS", "comment")
+
+
 def test_a_comment_too_long_is_refused(decision, member, unchanged):
     with unchanged(), pytest.raises(DomainError) as raised:
         ballot_cast(user=member.user, decision=decision, stars=[], comment="x" * 2001)

@@ -58,6 +58,30 @@ def test_create_refuses_a_blank_name(unchanged, name):
     assert_error(raised, "REQUIRED", "name")
 
 
+@pytest.mark.parametrize(
+    ("name", "description", "code", "field"),
+    [
+        # 100,000 characters once reached SQLite's LIKE as "pattern too complex".
+        ("x" * 100_000, "", "TOO_LONG", "name"),
+        ("x" * 121, "", "TOO_LONG", "name"),
+        ("Park\x00Friends", "", "INVALID_CHARACTERS", "name"),
+        ("Park\rFriends", "", "INVALID_CHARACTERS", "name"),
+        ("Park Friends", "x" * 5001, "TOO_LONG", "description"),
+        ("Park Friends", "bad\x00", "INVALID_CHARACTERS", "description"),
+    ],
+)
+def test_create_refuses_oversized_or_control_text(unchanged, name, description, code, field):
+    user = UserFactory()
+    with unchanged(), pytest.raises(DomainError) as raised:
+        community_create(user=user, name=name, description=description)
+    assert_error(raised, code, field)
+
+
+def test_names_may_use_any_script_and_the_longest_length():
+    community = community_create(user=UserFactory(), name="Vecinos ٣ 町内会 " + "x" * 106)
+    assert len(community.name) == 120
+
+
 @pytest.mark.parametrize("user", [None, AnonymousUser()])
 def test_create_requires_sign_in(unchanged, user):
     with unchanged(), pytest.raises(NotAuthenticated):

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.errors import DomainError, Forbidden, NotAuthenticated
@@ -137,6 +136,23 @@ BAD_CREATES = [
     ),
     pytest.param({"choices": specs("Park", "  ")}, "REQUIRED", "choices", id="blank-choice"),
     pytest.param({"title": "   "}, "REQUIRED", "title", id="blank-title"),
+    pytest.param({"title": "x" * 201}, "TOO_LONG", "title", id="long-title"),
+    pytest.param({"title": "Bud\x00get"}, "INVALID_CHARACTERS", "title", id="nul-title"),
+    pytest.param({"title": "Bud\nget"}, "INVALID_CHARACTERS", "title", id="newline-title"),
+    pytest.param({"description": "x" * 10_001}, "TOO_LONG", "description", id="long-text"),
+    pytest.param({"description": "a\x1b[2Jb"}, "INVALID_CHARACTERS", "description", id="ansi"),
+    pytest.param(
+        {"choices": [ChoiceSpec("Park", "x" * 2001), ChoiceSpec("Road")]},
+        "TOO_LONG",
+        "choices",
+        id="long-choice-description",
+    ),
+    pytest.param(
+        {"closes_at": later().replace(tzinfo=None)},
+        "INVALID_DATETIME",
+        "closesAt",
+        id="naive-closes-at",
+    ),
     pytest.param(
         {"closes_at": timezone.now() - timedelta(minutes=1)},
         "CLOSES_IN_PAST",
@@ -154,8 +170,20 @@ def test_creating_refuses_bad_input(manager, unchanged, change, code, field):
     assert_error(raised, code, field)
 
 
+def test_a_description_keeps_its_line_breaks(manager):
+    decision = decision_create(
+        user=manager.user,
+        community=manager.community,
+        title="Budget",
+        description="First line\n\tsecond line",
+        closes_at=later(),
+        choices=specs("Park", "Road"),
+    )
+    assert decision.description == "First line\n\tsecond line"
+
+
 def test_creating_refuses_a_choice_title_too_long(manager, unchanged):
-    with unchanged(), pytest.raises(ValidationError):
+    with unchanged(), pytest.raises(DomainError) as raised:
         decision_create(
             user=manager.user,
             community=manager.community,
@@ -163,6 +191,7 @@ def test_creating_refuses_a_choice_title_too_long(manager, unchanged):
             closes_at=later(),
             choices=specs("Park", "x" * 201),
         )
+    assert_error(raised, "TOO_LONG", "choices")
 
 
 def test_creating_logs_an_anonymous_manager_by_pseudonym(events):

@@ -163,3 +163,20 @@ async def test_bad_token_is_rejected_with_a_message():
     closed = await socket.receive_output(timeout=5)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4403
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("subscription { nope }", "GRAPHQL_VALIDATION_FAILED"),
+        ("subscription {" + " __typename" * 3000 + " }", "QUERY_TOO_COMPLEX"),
+        ("subscription { calculationStatus(decisionId: 5) { id }", "GRAPHQL_PARSE_FAILED"),
+    ],
+)
+async def test_a_refused_subscription_document_answers_with_a_code(query, code):
+    socket = await open_socket(None)
+    await subscribe(socket, "s", query)
+    message = await socket.receive_json_from(timeout=5)
+    assert message["type"] == "error"
+    assert [error["extensions"]["code"] for error in message["payload"]] == [code]
+    await socket.disconnect()

@@ -1,0 +1,158 @@
+"""What one GraphQL document may ask for: depth, aliases, tokens and cost.
+
+Each limit refuses the whole document before anything runs, so any document is answered
+or refused within a bounded amount of work, signed in or not. The refusals carry
+``extensions.code`` ``QUERY_TOO_COMPLEX`` (``schema.client_errors``).
+"""
+
+from __future__ import annotations
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+
+# A list that is not a connection has no page size; this many items is the estimate.
+LIST_SIZE = 10
+PAGE_ARGUMENTS = ("first", "last")
+# Introspection is answered from memory (the standard query, ~280,000 values by this
+# count, takes 70 ms) and graphql-core's own rule bounds its nesting: it costs 1.
+INTROSPECTION = {"__schema", "__type"}
+
+
+def cost_rule(*, max_cost: int, page_size: int) -> type[ValidationRule]:
+    """Return a rule refusing documents whose cost exceeds ``max_cost``.
+
+    Each field costs 1, and the fields inside a list count once per expected item: the
+    ``first``/``last`` items of a connection (``page_size`` when not a literal), or
+    ``LIST_SIZE`` for any other list. A document's cost is that of its dearest operation.
+    """
+
+    class CostLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            counter = _Counter(context, page_size=page_size)
+            operations = [
+                d for d in context.document.definitions if isinstance(d, OperationDefinitionNode)
+            ]
+            cost = max((counter.operation(op) for op in operations), default=0)
+            if cost > max_cost:
+                context.report_error(
+                    GraphQLError(
+                        f"The query is too costly: it may return about {cost:,} values, "
+                        f"more than the limit of {max_cost:,} (GRAPHQL_MAX_COST). Ask for "
+                        "fewer fields or smaller pages (first:), or split it into several "
+                        "queries.",
+                        extensions={"code": "QUERY_TOO_COMPLEX"},
+                    )
+                )
+
+    return CostLimit
+
+
+class _Counter:
+    def __init__(self, context: ValidationContext, *, page_size: int) -> None:
+        self.schema: GraphQLSchema = context.schema
+        self.page_size = page_size
+        self.fragments = {
+            d.name.value: d
+            for d in context.document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        self.fragment_costs: dict[str, int] = {}
+        self.visiting: set[str] = set()
+
+    def operation(self, operation: OperationDefinitionNode) -> int:
+        root = {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+            OperationType.SUBSCRIPTION: self.schema.subscription_type,
+        }[operation.operation]
+        return self.selections(operation.selection_set, root)
+
+    def selections(self, selection_set: SelectionSetNode | None, parent: object) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.selections(selection.selection_set, inner)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment(selection.name.value)
+        return total
+
+    def fragment(self, name: str) -> int:
+        if name in self.fragment_costs:
+            return self.fragment_costs[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.visiting:
+            return 0  # unknown fragments and cycles are refused by the standard rules
+        self.visiting.add(name)
+        cost = self.selections(
+            definition.selection_set, self.schema.get_type(definition.type_condition.name.value)
+        )
+        self.visiting.discard(name)
+        self.fragment_costs[name] = cost
+        return cost
+
+    def field(self, node: FieldNode, parent: object) -> int:
+        name = node.name.value
+        fields = (
+            parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
+        )
+        definition = fields.get(name)
+        if name in INTROSPECTION or name == "__typename":
+            return 1
+        if definition is None:
+            # A union's field, or an unknown one: count it plainly.
+            return 1 + self.selections(node.selection_set, None)
+        items = self._items(node, definition, parent_name=getattr(parent, "name", ""))
+        return 1 + items * self.selections(node.selection_set, _named(definition.type))
+
+    def _items(self, node: FieldNode, definition: GraphQLField, *, parent_name: str) -> int:
+        if any(name in definition.args for name in PAGE_ARGUMENTS):
+            for argument in node.arguments or ():
+                value = argument.value
+                if argument.name.value not in PAGE_ARGUMENTS:
+                    continue
+                if isinstance(value, IntValueNode) and len(value.value) < 10:
+                    return max(0, min(int(value.value), self.page_size))
+            return self.page_size  # no page size given, or a variable: the largest page
+        if _is_list(definition.type):
+            # A connection's ``edges`` were counted by the connection's page size.
+            return 1 if parent_name.endswith("Connection") else LIST_SIZE
+        return 1
+
+
+def _unwrap(type_: object) -> object:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+
+
+def _is_list(type_: object) -> bool:
+    return isinstance(_unwrap(type_), GraphQLList)
+
+
+def _named(type_: object) -> GraphQLNamedType | None:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return type_ if isinstance(type_, GraphQLNamedType) else None

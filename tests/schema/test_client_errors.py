@@ -1,0 +1,186 @@
+"""Every error a client meets has a code and a message written for them; nothing is stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+from core.logs import EventFormatter
+from democracy import selectors
+from democracy.models import Community, Decision
+from schema.client_errors import ERROR_LOGGER
+from tests.democracy.conftest import db_state
+from tests.factories import MembershipFactory
+from tests.schema.conftest import gid
+from tests.schema.democracy.test_mutation_decisions import CREATE as CREATE_DECISION
+
+pytestmark = pytest.mark.django_db
+
+CREATE_COMMUNITY = """
+mutation($input: CreateCommunityInput!) {
+  createCommunity(input: $input) { community { id } errors { code field message } }
+}"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"null",
+        b"42",
+        b'"text"',
+        b"[1, 2]",
+        b"[]",
+        b"\xff\xfe{}",
+        b'{"query": "{ me { id } }"\xc3',
+        b'{"query": "{ me { id } }", "variables": {"name": "a\\ud800b"}}',
+    ],
+)
+def test_a_body_that_is_not_a_utf8_json_object_is_a_400_with_a_code(body):
+    response = Client().post("/graphql", data=body, content_type="application/json")
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "JSON" in error["message"] or "Unicode" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "code"),
+    [
+        ("{ me { id }", {}, "GRAPHQL_PARSE_FAILED"),
+        ("{ nope }", {}, "GRAPHQL_VALIDATION_FAILED"),
+        ("query($id: ID!) { decision(id: $id) { id } }", {}, "BAD_USER_INPUT"),
+        ("query($id: ID!) { decision(id: $id) { id } }", {"id": 5.5}, "BAD_USER_INPUT"),
+        (
+            "query($n: Int) { communities(first: $n) { totalCount } }",
+            {"n": 2**40},
+            "BAD_USER_INPUT",
+        ),
+        ('{ communities(after: "abc") { totalCount } }', {}, "BAD_USER_INPUT"),
+        ('{ communities(after: "YXJyYXljb25uZWN0aW9uOng=") { totalCount } }', {}, "BAD_USER_INPUT"),
+        ("{ communities(first: -1) { totalCount } }", {}, "BAD_USER_INPUT"),
+        ("{ communities(first: 101) { totalCount } }", {}, "BAD_USER_INPUT"),
+    ],
+)
+def test_documents_and_arguments_the_api_refuses_carry_a_code(
+    graphql_as, document, variables, code
+):
+    response = graphql_as(None)(document, **variables)
+    assert response.status == 200
+    assert response.error_codes == [code]
+    assert "Traceback" not in response.body["errors"][0]["message"]
+
+
+def test_a_page_too_large_says_the_limit(graphql_as):
+    response = graphql_as(None)("{ communities(first: 101) { totalCount } }")
+    assert response.body["errors"][0]["message"] == "Argument 'first' cannot be higher than 100."
+
+
+def test_a_bad_cursor_says_what_is_wrong_without_internal_text(graphql_as):
+    response = graphql_as(None)('{ communities(after: "abc") { totalCount } }')
+    message = response.body["errors"][0]["message"]
+    assert "cursor" in message
+    assert "invalid literal" not in message
+    assert "base64" not in message
+
+
+@pytest.mark.parametrize(
+    "raw_id",
+    [
+        "RGVjaXNpb246YWJj",  # Decision:abc ("Field 'id' expected a number")
+        "RGVjaXNpb246wrI=",  # Decision:²
+        "Tm9wZToxMg==",  # Nope:12
+        "%%%",
+        "",
+    ],
+)
+def test_node_is_null_for_a_malformed_id_like_decision_is(graphql_as, user, raw_id):
+    query = "query($id: ID!) { node(id: $id) { id } decision(id: $id) { id } }"
+    assert graphql_as(user)(query, id=raw_id).data == {"node": None, "decision": None}
+
+
+def test_node_still_finds_what_its_id_names(graphql_as):
+    membership = MembershipFactory()
+    query = "query($id: ID!) { node(id: $id) { ... on Community { name } } }"
+    response = graphql_as(membership.user)(query, id=gid(membership.community))
+    assert response.data == {"node": {"name": membership.community.name}}
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(EventFormatter().format(record))
+
+
+@pytest.fixture
+def error_log():
+    handler = Captured()
+    ERROR_LOGGER.addHandler(handler)
+    yield handler.lines
+    ERROR_LOGGER.removeHandler(handler)
+
+
+def test_an_unexpected_exception_is_masked_and_its_traceback_logged(
+    graphql_as, monkeypatch, error_log
+):
+    def broken() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    monkeypatch.setattr(selectors, "community_list", broken)
+    response = graphql_as(None)("{ communities { totalCount } }")
+    [error] = response.body["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_ERROR"
+    assert error["message"] == "Something went wrong on our side. Try again later."
+    assert "hunter2" not in json.dumps(response.body)
+    [line] = error_log
+    assert "Unexpected error in communities: RuntimeError: secret internals" in line
+    assert "Traceback" in line
+
+
+def test_the_clients_mistakes_are_not_logged_as_errors(graphql_as, error_log):
+    graphql_as(None)("{ " + "__typename " * 5000 + "}")
+    graphql_as(None)("{ nope }")
+    graphql_as(None)('{ communities(after: "abc") { totalCount } }')
+    graphql_as(None)("mutation { signOut { ok } }")
+    assert error_log == []
+
+
+def test_a_naive_closing_time_is_a_user_error(graphql_as):
+    manager = MembershipFactory(is_manager=True)
+    choices = [{"title": "Park"}, {"title": "Road"}]
+    before = db_state()
+    response = graphql_as(manager.user)(
+        CREATE_DECISION,
+        input={
+            "communityId": gid(manager.community),
+            "title": "Budget",
+            "closesAt": "2099-01-01T12:00:00",
+            "choices": choices,
+        },
+    )
+    [error] = response.data["createDecision"]["errors"]
+    assert (error["code"], error["field"]) == ("INVALID_DATETIME", "closesAt")
+    assert db_state() == before
+    assert not Decision.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"name": "x" * 100_000}, "TOO_LONG", "name"),
+        ({"name": "Gar\x00den"}, "INVALID_CHARACTERS", "name"),
+        ({"name": "Garden", "description": "\x00"}, "INVALID_CHARACTERS", "description"),
+        ({"name": "Garden", "description": "x" * 5001}, "TOO_LONG", "description"),
+    ],
+)
+def test_hostile_text_is_a_user_error_and_nothing_is_stored(graphql_as, user, change, code, field):
+    response = graphql_as(user)(CREATE_COMMUNITY, input=change)
+    [error] = response.data["createCommunity"]["errors"]
+    assert (error["code"], error["field"]) == (code, field)
+    assert len(error["message"]) < 200
+    assert not Community.objects.exists()

@@ -1,0 +1,150 @@
+"""What one document may ask for: tokens, cost, depth and aliases, each refused with a code."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from graphql import get_introspection_query, parse, validate
+
+from accounts.models import User
+from democracy.models import Community, Membership
+from schema import schema as schema_module
+from schema.limits import cost_rule
+from schema.schema import schema
+from tests.factories import CommunityFactory
+
+API_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def refusal(response) -> dict:
+    """Return the refusal's error, with all its messages; each limit exceeded says so."""
+    assert response.status == 200
+    assert response.body["data"] is None
+    errors = response.body["errors"]
+    assert {error["extensions"]["code"] for error in errors} == {"QUERY_TOO_COMPLEX"}
+    return {"message": " ".join(error["message"] for error in errors)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_210_kb_document_of_5000_fields_is_refused_at_once(graphql_as, user, signed_in):
+    fields = " ".join(f"c{i}: communities {{ totalCount }}" for i in range(5000))
+    document = "{ " + fields.replace("communities", "communities".ljust(20)) + " }"
+    assert len(document) > 210_000
+    client = graphql_as(user if signed_in else None)
+    started = time.process_time()
+    error = refusal(client(document))
+    assert time.process_time() - started < 1
+    assert "GRAPHQL_MAX_TOKENS" in error["message"]
+    assert "2,000 tokens" in error["message"]
+
+
+@pytest.mark.django_db
+def test_nested_pages_are_refused_for_their_cost(graphql_as):
+    CommunityFactory()
+    costly = (
+        "{ communities { edges { node { name members { edges { node { displayName"
+        " following { followee { displayName } } } } } } } } }"
+    )
+    error = refusal(graphql_as(None)(costly))
+    assert "GRAPHQL_MAX_COST" in error["message"]
+    assert "limit of 5,000" in error["message"]
+
+
+@pytest.mark.django_db
+def test_small_pages_of_the_same_shape_are_answered(graphql_as):
+    CommunityFactory(name="Garden", results_are_public=True)
+    cheap = (
+        "{ communities(first: 5) { edges { node { name members(first: 20) { edges { node {"
+        " displayName following { followee { displayName } } } } } } } } }"
+    )
+    response = graphql_as(None)(cheap)
+    assert response.body["data"]["communities"]["edges"][0]["node"]["name"] == "Garden"
+
+
+def cost(document: str, *, page_size: int = 100) -> int:
+    """Return the cost the rule computes for ``document`` (reported against a limit of 0)."""
+    rule = cost_rule(max_cost=0, page_size=page_size)
+    [error] = validate(schema._schema, parse(document), [rule])
+    return int(re.search(r"about ([\d,]+) values", error.message)[1].replace(",", ""))
+
+
+def test_cost_counts_fields_times_the_items_of_their_lists():
+    # communities (1) + 10 x (edges (1) + node (1) + name (1)) = 31
+    assert cost("{ communities(first: 10) { edges { node { name } } } }") == 31
+    # A page without first, or with a variable, counts as the largest page.
+    assert cost("{ communities { edges { node { name } } } }") == 301
+    assert cost("query($n: Int) { communities(first: $n) { edges { node { name } } } }") == 301
+    # Plain lists count 10 items: me (1) + memberships (1) + 10 x role (1) = 12
+    assert cost("{ me { memberships { role } } }") == 12
+
+
+def test_fragments_count_where_they_are_spread_and_cycles_do_not_loop():
+    spread = "{ me { ...M ...M } } fragment M on User { memberships { role } }"
+    assert cost(spread) == 1 + 2 * 11
+    cycle = "{ me { ...A } } fragment A on User { ...B } fragment B on User { ...A }"
+    rule = cost_rule(max_cost=10, page_size=100)
+    assert validate(schema._schema, parse(cycle), [rule]) == []
+
+
+def test_introspection_for_tools_is_within_the_limits():
+    assert schema.execute_sync(get_introspection_query(descriptions=True)).errors is None
+
+
+def test_every_query_in_the_api_guide_is_within_the_limits():
+    rule = cost_rule(max_cost=settings.GRAPHQL_MAX_COST, page_size=settings.GRAPHQL_MAX_PAGE_SIZE)
+    blocks = re.findall(r"```graphql\n(.*?)```", API_GUIDE.read_text(), re.S)
+    documents = [b for b in blocks if b.lstrip().startswith(("query", "subscription", "{"))]
+    assert documents
+    for document in documents:
+        assert validate(schema._schema, parse(document), [rule]) == [], document
+
+
+@pytest.mark.django_db
+def test_depth_and_alias_limits_answer_with_the_code(graphql_as, user):
+    deep = "{ me { memberships { " + "community { members { edges { node { " * 3 + "id"
+    deep += " } } } }" * 3 + " } } }"
+    assert "exceeds maximum operation depth" in refusal(graphql_as(user)(deep))["message"]
+    many = "{ " + " ".join(f"a{i}: me {{ username }}" for i in range(40)) + " }"
+    assert "aliases found" in refusal(graphql_as(None)(many))["message"]
+
+
+@pytest.mark.django_db
+def test_the_limits_are_validated_once_per_document(graphql_as, monkeypatch):
+    """The rules are built once, so the validation cache hits for a repeated document."""
+    [cost_limit] = [rule for rule in schema_module.LIMITS if rule.__name__ == "CostLimit"]
+    runs = []
+    original = cost_limit.__init__
+    monkeypatch.setattr(
+        cost_limit, "__init__", lambda self, context: runs.append(1) or original(self, context)
+    )
+    document = "{ communities(first: 3) { totalCount } __typename }"
+    graphql_as(None)(document)
+    graphql_as(None)(document)
+    assert len(runs) <= 1
+
+
+@pytest.mark.django_db
+def test_a_document_just_within_the_cost_limit_is_answered_within_a_second_of_cpu(graphql_as):
+    users = User.objects.bulk_create([User(username=f"voter{i}") for i in range(2000)])
+    communities = Community.objects.bulk_create(
+        [Community(name=f"Community {i}", results_are_public=True) for i in range(100)]
+    )
+    Membership.objects.bulk_create(
+        Membership(user=users[c * 20 + j], community=communities[c], is_anonymous=j % 2 == 0)
+        for c in range(100)
+        for j in range(20)
+    )
+    document = (
+        "{ communities(first: 100) { edges { node { name members(first: 9) { edges { node {"
+        " displayName role isManager } } } } } } }"
+    )
+    assert settings.GRAPHQL_MAX_COST - 500 < cost(document) <= settings.GRAPHQL_MAX_COST
+    started = time.process_time()
+    response = graphql_as(None)(document)
+    assert time.process_time() - started < 1
+    assert len(response.data["communities"]["edges"]) == 100
