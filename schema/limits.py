@@ -31,6 +31,8 @@ from graphql import (
 # A list that is not a connection has no page size; this many items is the estimate.
 LIST_SIZE = 10
 PAGE_ARGUMENTS = ("first", "last")
+# The fields of a connection that hold its items; the others are about the whole list.
+ITEM_FIELDS = {"edges", "nodes"}
 # Introspection is answered from memory (the standard query, ~280,000 values by this
 # count, takes 70 ms) and graphql-core's own rule bounds its nesting: it costs 1.
 INTROSPECTION = {"__schema", "__type"}
@@ -40,8 +42,9 @@ def cost_rule(*, max_cost: int, page_size: int) -> type[ValidationRule]:
     """Return a rule refusing documents whose cost exceeds ``max_cost``.
 
     Each field costs 1, and the fields inside a list count once per expected item: the
-    ``first``/``last`` items of a connection (``page_size`` when not a literal), or
-    ``LIST_SIZE`` for any other list. A document's cost is that of its dearest operation.
+    ``first``/``last`` items of a connection's ``edges`` (``page_size`` when not a
+    literal; ``totalCount`` and ``pageInfo`` count once), or ``LIST_SIZE`` for any other
+    list. A document's cost is that of its dearest operation.
     """
 
     class CostLimit(ValidationRule):
@@ -127,10 +130,18 @@ class _Counter:
             # A union's field, or an unknown one: count it plainly.
             return 1 + self.selections(node.selection_set, None)
         items = self._items(node, definition, parent_name=getattr(parent, "name", ""))
-        return 1 + items * self.selections(node.selection_set, _named(definition.type))
+        inner = _named(definition.type)
+        if items != 1 and _is_connection(definition) and node.selection_set is not None:
+            # Only a page's items repeat; ``totalCount`` and ``pageInfo`` are read once.
+            return 1 + sum(
+                (items if _is_item_field(selection) else 1)
+                * self.selections(SelectionSetNode(selections=(selection,)), inner)
+                for selection in node.selection_set.selections
+            )
+        return 1 + items * self.selections(node.selection_set, inner)
 
     def _items(self, node: FieldNode, definition: GraphQLField, *, parent_name: str) -> int:
-        if any(name in definition.args for name in PAGE_ARGUMENTS):
+        if _is_connection(definition):
             for argument in node.arguments or ():
                 value = argument.value
                 if argument.name.value not in PAGE_ARGUMENTS:
@@ -142,6 +153,15 @@ class _Counter:
             # A connection's ``edges`` were counted by the connection's page size.
             return 1 if parent_name.endswith("Connection") else LIST_SIZE
         return 1
+
+
+def _is_connection(definition: GraphQLField) -> bool:
+    return any(name in definition.args for name in PAGE_ARGUMENTS)
+
+
+def _is_item_field(selection: object) -> bool:
+    """Say whether a selection of a connection repeats per item (fragments: assume so)."""
+    return not isinstance(selection, FieldNode) or selection.name.value in ITEM_FIELDS
 
 
 def _unwrap(type_: object) -> object:

@@ -33,12 +33,12 @@ CAST = """mutation($input: CastBallotInput!) { castBallot(input: $input) {
 FOLLOW = """mutation($input: FollowInput!) { follow(input: $input) {
   following { follower { displayName } } calculations { trigger } errors { code } } }"""
 EVERYTHING = """query($c: ID!, $d: ID!, $m: ID!) {
-  community(id: $c) { members { edges { node { id displayName
+  community(id: $c) { members(first: 20) { edges { node { id displayName
     following { followee { displayName } } followers { follower { displayName } } } } } }
   decision(id: $d) {
     calculation { trigger error }
-    snapshots { edges { node { trigger error changeCount } } }
-    results { ballots { edges { node { membership { displayName } comment } } } }
+    snapshots(first: 20) { edges { node { trigger error changeCount } } }
+    results { ballots(first: 20) { edges { node { membership { displayName } comment } } } }
     explanation(membershipId: $m) { membership { displayName }
       sources { delegate { displayName } explanation { membership { displayName } } } }
   }

@@ -168,7 +168,7 @@ class World:
 
 def fingerprint() -> tuple[int, ...]:
     """Return the row count of every table, in one query."""
-    tables = [model._meta.db_table for model in apps.get_models()]
+    tables = [model._meta.db_table for model in apps.get_models() if model._meta.managed]
     counts = ", ".join(f'(SELECT COUNT(*) FROM "{table}")' for table in tables)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {counts}")

@@ -33,13 +33,13 @@ pytestmark = pytest.mark.django_db
 GRAPHIQL_JS = Path(__file__).parents[2] / "schema" / "static" / "schema" / "graphiql.js"
 VIEWERS = ["signed out", "stranger", "pending member", "member"]
 
-COMMUNITIES = """{ communities { edges { node { name
+COMMUNITIES = """{ communities(first: 5) { edges { node { name
   myMembership { isApproved }
-  members { totalCount edges { node { displayName
+  members(first: 10) { totalCount edges { node { displayName
     following { followee { displayName } } followers { follower { displayName } } } } }
-  decisions(status: OPEN) { totalCount edges { node { title choices { title }
+  decisions(status: OPEN, first: 10) { totalCount edges { node { title choices { title }
     myBallot { isDelegated } calculation { status decision { title } }
-    results { winner { title } ballots { totalCount edges { node { membership { displayName } } } } }
+    results { winner { title } ballots(first: 10) { totalCount edges { node { membership { displayName } } } } }
     snapshots { totalCount } } } }
 } } } }"""
 ME = """{ me { memberships { isApproved displayName following { tags } followers { tags }

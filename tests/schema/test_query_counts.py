@@ -28,14 +28,14 @@ DECISION = """fragment D on Decision { title choices { title }
   calculation { id status trigger }
   myBallot { isDelegated stars { choice { title } stars } } }"""
 COMMUNITIES = (
-    """{ communities { edges { node { name myMembership { role }
-  members { totalCount edges { node { displayName } } }
-  decisions { totalCount edges { node { ...D } } } } } } }"""
+    """{ communities(first: 10) { edges { node { name myMembership { role }
+  members(first: 10) { totalCount edges { node { displayName } } }
+  decisions(first: 10) { totalCount edges { node { ...D } } } } } } }"""
     + DECISION
 )
 DECISIONS = (
     """query($id: ID!) { community(id: $id) {
-  decisions { totalCount edges { node { ...D } } } } }"""
+  decisions(first: 10) { totalCount edges { node { ...D } } } } }"""
     + DECISION
 )
 MEMBERS = """query($id: ID!) { community(id: $id) { members { edges { node { displayName
