@@ -25,6 +25,7 @@ from schema.calc.mutations import CalcMutation
 from schema.calc.subscriptions import CalcSubscription
 from schema.democracy.mutations import DemocracyMutation
 from schema.democracy.queries import DemocracyQuery
+from schema.error_log import CrowdVoteSchema
 from schema.scalars import DECIMAL
 
 
@@ -44,7 +45,7 @@ LIMITS = [
     *MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES).validation_rules,
 ]
 
-schema = strawberry.Schema(
+schema = CrowdVoteSchema(
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     query=Query,
     mutation=Mutation,
