@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError, parse
 from strawberry.django.views import GraphQLView
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+from strawberry.utils.operation import get_operation_type
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.errors import ErrorCode
+from schema.http_stream import SubscriptionStreamView, wants_stream
 from schema.schema import schema
 
 if TYPE_CHECKING:
     from cross_web import SyncHTTPRequestAdapter
-    from django.http import HttpRequest
+    from django.http import HttpRequest, HttpResponseBase
     from strawberry.django.views import TemporalHttpResponse
     from strawberry.http import GraphQLRequestData
+
+# An async view, though typed as a plain one.
+STREAM = cast("Callable[..., Awaitable[HttpResponseBase]]", SubscriptionStreamView.as_view())
+STREAM_REQUIRED = (
+    "A subscription streams its results: open a websocket to /graphql (subprotocol "
+    "graphql-transport-ws or graphql-ws), or ask this endpoint for a stream with "
+    "'Accept: multipart/mixed;subscriptionSpec=1.0' or 'Accept: text/event-stream'."
+)
+
+
+def is_subscription(request_data: GraphQLRequestData) -> bool:
+    query = request_data.query or ""
+    if "subscription" not in query:  # Spares parsing the queries and mutations.
+        return False
+    try:
+        return (
+            get_operation_type(parse(query), request_data.operation_name)
+            == OperationType.SUBSCRIPTION
+        )
+    except (GraphQLSyntaxError, RuntimeError):
+        return False  # Left for the schema to report.
 
 
 class CrowdVoteGraphQLView(GraphQLView):
@@ -25,6 +51,7 @@ class CrowdVoteGraphQLView(GraphQLView):
 
     CSRF is enforced by Django's middleware for cookie-authenticated requests only:
     ``BearerTokenMiddleware`` exempts requests that carry an Authorization header.
+    Subscriptions are streamed by ``SubscriptionStreamView`` to requests that ask for it.
     """
 
     schema = schema
@@ -33,6 +60,12 @@ class CrowdVoteGraphQLView(GraphQLView):
         super().__init__(
             schema=schema, graphql_ide="graphiql" if settings.GRAPHIQL_ENABLED else None
         )
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Hand requests that ask for a stream (subscriptions over HTTP) to the async view."""
+        if wants_stream(request.headers):
+            return async_to_sync(STREAM)(request)
+        return super().dispatch(request, *args, **kwargs)
 
     def execute_single(
         self,
@@ -48,6 +81,11 @@ class CrowdVoteGraphQLView(GraphQLView):
         if getattr(request, "bearer_token_invalid", False):
             error = GraphQLError(
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
+            )
+            return ExecutionResult(data=None, errors=[error])
+        if is_subscription(request_data):
+            error = GraphQLError(
+                STREAM_REQUIRED, extensions={"code": ErrorCode.STREAM_REQUIRED.value}
             )
             return ExecutionResult(data=None, errors=[error])
         return super().execute_single(
