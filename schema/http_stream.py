@@ -69,7 +69,7 @@ class ChannelListener:
 
 
 class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
-    """The GraphQL endpoint for requests that ask for a stream (see ``wants_stream``)."""
+    """The GraphQL endpoint for subscriptions from clients that accept a stream."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,17 +34,35 @@ STREAM_REQUIRED = (
 )
 
 
-def is_subscription(request_data: GraphQLRequestData) -> bool:
-    query = request_data.query or ""
-    if "subscription" not in query:  # Spares parsing the queries and mutations.
+def is_subscription(query: str | None, operation_name: str | None) -> bool:
+    if not query or "subscription" not in query:  # Spares parsing queries and mutations.
         return False
     try:
-        return (
-            get_operation_type(parse(query), request_data.operation_name)
-            == OperationType.SUBSCRIPTION
-        )
+        return get_operation_type(parse(query), operation_name) == OperationType.SUBSCRIPTION
     except (GraphQLSyntaxError, RuntimeError):
         return False  # Left for the schema to report.
+
+
+def streams(request: HttpRequest) -> bool:
+    """Whether to stream the answer: a subscription, from a client that accepts a stream.
+
+    Clients such as urql accept a stream for every request; queries and mutations are
+    answered as plain JSON all the same.
+    """
+    if not wants_stream(request.headers):
+        return False
+    if request.method == "GET":
+        return is_subscription(request.GET.get("query"), request.GET.get("operationName"))
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    query, name = body.get("query"), body.get("operationName")
+    return is_subscription(
+        query if isinstance(query, str) else None, name if isinstance(name, str) else None
+    )
 
 
 class CrowdVoteGraphQLView(GraphQLView):
@@ -63,7 +82,7 @@ class CrowdVoteGraphQLView(GraphQLView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Hand requests that ask for a stream (subscriptions over HTTP) to the async view."""
-        if wants_stream(request.headers):
+        if streams(request):
             return async_to_sync(STREAM)(request)
         return super().dispatch(request, *args, **kwargs)
 
@@ -83,7 +102,7 @@ class CrowdVoteGraphQLView(GraphQLView):
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
             return ExecutionResult(data=None, errors=[error])
-        if is_subscription(request_data):
+        if is_subscription(request_data.query, request_data.operation_name):
             error = GraphQLError(
                 STREAM_REQUIRED, extensions={"code": ErrorCode.STREAM_REQUIRED.value}
             )

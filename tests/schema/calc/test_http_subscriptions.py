@@ -150,7 +150,15 @@ def test_a_subscription_in_a_plain_request_names_the_ways_to_stream(voting) -> N
         assert way in error["message"]
 
 
-def test_queries_are_not_streamed_even_if_a_client_accepts_multipart(voting) -> None:
+URQL = (
+    "application/graphql-response+json, application/graphql+json, application/json, "
+    "text/event-stream, multipart/mixed"
+)
+APOLLO_QUERY = "multipart/mixed;deferSpec=20220824,application/json"
+
+
+@pytest.mark.parametrize("accept", [URQL, APOLLO_QUERY])
+def test_queries_are_answered_as_json_whatever_else_a_client_accepts(voting, accept) -> None:
     decision, token = voting
     response = Client().post(
         "/graphql",
@@ -161,10 +169,8 @@ def test_queries_are_not_streamed_even_if_a_client_accepts_multipart(voting) -> 
             }
         ),
         content_type="application/json",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "multipart/mixed;deferSpec=20220824,application/json",
-        },
+        headers={"Authorization": f"Bearer {token}", "Accept": accept},
     )
 
+    assert response["Content-Type"] == "application/json"
     assert response.json()["data"]["decision"]["title"] == decision.title
