@@ -14,6 +14,7 @@ from accounts.services.tokens import token_issue
 from calc.models import Calculation, CalculationStatus
 from calc.queue import request_recalculation
 from calc.services import decision_calculate
+from schema.calc.types import CalculationStatusEnum
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 from tests.schema.calc.test_subscriptions import STATUS, next_payload, open_socket, subscribe
 from tests.schema.conftest import gid
@@ -166,3 +167,9 @@ async def test_the_status_subscription_streams_the_absorption(managed, monkeypat
     ]
     # The absorption comes after the result that covers it.
     assert seen[-1]["id"] == absorbed_id
+
+
+def test_the_api_shows_every_status_but_absorbed() -> None:
+    assert [s.value for s in CalculationStatusEnum] == [
+        s for s in CalculationStatus.values if s != CalculationStatus.ABSORBED
+    ]
