@@ -31,6 +31,7 @@ class CalculationAdmin(admin.ModelAdmin):
         "decision",
         "generation",
         "status",
+        "absorbed_by",
         "failed_stage",
         "trigger",
         "requested_at",

@@ -51,6 +51,7 @@ PLAIN_FIELDS = (
     "is_final",
     "content_hash",
     "results",
+    "absorbed_by_id",
 )
 
 

@@ -17,6 +17,8 @@ class CalculationStatus(models.TextChoices):
     TALLYING = "TALLYING", "Tallying"
     COMPLETED = "COMPLETED", "Completed"
     FAILED = "FAILED", "Failed"
+    # Queued, then covered by a running calculation's snapshot before it ran: see absorbed_by.
+    ABSORBED = "ABSORBED", "Absorbed by a running calculation"
 
 
 RUNNING = (
@@ -52,6 +54,14 @@ class Calculation(models.Model):
     content_hash = models.CharField(max_length=64, blank=True)
     results = models.JSONField(null=True, blank=True)
     worker = models.CharField(max_length=120, blank=True)
+    absorbed_by = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="absorbed",
+        help_text="The calculation whose snapshot covered this one's changes before it ran.",
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -71,6 +81,11 @@ class Calculation(models.Model):
             models.CheckConstraint(
                 condition=~Q(is_final=True) | Q(status=CalculationStatus.COMPLETED),
                 name="calculation_final_is_completed",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=CalculationStatus.ABSORBED, absorbed_by__isnull=False)
+                | (~Q(status=CalculationStatus.ABSORBED) & Q(absorbed_by__isnull=True)),
+                name="calculation_absorbed_by_another",
             ),
         ]
         indexes = [models.Index(fields=["decision", "status"], name="calculation_decision_status")]

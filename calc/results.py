@@ -92,8 +92,12 @@ _cache = _ResolutionCache(CACHE_SIZE)
 
 
 def calculation_latest(decision: Decision) -> Calculation | None:
-    """Return the decision's newest calculation, whatever its status."""
-    return Calculation.objects.filter(decision_id=decision.pk).first()
+    """Return the decision's newest calculation, whatever its status.
+
+    An absorbed calculation never ran: the one that absorbed it is newer in all but its ID.
+    """
+    calculations = Calculation.objects.filter(decision_id=decision.pk)
+    return calculations.exclude(status=CalculationStatus.ABSORBED).first()
 
 
 def calculation_latest_completed(decision_id: int) -> Calculation | None:

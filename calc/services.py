@@ -125,6 +125,7 @@ def _start(decision_id: int, owner: str) -> Calculation:
 
 
 def _complete(calculation: Calculation, snapshot: Snapshot, choices: list[Choice]) -> None:
+    absorbed: Calculation | None = None
     try:
         with transaction.atomic():
             decision = Decision.objects.select_for_update().get(pk=calculation.decision_id)
@@ -145,15 +146,34 @@ def _complete(calculation: Calculation, snapshot: Snapshot, choices: list[Choice
             ).update(calc_completed_gen=snapshot.generation, calc_failures=0, calc_retry_at=None)
             if decision.calc_requested_gen <= snapshot.generation:
                 # Requests that arrived between the claim and the snapshot were absorbed by a
-                # QUEUED calculation this snapshot already covers; left behind, it would absorb
-                # the next request too, and that request would wake nobody.
-                Calculation.objects.filter(
-                    decision_id=calculation.decision_id, status=CalculationStatus.QUEUED
-                ).delete()
+                # QUEUED calculation this snapshot already covers; left QUEUED, it would absorb
+                # the next request too, and that request would wake nobody. Its ID was handed
+                # to a client, so it stays, saying which calculation covered it.
+                absorbed = _absorb(calculation)
     except Exception:
         calculation.status, calculation.is_final = CalculationStatus.TALLYING, False
         raise
     broadcast(calculation, choices)
+    if absorbed is not None:
+        broadcast(absorbed)
+
+
+def _absorb(calculation: Calculation) -> Calculation | None:
+    """Mark the decision's QUEUED calculation as covered by ``calculation``; return it."""
+    queued = Calculation.objects.filter(
+        decision_id=calculation.decision_id, status=CalculationStatus.QUEUED
+    ).first()
+    if queued is None:
+        return None
+    queued.status = CalculationStatus.ABSORBED
+    queued.absorbed_by = calculation
+    queued.generation = calculation.generation
+    queued.content_hash = calculation.content_hash
+    queued.finished_at = calculation.finished_at
+    queued.save(
+        update_fields=["status", "absorbed_by", "generation", "content_hash", "finished_at"]
+    )
+    return queued
 
 
 def calculation_run(decision_id: int, lease: Lease) -> Calculation:

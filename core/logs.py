@@ -44,6 +44,7 @@ class Event(StrEnum):
     TALLY_START = "TALLY_START"
     TALLY_COMPLETE = "TALLY_COMPLETE"
     CALC_FAILED = "CALC_FAILED"
+    REQUEST_REFUSED = "REQUEST_REFUSED"
 
 
 def duration(seconds: float) -> str:

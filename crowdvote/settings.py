@@ -278,5 +278,7 @@ LOGGING = {
             "propagate": False,
         },
         "django": {"handlers": ["console", "file"], "level": "WARNING"},
+        # Unexpected GraphQL errors, with their traceback (schema.error_log).
+        "strawberry": {"handlers": ["console", "file"], "level": "WARNING", "propagate": False},
     },
 }

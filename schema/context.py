@@ -23,7 +23,11 @@ MAX_PK_DIGITS = len(str(MAX_PK))
 
 def current_user(info: Info) -> User | AnonymousUser:
     """Return the signed-in user of an HTTP request or a websocket connection."""
-    context = info.context
+    return context_user(info.context)
+
+
+def context_user(context: Any) -> User | AnonymousUser:
+    """Return the signed-in user of an operation's context (HTTP or websocket)."""
     request = context.get("request") if isinstance(context, dict) else context.request
     user = getattr(request, "user", None)
     if user is None:

@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     INVALID = "INVALID"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
+    STREAM_REQUIRED = "STREAM_REQUIRED"
 
 
 @strawberry.type(description="Bad input: nothing was changed. Match on `code`, show `message`.")

@@ -25,10 +25,11 @@ from schema.accounts.mutations import AccountsMutation
 from schema.accounts.queries import AccountsQuery
 from schema.calc.mutations import CalcMutation
 from schema.calc.subscriptions import CalcSubscription
-from schema.client_errors import ClientErrors, CodedSchema
+from schema.client_errors import ClientErrors
 from schema.context import Info, global_pk
 from schema.democracy.mutations import DemocracyMutation
 from schema.democracy.queries import DemocracyQuery
+from schema.error_log import CrowdVoteSchema
 from schema.limits import cost_rule
 from schema.scalars import DECIMAL
 
@@ -68,7 +69,7 @@ LIMITS = [
     cost_rule(max_cost=settings.GRAPHQL_MAX_COST, page_size=settings.GRAPHQL_MAX_PAGE_SIZE),
 ]
 
-schema = CodedSchema(
+schema = CrowdVoteSchema(
     config=StrawberryConfig(
         scalar_map={Decimal: DECIMAL}, relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE
     ),

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 
+from asgiref.sync import async_to_sync
 from cross_web import HTTPException
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError, parse
 from strawberry.django.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+from strawberry.utils.operation import get_operation_type
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.client_errors import coded_all
 from schema.errors import ErrorCode
+from schema.http_stream import SubscriptionStreamView, wants_stream
 from schema.schema import schema
 
 if TYPE_CHECKING:
@@ -27,6 +32,45 @@ NOT_AN_OBJECT = 'The request body must be a JSON object such as {"query": "{ me 
 NOT_UTF8 = "The request body must be JSON encoded as UTF-8."
 LONE_SURROGATE = "The request contains text that is not valid Unicode (an unpaired surrogate)."
 
+# An async view, though typed as a plain one.
+STREAM = cast("Callable[..., Awaitable[HttpResponseBase]]", SubscriptionStreamView.as_view())
+STREAM_REQUIRED = (
+    "A subscription streams its results: open a websocket to /graphql (subprotocol "
+    "graphql-transport-ws or graphql-ws), or ask this endpoint for a stream with "
+    "'Accept: multipart/mixed;subscriptionSpec=1.0' or 'Accept: text/event-stream'."
+)
+
+
+def is_subscription(query: str | None, operation_name: str | None) -> bool:
+    if not query or "subscription" not in query:  # Spares parsing queries and mutations.
+        return False
+    try:
+        return get_operation_type(parse(query), operation_name) == OperationType.SUBSCRIPTION
+    except (GraphQLSyntaxError, RuntimeError):
+        return False  # Left for the schema to report.
+
+
+def streams(request: HttpRequest) -> bool:
+    """Whether to stream the answer: a subscription, from a client that accepts a stream.
+
+    Clients such as urql accept a stream for every request; queries and mutations are
+    answered as plain JSON all the same.
+    """
+    if not wants_stream(request.headers):
+        return False
+    if request.method == "GET":
+        return is_subscription(request.GET.get("query"), request.GET.get("operationName"))
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    query, name = body.get("query"), body.get("operationName")
+    return is_subscription(
+        query if isinstance(query, str) else None, name if isinstance(name, str) else None
+    )
+
 
 class CrowdVoteGraphQLView(GraphQLView):
     """GraphQL over HTTP; GraphiQL in the browser when ``GRAPHIQL`` is on.
@@ -37,6 +81,7 @@ class CrowdVoteGraphQLView(GraphQLView):
     A request that is not GraphQL at all (not JSON, not UTF-8, not an object, or with text
     that is not Unicode) is answered
     400 with a GraphQL-shaped error and code ``BAD_REQUEST``, like any other error.
+    Subscriptions are streamed by ``SubscriptionStreamView`` to requests that ask for it.
     """
 
     schema = schema
@@ -62,6 +107,11 @@ class CrowdVoteGraphQLView(GraphQLView):
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
             return ExecutionResult(data=None, errors=[error])
+        if is_subscription(request_data.query, request_data.operation_name):
+            error = GraphQLError(
+                STREAM_REQUIRED, extensions={"code": ErrorCode.STREAM_REQUIRED.value}
+            )
+            return ExecutionResult(data=None, errors=[error])
         return super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
@@ -83,6 +133,9 @@ class CrowdVoteGraphQLView(GraphQLView):
             request.body.decode()
         except UnicodeDecodeError:
             return self._refuse(HTTPException(400, NOT_UTF8))
+        # Requests that ask for a stream (subscriptions over HTTP) go to the async view.
+        if streams(request):
+            return async_to_sync(STREAM)(request)
         try:
             return self.run(request=request)
         except HTTPException as error:

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, TypeAlias
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
@@ -33,16 +34,37 @@ from schema.pages import page_window
 if TYPE_CHECKING:
     from schema.democracy.decision import DecisionType
 
-CalculationStatusEnum: TypeAlias = Annotated[
-    CalculationStatus, strawberry.enum(name="CalculationStatus")
-]
+
+@strawberry.enum(name="CalculationStatus")
+class CalculationStatusEnum(StrEnum):
+    """The model's statuses but ABSORBED, which the API shows as COMPLETED with absorbedBy.
+
+    A client following its calculation waits for COMPLETED or FAILED: an absorbed one is
+    done too, its changes counted by the calculation it names.
+    """
+
+    QUEUED = CalculationStatus.QUEUED.value
+    CREATING = CalculationStatus.CREATING.value
+    READY = CalculationStatus.READY.value
+    STAGING = CalculationStatus.STAGING.value
+    TALLYING = CalculationStatus.TALLYING.value
+    COMPLETED = CalculationStatus.COMPLETED.value
+    FAILED = CalculationStatus.FAILED.value
+
+
+def api_status(root: Calculation) -> CalculationStatusEnum:
+    if root.status == CalculationStatus.ABSORBED:
+        return CalculationStatusEnum.COMPLETED
+    return CalculationStatusEnum(root.status)
+
+
 BALLOT_CURSOR = "ballot"
 
 
 @strawberry_django.type(Calculation, name="Calculation")
 class CalculationType(relay.Node):
     decision: Annotated[DecisionType, strawberry.lazy("schema.democracy.decision")]
-    status: CalculationStatusEnum
+    status: CalculationStatusEnum = strawberry_django.field(resolver=api_status, only=["status"])
     is_final: bool
     requested_at: datetime
     started_at: datetime | None
@@ -56,13 +78,29 @@ class CalculationType(relay.Node):
     retry_count: int
     generation: int
 
+    @strawberry_django.field(
+        only=["absorbed_by_id"],
+        graphql_type=Annotated["CalculationType", strawberry.lazy("schema.calc.types")] | None,
+        description="The calculation that counted this one's changes: set when they arrived "
+        "while that one was running, in time for its snapshot. This one is then COMPLETED "
+        "without running.",
+    )
+    def absorbed_by(self, root: Calculation, info: Info) -> Calculation | None:
+        if root.absorbed_by_id is None:
+            return None
+        return (
+            CalculationType.get_queryset(Calculation.objects.all(), info)
+            .filter(pk=root.absorbed_by_id)
+            .first()
+        )
+
     @strawberry_django.field(only=["error"])
     def error(self, root: Calculation) -> str | None:
         return root.error or None
 
     @strawberry_django.field(only=["failed_stage"])
     def failed_stage(self, root: Calculation) -> CalculationStatusEnum | None:
-        return CalculationStatus(root.failed_stage) if root.failed_stage else None
+        return CalculationStatusEnum(root.failed_stage) if root.failed_stage else None
 
     @strawberry_django.field(only=["content_hash"])
     def content_hash(self, root: Calculation) -> str | None:

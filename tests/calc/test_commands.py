@@ -9,7 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+import calc.services
 from calc.models import Calculation, CalculationStatus
+from calc.queue import request_recalculation
 from calc.services import decision_calculate
 from democracy.models import DecisionStatus
 from tests.factories import BallotFactory, DecisionFactory
@@ -62,3 +64,26 @@ def test_prune_keeps_final_and_latest_results():
     assert "Deleted 1 calculation(s) older than 30 days" in run("prune_calculations")
     assert list(Calculation.objects.values_list("pk", flat=True)) == [latest.pk]
     assert not Calculation.objects.filter(pk=first.pk).exists()
+
+
+def test_prune_removes_old_absorbed_calculations(monkeypatch):
+    decision = BallotFactory(stars={"Yes": 5}).decision
+    original = calc.services.snapshot_read
+    late: list[Calculation] = []
+
+    def read_after_a_change(decision_id: int):
+        if not late:
+            late.extend(
+                request_recalculation(
+                    community_id=decision.community_id, trigger="late", decision_ids=[decision_id]
+                )
+            )
+        return original(decision_id)
+
+    monkeypatch.setattr(calc.services, "snapshot_read", read_after_a_change)
+    [latest] = decision_calculate(decision.pk)
+    assert Calculation.objects.get(pk=late[0].pk).status == CalculationStatus.ABSORBED
+    Calculation.objects.update(requested_at=timezone.now() - timedelta(days=40))
+
+    assert "Deleted 1 calculation(s)" in run("prune_calculations")
+    assert list(Calculation.objects.values_list("pk", flat=True)) == [latest.pk]

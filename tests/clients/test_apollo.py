@@ -1,4 +1,4 @@
-"""Apollo Client 4: HttpLink for queries and mutations, GraphQLWsLink for subscriptions."""
+"""Apollo Client 4: HttpLink for queries and mutations, GraphQLWsLink or HttpLink for subscriptions."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def test_query_cast_ballot_and_both_subscriptions(server: Server, node: str) -> 
     decision = server.decision()
 
     assert_lived(server.client(node, "apollo", **live(decision)), decision)
+
+
+def test_subscriptions_over_http_multipart(server: Server, node: str) -> None:
+    decision = server.decision()
+
+    assert_lived(server.client(node, "apollo", httpOnly=True, **live(decision)), decision)
 
 
 def test_unknown_decision(server: Server, node: str) -> None:

@@ -37,7 +37,6 @@ def test_transport_ws_closes_with_4403_and_ends_the_subscription(
     assert seen["outcome"]["failed"]["closeCode"] == 4403
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 2")
 def test_transport_ws_close_says_why(server: Server, node: str, decision_id: str) -> None:
     seen = server.client(
         node, "graphql_ws", mode="wrongToken", token=WRONG, decisionId=decision_id, waitMs=WAIT_MS
@@ -59,7 +58,6 @@ def test_legacy_protocol_answers_connection_error(
     assert "token" in error["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 2")
 def test_legacy_protocol_closes_the_socket_saying_why(
     server: Server, node: str, decision_id: str
 ) -> None:

@@ -154,7 +154,7 @@ def test_a_lobbyist_cannot_join_anonymously(graphql_as):
     assert not Membership.objects.filter(community=community).exists()
 
 
-MIGRATION = importlib.import_module("calc.migrations.0004_triggers_name_nobody")
+MIGRATION = importlib.import_module("calc.migrations.0005_triggers_name_nobody")
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,11 @@ class Command(BaseCommand):
         old = Calculation.objects.filter(
             is_final=False,
             requested_at__lt=timezone.now() - timedelta(days=days),
-            status__in=[CalculationStatus.COMPLETED, CalculationStatus.FAILED],
+            status__in=[
+                CalculationStatus.COMPLETED,
+                CalculationStatus.FAILED,
+                CalculationStatus.ABSORBED,
+            ],
         ).exclude(pk=Subquery(latest_completed))
         count = old.count()
         if not dry_run:

@@ -1,4 +1,4 @@
-// Apollo Client 4: HttpLink for queries and mutations, GraphQLWsLink for subscriptions.
+// Apollo Client 4: HttpLink for queries and mutations, GraphQLWsLink (or HttpLink) for subscriptions.
 import { ApolloClient, CombinedGraphQLErrors, HttpLink, InMemoryCache, gql, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { getMainDefinition } from "@apollo/client/utilities";
@@ -37,7 +37,10 @@ const ws = new GraphQLWsLink(createClient({
   retryAttempts: 0,
 }));
 const client = new ApolloClient({
-  link: split(({ query }) => getMainDefinition(query).operation === "subscription", ws, http),
+  // `httpOnly`: subscriptions too go over HTTP (multipart), as behind a proxy without websockets.
+  link: config.httpOnly
+    ? http
+    : split(({ query }) => getMainDefinition(query).operation === "subscription", ws, http),
   cache: new InMemoryCache(),
 });
 

@@ -53,6 +53,6 @@ def rewrite(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("calc", "0003_stored_snapshot")]
+    dependencies = [("calc", "0004_calculation_absorbed_by")]
 
     operations = [migrations.RunPython(rewrite, migrations.RunPython.noop)]

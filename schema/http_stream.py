@@ -1,0 +1,93 @@
+"""Subscriptions over HTTP, for clients behind proxies that drop websockets.
+
+Two transports strawberry streams from its async view: multipart subscriptions (Apollo
+Client's HttpLink, ``Accept: multipart/mixed;subscriptionSpec=1.0``) and graphql-sse in its
+distinct connections mode (``Accept: text/event-stream``). Subscription resolvers listen to
+the channel layer through ``context["ws"]``; here that is a listener of the request's own,
+not a websocket consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.http import HttpRequest, HttpResponse
+from graphql import GraphQLError
+from strawberry.django.views import AsyncGraphQLView
+from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from accounts.errors import INVALID_BEARER_TOKEN
+from schema.errors import ErrorCode
+from schema.schema import schema
+
+TRANSPORTS = (MultipartSubscriptionTransport(), SSETransport())
+
+
+def wants_stream(headers: Mapping[str, str]) -> bool:
+    """Whether a request asks for a streamed answer (multipart or server-sent events)."""
+    accept = headers.get("Accept", "")
+    return any(transport.accepts(accept) for transport in TRANSPORTS)
+
+
+class ChannelListener:
+    """``listen_to_channel`` of strawberry's websocket consumer, for one HTTP stream."""
+
+    @contextlib.asynccontextmanager
+    async def listen_to_channel(
+        self, type: str, *, timeout: float | None = None, groups: Sequence[str] = ()
+    ) -> AsyncIterator[AsyncGenerator[Any, None]]:
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("Subscriptions need a channel layer (CHANNEL_LAYERS).")
+        channel = await layer.new_channel()
+        joined: list[str] = []
+        try:
+            for group in groups:
+                await layer.group_add(group, channel)
+                joined.append(group)
+            yield self._messages(layer, channel, type, timeout)
+        finally:
+            for group in joined:
+                with contextlib.suppress(Exception):  # The stream ends either way.
+                    await layer.group_discard(group, channel)
+
+    @staticmethod
+    async def _messages(
+        layer: BaseChannelLayer, channel: str, type: str, timeout: float | None
+    ) -> AsyncGenerator[Any, None]:
+        while True:
+            message = await asyncio.wait_for(layer.receive(channel), timeout)
+            if message.get("type") == type:
+                yield message
+
+
+class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
+    """The GraphQL endpoint for subscriptions from clients that accept a stream."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            schema=schema,
+            graphql_ide=None,
+            subscription_protocols=(MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+        )
+
+    async def get_context(self, request: HttpRequest, response: HttpResponse) -> dict[str, object]:
+        # A session user is looked up lazily, which the event loop must not do.
+        await sync_to_async(lambda: request.user.is_authenticated)()
+        return {"request": request, "response": response, "ws": ChannelListener()}
+
+    async def execute_operation(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        # As over plain HTTP: a client whose token stopped working must learn it.
+        if getattr(request, "bearer_token_invalid", False):
+            error = GraphQLError(
+                INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
+            )
+            return ExecutionResult(data=None, errors=[error])
+        return await super().execute_operation(request, *args, **kwargs)

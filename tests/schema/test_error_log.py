@@ -1,0 +1,126 @@
+"""Expected GraphQL errors are one event line; only unexpected ones carry a traceback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from accounts.services.tokens import token_issue
+from calc import results
+from core.logs import EVENT_LOGGER, EventFormatter
+from tests.factories import DecisionFactory, MembershipFactory, UserFactory
+from tests.schema.calc.test_subscriptions import STATUS, open_socket, subscribe
+from tests.schema.conftest import gid
+
+STRAWBERRY = logging.getLogger("strawberry")
+
+
+class Errors:
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self.caplog = caplog
+
+    def __iter__(self) -> Iterator[logging.LogRecord]:
+        """Error records: REQUEST_REFUSED events and strawberry's own."""
+        for record in self.caplog.records:
+            refused = getattr(record, "event", None) == "REQUEST_REFUSED"
+            if refused or record.name.startswith("strawberry"):
+                yield record
+
+
+def reaches(logger: logging.Logger, handler: logging.Handler) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        if handler in current.handlers:
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+@pytest.fixture
+def records(caplog: pytest.LogCaptureFixture) -> Iterator[Errors]:
+    """Error records of the event and strawberry loggers, which may not reach the root."""
+    caplog.set_level(logging.INFO, logger=EVENT_LOGGER.name)
+    added = [log for log in (EVENT_LOGGER, STRAWBERRY) if not reaches(log, caplog.handler)]
+    for logger in added:
+        logger.addHandler(caplog.handler)
+    try:
+        yield Errors(caplog)
+    finally:
+        for logger in added:
+            logger.removeHandler(caplog.handler)
+
+
+def one_line(records: Errors) -> str:
+    [record] = records
+    assert record.exc_info is None
+    assert record.event == "REQUEST_REFUSED"  # type: ignore[attr-defined]
+    line = EventFormatter().format(record)
+    assert "\n" not in line
+    return line
+
+
+RECALCULATE = "mutation($id: ID!) { recalculateDecision(decisionId: $id) { errors { code } } }"
+
+
+def test_forbidden_is_one_event_line(graphql_as, records) -> None:
+    decision = DecisionFactory(choices=["a", "b"])
+    voter = MembershipFactory(community=decision.community).user
+
+    response = graphql_as(voter)(RECALCULATE, id=gid(decision))
+
+    assert response.error_codes == ["FORBIDDEN"]
+    line = one_line(records)
+    assert f"[REQUEST_REFUSED] [{voter.username}] - FORBIDDEN at recalculateDecision: " in line
+
+
+def test_unauthenticated_is_one_event_line(graphql_as, records) -> None:
+    decision = DecisionFactory(choices=["a", "b"])
+
+    response = graphql_as(None)(RECALCULATE, id=gid(decision))
+
+    assert response.error_codes == ["UNAUTHENTICATED"]
+    assert "[-] - UNAUTHENTICATED at recalculateDecision: Sign in first" in one_line(records)
+
+
+def test_an_invalid_document_is_one_event_line(graphql_as, records) -> None:
+    response = graphql_as(UserFactory())("{ nope }")
+
+    assert response.body["data"] is None
+    assert "Cannot query field 'nope' on type 'Query'." in one_line(records)
+
+
+def test_an_unexpected_error_keeps_its_traceback(graphql_as, records, monkeypatch) -> None:
+    member = MembershipFactory()
+    decision = DecisionFactory(community=member.community, choices=["a", "b"])
+
+    def broken(decision: object) -> None:
+        raise RuntimeError("the database fell over")
+
+    monkeypatch.setattr(results, "calculation_latest", broken)
+    response = graphql_as(member.user)(
+        "query($id: ID!) { decision(id: $id) { calculation { id } } }", id=gid(decision)
+    )
+
+    assert response.body["errors"][0]["message"] == "the database fell over"
+    [record] = records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert "RuntimeError: the database fell over" in EventFormatter().format(record)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_subscription_is_one_event_line(records) -> None:
+    decision = await sync_to_async(DecisionFactory)(choices=["a", "b"])
+    stranger = await sync_to_async(MembershipFactory)()
+    token = (await sync_to_async(token_issue)(user=stranger.user))[1]
+    socket = await open_socket(token)
+    await subscribe(socket, "s", STATUS, id=gid(decision))
+
+    refused = await socket.receive_json_from(timeout=5)
+    await socket.disconnect()
+
+    assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert f"[{stranger.user.username}] - FORBIDDEN: No decision has this ID" in one_line(records)
