@@ -37,7 +37,14 @@ def wants_stream(headers: Mapping[str, str]) -> bool:
 
 
 class ChannelListener:
-    """``listen_to_channel`` of strawberry's websocket consumer, for one HTTP stream."""
+    """``listen_to_channel`` of strawberry's websocket consumer, for one HTTP stream.
+
+    ``scope`` holds what a websocket's scope would (user, session, the bearer token's id),
+    so subscriptions re-check the viewer's access the same way over both transports.
+    """
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
 
     @contextlib.asynccontextmanager
     async def listen_to_channel(
@@ -81,7 +88,13 @@ class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
     async def get_context(self, request: HttpRequest, response: HttpResponse) -> dict[str, object]:
         # A session user is looked up lazily, which the event loop must not do.
         await sync_to_async(lambda: request.user.is_authenticated)()
-        return {"request": request, "response": response, "ws": ChannelListener()}
+        token = getattr(request, "api_token", None)
+        scope = {
+            "user": request.user,
+            "session": getattr(request, "session", None),
+            "api_token_id": token.pk if token is not None else None,
+        }
+        return {"request": request, "response": response, "ws": ChannelListener(scope)}
 
     async def execute_operation(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         # As over plain HTTP: a client whose token stopped working must learn it.
