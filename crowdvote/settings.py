@@ -212,10 +212,13 @@ STRAWBERRY_DJANGO = {
 # Recalculation (calc.queue and calc.worker)
 CALC_DEBOUNCE_MS = int(os.environ.get("CALC_DEBOUNCE_MS", "50"))
 CALC_MAX_CONCURRENT = int(os.environ.get("CALC_MAX_CONCURRENT", "2"))
-CALC_LEASE_SECONDS = int(os.environ.get("CALC_LEASE_SECONDS", "60"))
+# A short lease that a heartbeat renews while the calculation runs: a killed worker's
+# decision is taken over by another within lease + sweep seconds.
+CALC_LEASE_SECONDS = float(os.environ.get("CALC_LEASE_SECONDS", "6"))
+CALC_HEARTBEAT_SECONDS = float(os.environ.get("CALC_HEARTBEAT_SECONDS", "2"))
 CALC_RETRY_LIMIT = int(os.environ.get("CALC_RETRY_LIMIT", "5"))
 CALC_RETRY_BACKOFF_SECONDS = float(os.environ.get("CALC_RETRY_BACKOFF_SECONDS", "2"))
-CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "5"))
+CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "2"))
 CALC_RETENTION_DAYS = int(os.environ.get("CALC_RETENTION_DAYS", "30"))
 
 LOGGING = {
