@@ -34,10 +34,12 @@ LAYER_ERRORS: tuple[type[Exception], ...] = (OSError, RedisError)
 # Sync sends while Redis is away: one attempt per this many seconds, the others are skipped.
 ATTEMPT_SECONDS = 1.0
 # The watch's probe: every WATCH_SECONDS while Redis answers; while it does not, after
-# RETRY_FIRST_SECONDS, doubling up to RETRY_MAX_SECONDS (so it is seen back within 2 s).
+# RETRY_FIRST_SECONDS, doubling up to RETRY_MAX_SECONDS (so it is seen back within 1 s).
 WATCH_SECONDS = 1.0
 RETRY_FIRST_SECONDS = 0.25
-RETRY_MAX_SECONDS = 2.0
+RETRY_MAX_SECONDS = 1.0
+# A probe not answered within this long (a host gone without a word) counts as an outage.
+PROBE_SECONDS = 3.0
 
 logger = logging.getLogger("crowdvote.layer")
 
@@ -120,7 +122,7 @@ async def _probe(layer: RedisChannelLayer) -> tuple[str, ...]:
     """Return each Redis host's run id (it changes when the server restarts)."""
     ids = []
     for index in range(layer.ring_size):
-        info = await layer.connection(index).info("server")
+        info = await asyncio.wait_for(layer.connection(index).info("server"), PROBE_SECONDS)
         ids.append(str(info.get("run_id", "")))
     return tuple(ids)
 

@@ -158,9 +158,16 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 defaults (5 s socket timeout, 100 connections) break the layer's
-                # blocking receive and large fan-outs (docs/running-on-several-machines.md).
+                # blocking receive (5 s) and large fan-outs; the timeouts stay finite so an
+                # unreachable Redis is an outage to ride out, never a hang
+                # (docs/running-on-several-machines.md).
                 "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 2,
+                        "max_connections": 10_000,
+                    }
                 ],
                 "capacity": 1_000,
                 "group_expiry": 86_400,
