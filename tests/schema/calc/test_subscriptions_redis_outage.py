@@ -24,6 +24,12 @@ from tests.schema.conftest import gid
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def health(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that has seen no outage yet (the outage of one test must not leak)."""
+    monkeypatch.setattr(calc.layer, "health", calc.layer.LayerHealth())
+
+
 @pytest.fixture
 def voting():
     member = MembershipFactory()
