@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.test import override_settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -21,6 +23,7 @@ from calc.worker import CalcWorker
 from democracy.models import Ballot
 from democracy.services.ballots import StarsSpec, ballot_cast
 from devtools.benchsetup import free_port
+from tests.e2e.test_faults import RedisServer
 from tests.factories import DecisionFactory, MembershipFactory
 
 
@@ -122,3 +125,40 @@ def test_a_worker_s_listener_waits_for_redis_instead_of_dying(redis_away):
 
     assert async_to_sync(listen_briefly)()
     assert not calc.layer.health.up
+
+
+class Returns:
+    """A watcher that counts how often it was told Redis is back."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def layer_returned(self) -> None:
+        self.calls += 1
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server is not installed")
+def test_a_quick_restart_makes_sockets_rejoin_once(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        layer = RedisChannelLayer(hosts=[{"address": server.url, "socket_timeout": 15}])
+
+        async def restart_between_probes() -> int:
+            watch = calc.layer.layer_watch(layer)
+            assert watch is not None
+            watcher = Returns()
+            watch.watchers.add(watcher)
+            await asyncio.sleep(0.5)  # The first probe has seen this server's run id.
+            server.kill()
+            server.start()  # Back within a fraction of a second: every group is lost.
+            for _ in range(50):
+                if watcher.calls:
+                    break
+                await asyncio.sleep(0.1)
+            watch.task.cancel()
+            return watcher.calls
+
+        assert async_to_sync(restart_between_probes)() == 1
+    finally:
+        server.kill()
