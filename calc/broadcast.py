@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypedDict
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils.dateparse import parse_datetime
 
+from calc.layer import send_or_skip
 from calc.models import Calculation
+from calc.results import calculation_latest_completed
 from democracy.models import Choice
 
 STATUS = "calc.status"
@@ -97,12 +98,39 @@ def choices_from_message(message: CalculationMessage) -> list[Choice]:
 
 
 def broadcast(calculation: Calculation, choices: Iterable[Choice] = ()) -> None:
-    """Send one calculation state to its decision's subscribers; losing it is harmless."""
+    """Send one calculation state to its decision's subscribers; losing it is harmless.
+
+    While Redis is away the broadcast is skipped (calc.layer logs the outage once); when it
+    is back, servers send each subscription the state it missed (``state_messages``).
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     message = calculation_message(calculation, choices)
     try:
-        async_to_sync(layer.group_send)(group_name(calculation.decision_id), message)
+        send_or_skip(layer.group_send, group_name(calculation.decision_id), message)
     except Exception:
         logger.warning("Broadcast of calculation %s failed", calculation.pk, exc_info=True)
+
+
+def decision_of_group(group: str) -> int | None:
+    """Return the decision id of a ``decision.<id>`` group name, None for another name."""
+    prefix, _, rest = group.partition(".")
+    return int(rest) if prefix == "decision" and rest.isascii() and rest.isdigit() else None
+
+
+def state_messages(decision_id: int) -> list[CalculationMessage]:
+    """Return the broadcasts that bring a subscriber up to date after it missed some.
+
+    The current result (with its choices), then the newest calculation if it is another:
+    subscriptions skip whatever they already sent.
+    """
+    messages = []
+    completed = calculation_latest_completed(decision_id)
+    if completed is not None:
+        choices = Choice.objects.filter(decision_id=decision_id)
+        messages.append(calculation_message(completed, choices))
+    latest = Calculation.objects.filter(decision_id=decision_id).first()
+    if latest is not None and latest != completed:
+        messages.append(calculation_message(latest))
+    return messages

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import F
 
 from calc.broadcast import broadcast
+from calc.layer import send_or_skip
 from calc.models import Calculation, CalculationStatus
 from core.logs import Event, log_event
 from democracy.models import Decision, DecisionStatus
@@ -29,12 +29,16 @@ def wake_message(decision_id: int) -> dict[str, object]:
 
 
 def wake(decision_ids: Iterable[int]) -> None:
-    """Send wake-up calls to the worker channel; losing one only delays the work."""
+    """Send wake-up calls to the worker channel; losing one only delays the work.
+
+    While Redis is away they are skipped: a worker's sweeper finds the work in the database.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     for decision_id in decision_ids:
-        async_to_sync(layer.send)(CALC_CHANNEL, wake_message(decision_id))
+        if not send_or_skip(layer.send, CALC_CHANNEL, wake_message(decision_id)):
+            return
 
 
 def _broadcast_all(calculations: list[Calculation]) -> None:

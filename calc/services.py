@@ -2,6 +2,9 @@
 
 Every step is idempotent and guarded by a lease on the decision row, so any number of
 workers may be woken for the same decision: one calculates, the others return at once.
+The lease is short and a heartbeat renews it while the calculation runs, so a killed
+worker's decision is taken over within seconds; the completion is fenced by the lease, so
+a worker that lost it (stalled, then woke up) cannot store its result over a newer one.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -37,6 +43,7 @@ from core.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
 SYSTEM = "system"
+logger = logging.getLogger(__name__)
 
 
 def worker_name() -> str:
@@ -70,6 +77,47 @@ class Lease:
         Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
             calc_lease_owner="", calc_lease_until=None
         )
+
+    def holds(self, decision: Decision) -> bool:
+        """Whether ``decision`` (read under its row lock) still shows this live lease."""
+        until = decision.calc_lease_until
+        return (
+            decision.calc_lease_owner == self.owner
+            and until is not None
+            and until >= timezone.now()
+        )
+
+
+@contextmanager
+def lease_heartbeat(lease: Lease) -> Iterator[None]:
+    """Renew ``lease`` every ``CALC_HEARTBEAT_SECONDS`` from a thread while the block runs.
+
+    A calculation may spend longer than the lease in one stage; the heartbeat keeps a live
+    worker's claim while the lease stays short enough for a dead one's to run out soon.
+    The thread stops at the first lost renewal: the calculation's own renewals and the
+    fenced completion then fail it.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.CALC_HEARTBEAT_SECONDS):
+                try:
+                    lease.renew()
+                except LeaseLost:
+                    return
+                except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again.
+                    logger.warning("Lease heartbeat of decision %s failed", lease.decision_id)
+        finally:
+            connection.close()  # This thread's own connection.
+
+    thread = threading.Thread(target=beat, name=f"lease-{lease.decision_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _lease_free(now: object) -> Q:
@@ -124,11 +172,17 @@ def _start(decision_id: int, owner: str) -> Calculation:
     return calculation
 
 
-def _complete(calculation: Calculation, snapshot: Snapshot, choices: list[Choice]) -> None:
+def _complete(
+    calculation: Calculation, snapshot: Snapshot, choices: list[Choice], lease: Lease
+) -> None:
     absorbed: Calculation | None = None
     try:
         with transaction.atomic():
             decision = Decision.objects.select_for_update().get(pk=calculation.decision_id)
+            if not lease.holds(decision):
+                # The fence: checked under the row lock every completion takes, so a worker
+                # whose lease ran out never stores a result, however late it wakes up.
+                raise LeaseLost(f"lease on decision {lease.decision_id} expired or was taken over")
             final_taken = Calculation.objects.filter(
                 decision_id=calculation.decision_id, is_final=True
             ).exists()
@@ -240,7 +294,8 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             f"'{winner}', {duration(time.perf_counter() - started)}",
         )
         lease.renew()
-        _complete(calculation, snapshot, list(Choice.objects.filter(decision_id=decision_id)))
+        choices = list(Choice.objects.filter(decision_id=decision_id))
+        _complete(calculation, snapshot, choices, lease)
         resolution_keep(calculation, snapshot.frozen, resolved)
         return calculation
     except Exception as error:
@@ -248,11 +303,15 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         raise
 
 
-def calculation_fail(calculation: Calculation, error: BaseException) -> None:
+def calculation_fail(
+    calculation: Calculation, error: BaseException, *, retry_at_once: bool = False
+) -> None:
     """Record a failed calculation and schedule the decision's retry with backoff.
 
     The row changes only if it is still in the stage this copy saw, so a late failure (a
     sweeper's, a lost lease's) never overwrites a result that completed meanwhile.
+    ``retry_at_once`` skips the first backoff (a dead worker is no fault of the decision);
+    later failures in a row back off as usual.
     """
     stage = calculation.status
     message = "".join(traceback.format_exception_only(error)).strip()[:4000]
@@ -262,6 +321,19 @@ def calculation_fail(calculation: Calculation, error: BaseException) -> None:
     )
     if not failed:
         return
+    if isinstance(error, LeaseLost):
+        # The decision is someone else's now: its retries are theirs to count.
+        calculation.status, calculation.failed_stage = CalculationStatus.FAILED, stage
+        calculation.finished_at, calculation.error = now, message
+        broadcast(calculation)
+        log_event(
+            Event.CALC_FAILED,
+            SYSTEM,
+            f"Calculation {calculation.pk} of decision {calculation.decision_id} "
+            f"abandoned in {stage}: {message}",
+            level=logging.WARNING,
+        )
+        return
     failures = (
         Decision.objects.filter(pk=calculation.decision_id)
         .values_list("calc_failures", flat=True)
@@ -270,6 +342,8 @@ def calculation_fail(calculation: Calculation, error: BaseException) -> None:
     )
     failures += 1
     backoff = settings.CALC_RETRY_BACKOFF_SECONDS * 2 ** (failures - 1)
+    if retry_at_once and failures == 1:
+        backoff = 0
     Decision.objects.filter(pk=calculation.decision_id).update(
         calc_failures=failures, calc_retry_at=now + timedelta(seconds=backoff)
     )
@@ -301,9 +375,10 @@ def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calcu
         return []
     done: list[Calculation] = []
     try:
-        while _pending(decision_id) and not _waiting_for_retry(decision_id):
-            with collector_paused():
-                done.append(calculation_run(decision_id, lease))
+        with lease_heartbeat(lease):
+            while _pending(decision_id) and not _waiting_for_retry(decision_id):
+                with collector_paused():
+                    done.append(calculation_run(decision_id, lease))
     finally:
         lease.release()
     return done
@@ -332,9 +407,11 @@ def decisions_due() -> list[int]:
 def calculations_fail_stuck() -> int:
     """Mark running calculations whose worker no longer holds a live lease as FAILED.
 
-    A live worker renews its lease between stages, so a running calculation without one was
+    A live worker's heartbeat renews its lease, so a running calculation without one was
     left by a worker that died or hung; one that still holds it is never touched, so it
-    cannot be marked failed and then completed.
+    cannot be marked failed and then completed. Each is checked again under the decision's
+    row lock: a renewal that was waiting for that lock (behind ballots being cast) is seen.
+    The decision is retried at once, so a healthy worker takes over within seconds.
     """
     now = timezone.now()
     orphaned = (
@@ -345,6 +422,14 @@ def calculations_fail_stuck() -> int:
     stuck = Calculation.objects.filter(status__in=RUNNING).filter(orphaned)
     count = 0
     for calculation in stuck:
-        calculation_fail(calculation, TimeoutError("the worker stopped responding"))
+        with transaction.atomic():
+            decision = Decision.objects.select_for_update().get(pk=calculation.decision_id)
+            lease = Lease(decision.pk, calculation.worker)
+            if lease.holds(decision):
+                continue
+            lease.release()  # Revoked: a renewal still on its way finds nothing to renew.
+        calculation_fail(
+            calculation, TimeoutError("the worker stopped responding"), retry_at_once=True
+        )
         count += 1
     return count

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from calc import layer
 from calc.services import calculations_fail_stuck, decision_calculate, decisions_due
 from core.errors import DomainError
 from democracy.models import Decision, DecisionStatus
@@ -132,6 +133,10 @@ async def sweep_forever(runner: CalcRunner) -> None:
 class CalcConsumer(AsyncConsumer):
     """Turns ``calc.wake`` messages into scheduled calculations; never raises."""
 
+    # The worker hands it the wake-ups of channel ``calc``: a channel of its own (which
+    # would fail with Redis, and the consumer with it) is never used, so it gets none.
+    channel_layer_alias = None
+
     async def calc_wake(self, message: dict[str, Any]) -> None:
         decision_id = message.get("decision_id")
         if isinstance(decision_id, int) and not isinstance(decision_id, bool):
@@ -141,7 +146,11 @@ class CalcConsumer(AsyncConsumer):
 
 
 class CalcWorker(Worker):
-    """``runworker calc`` with the sweeper: it runs at start and every ``CALC_SWEEP_SECONDS``."""
+    """``runworker calc`` with the sweeper: it runs at start and every ``CALC_SWEEP_SECONDS``.
+
+    A Redis outage neither stops it nor its sweeper: the listener waits for Redis to come
+    back (calc.layer), while the sweeper keeps calculating from the database.
+    """
 
     async def handle(self) -> None:
         sweeper = asyncio.ensure_future(sweep_forever(get_runner()))
@@ -149,3 +158,12 @@ class CalcWorker(Worker):
             await super().handle()
         finally:
             sweeper.cancel()
+
+    async def listener(self, channel: str) -> None:
+        while True:
+            message = await layer.receive(self.channel_layer, channel)
+            if not isinstance(message, dict) or not message.get("type"):
+                logger.warning("Ignored a message without a type on %s: %r", channel, message)
+                continue
+            scope = {"type": "channel", "channel": channel}
+            await self.get_or_create_application_instance(channel, scope).put(message)

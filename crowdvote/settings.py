@@ -191,9 +191,16 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 defaults (5 s socket timeout, 100 connections) break the layer's
-                # blocking receive and large fan-outs (docs/running-on-several-machines.md).
+                # blocking receive (5 s) and large fan-outs; the timeouts stay finite so an
+                # unreachable Redis is an outage to ride out, never a hang
+                # (docs/running-on-several-machines.md).
                 "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 2,
+                        "max_connections": 10_000,
+                    }
                 ],
                 "capacity": 1_000,
                 "group_expiry": 86_400,
@@ -248,10 +255,13 @@ STRAWBERRY_DJANGO = {
 # Recalculation (calc.queue and calc.worker)
 CALC_DEBOUNCE_MS = int(os.environ.get("CALC_DEBOUNCE_MS", "50"))
 CALC_MAX_CONCURRENT = int(os.environ.get("CALC_MAX_CONCURRENT", "2"))
-CALC_LEASE_SECONDS = int(os.environ.get("CALC_LEASE_SECONDS", "60"))
+# A short lease that a heartbeat renews while the calculation runs: a killed worker's
+# decision is taken over by another within lease + sweep seconds.
+CALC_LEASE_SECONDS = float(os.environ.get("CALC_LEASE_SECONDS", "6"))
+CALC_HEARTBEAT_SECONDS = float(os.environ.get("CALC_HEARTBEAT_SECONDS", "2"))
 CALC_RETRY_LIMIT = int(os.environ.get("CALC_RETRY_LIMIT", "5"))
 CALC_RETRY_BACKOFF_SECONDS = float(os.environ.get("CALC_RETRY_BACKOFF_SECONDS", "2"))
-CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "5"))
+CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "2"))
 CALC_RETENTION_DAYS = int(os.environ.get("CALC_RETENTION_DAYS", "30"))
 
 LOGGING = {

@@ -1,0 +1,182 @@
+"""The short lease: a heartbeat keeps a live worker's, a dead one's runs out, a late one is fenced."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+import calc.services
+from calc.models import Calculation, CalculationStatus
+from calc.services import (
+    LeaseLost,
+    calculations_fail_stuck,
+    decision_calculate,
+    decisions_due,
+    lease_claim,
+)
+from democracy.models import Decision
+from democracy.services.ballots import StarsSpec, ballot_cast
+from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def decision() -> Decision:
+    decision = DecisionFactory(choices=["Park", "Road"])
+    manager = MembershipFactory(community=decision.community, is_manager=True)
+    BallotFactory(decision=decision, membership=manager, stars={"Park": 5, "Road": 1})
+    BallotFactory(decision=decision, stars={"Park": 4, "Road": 2})
+    return decision
+
+
+def fresh(decision: Decision) -> Decision:
+    return Decision.objects.get(pk=decision.pk)
+
+
+def in_thread(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a thread of its own, as a worker would, closing its connection after."""
+
+    def run() -> Any:
+        try:
+            return work()
+        finally:
+            connection.close()
+
+    return ThreadPoolExecutor(1).submit(run)
+
+
+def hold(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[threading.Event, threading.Event]:
+    """Make the first call of ``calc.services.<name>`` wait for a gate; return (reached, gate)."""
+    original = getattr(calc.services, name)
+    reached, gate = threading.Event(), threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not reached.is_set():
+            reached.set()
+            assert gate.wait(20)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(calc.services, name, held)
+    return reached, gate
+
+
+def test_the_heartbeat_keeps_a_slow_calculation_s_lease(decision, settings, monkeypatch):
+    settings.CALC_LEASE_SECONDS = 0.6
+    settings.CALC_HEARTBEAT_SECONDS = 0.1
+    reached, gate = hold(monkeypatch, "resolve_ballots")
+    running = in_thread(lambda: decision_calculate(decision.pk, owner="slow-worker"))
+    assert reached.wait(10)
+    time.sleep(1.5)  # Well past the lease: only the heartbeat can have kept it.
+
+    assert lease_claim(decision.pk, "other-worker") is None
+    assert calculations_fail_stuck() == 0
+    assert decisions_due() == []
+    gate.set()
+    [calculation] = running.result(timeout=20)
+    assert calculation.status == CalculationStatus.COMPLETED
+    assert fresh(decision).calc_lease_owner == ""
+
+
+def test_a_dead_worker_s_calculation_is_failed_and_retried_at_once(decision, settings):
+    settings.CALC_RETRY_BACKOFF_SECONDS = 60
+    lease = lease_claim(decision.pk, "dead-worker")
+    assert lease is not None
+    dead = Calculation.objects.create(
+        decision=decision,
+        status=CalculationStatus.STAGING,
+        trigger="t",
+        started_at=timezone.now(),
+        worker=lease.owner,
+    )
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert calculations_fail_stuck() == 1
+
+    dead.refresh_from_db()
+    assert dead.status == CalculationStatus.FAILED
+    assert decisions_due() == [decision.pk]  # No 60 s backoff for the first abandonment.
+    with pytest.raises(LeaseLost):
+        lease.renew()  # Revoked: the dead worker, were it only slow, cannot come back.
+    [calculation] = decision_calculate(decision.pk, owner="live-worker")
+    assert calculation.status == CalculationStatus.COMPLETED
+
+
+def test_a_second_abandonment_in_a_row_backs_off(decision, settings):
+    settings.CALC_RETRY_BACKOFF_SECONDS = 60
+    Decision.objects.filter(pk=decision.pk).update(calc_failures=1)
+    Calculation.objects.create(
+        decision=decision,
+        status=CalculationStatus.CREATING,
+        trigger="t",
+        started_at=timezone.now(),
+        worker="dead-worker#1",
+    )
+    assert calculations_fail_stuck() == 1
+    assert decisions_due() == []
+    assert fresh(decision).calc_failures == 2
+
+
+def test_a_worker_whose_lease_was_taken_over_cannot_store_its_late_result(
+    decision, settings, monkeypatch
+):
+    # A worker frozen past its lease (a long pause, a stopped process): no heartbeat either.
+    settings.CALC_HEARTBEAT_SECONDS = 60
+    reached, gate = hold(monkeypatch, "_complete")
+    late = in_thread(lambda: decision_calculate(decision.pk, owner="frozen-worker"))
+    assert reached.wait(10)  # It has its result and passed its last renewal.
+    frozen = Calculation.objects.get()
+    assert frozen.status == CalculationStatus.TALLYING
+
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert calculations_fail_stuck() == 1
+    voter = MembershipFactory(community=decision.community)
+    ballot_cast(
+        user=voter.user,
+        decision=fresh(decision),
+        stars=[StarsSpec(choice_id=c.pk, stars=3) for c in decision.choices.all()],
+    )
+    taken_over = in_thread(lambda: decision_calculate(decision.pk, owner="live-worker"))
+    [newer] = taken_over.result(timeout=20)
+    assert newer.status == CalculationStatus.COMPLETED
+
+    gate.set()
+    with pytest.raises(LeaseLost):
+        late.result(timeout=20)
+
+    frozen.refresh_from_db()
+    assert frozen.status == CalculationStatus.FAILED
+    assert frozen.results is None
+    latest = Calculation.objects.filter(status=CalculationStatus.COMPLETED).get()
+    assert latest.pk == newer.pk
+    assert latest.results["participation"]["countedBallots"] == 3
+    current = fresh(decision)
+    assert current.calc_completed_gen == current.calc_requested_gen == newer.generation
+    assert current.calc_failures == 0
+
+
+def test_a_lost_lease_leaves_the_decision_s_retries_to_the_new_holder(decision, monkeypatch):
+    original = calc.services.resolve_ballots
+
+    def stolen(frozen: Any, **kwargs: Any) -> Any:
+        Decision.objects.filter(pk=decision.pk).update(calc_lease_owner="thief")
+        return original(frozen, **kwargs)
+
+    monkeypatch.setattr(calc.services, "resolve_ballots", stolen)
+    with pytest.raises(LeaseLost):
+        decision_calculate(decision.pk)
+    current = fresh(decision)
+    assert (current.calc_failures, current.calc_retry_at) == (0, None)
+    assert Calculation.objects.get().status == CalculationStatus.FAILED
