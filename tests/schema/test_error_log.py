@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from accounts.services.tokens import token_issue
 from calc import results
 from core.logs import EVENT_LOGGER, EventFormatter
+from schema.client_errors import ERROR_LOGGER
 from tests.factories import DecisionFactory, MembershipFactory, UserFactory
 from tests.schema.calc.test_subscriptions import STATUS, open_socket, subscribe
 from tests.schema.conftest import gid
@@ -23,10 +24,10 @@ class Errors:
         self.caplog = caplog
 
     def __iter__(self) -> Iterator[logging.LogRecord]:
-        """Error records: REQUEST_REFUSED events and strawberry's own."""
+        """Error records: REQUEST_REFUSED events, server faults and strawberry's own."""
         for record in self.caplog.records:
             refused = getattr(record, "event", None) == "REQUEST_REFUSED"
-            if refused or record.name.startswith("strawberry"):
+            if refused or record.name.startswith(("strawberry", ERROR_LOGGER.name)):
                 yield record
 
 
@@ -43,7 +44,8 @@ def reaches(logger: logging.Logger, handler: logging.Handler) -> bool:
 def records(caplog: pytest.LogCaptureFixture) -> Iterator[Errors]:
     """Error records of the event and strawberry loggers, which may not reach the root."""
     caplog.set_level(logging.INFO, logger=EVENT_LOGGER.name)
-    added = [log for log in (EVENT_LOGGER, STRAWBERRY) if not reaches(log, caplog.handler)]
+    loggers = (EVENT_LOGGER, STRAWBERRY, ERROR_LOGGER)
+    added = [log for log in loggers if not reaches(log, caplog.handler)]
     for logger in added:
         logger.addHandler(caplog.handler)
     try:
@@ -104,7 +106,9 @@ def test_an_unexpected_error_keeps_its_traceback(graphql_as, records, monkeypatc
         "query($id: ID!) { decision(id: $id) { calculation { id } } }", id=gid(decision)
     )
 
-    assert response.body["errors"][0]["message"] == "the database fell over"
+    [error] = response.body["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_ERROR"
+    assert "fell over" not in error["message"]  # masked: the client learns nothing internal
     [record] = records
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
