@@ -23,8 +23,10 @@ from schema.errors import ErrorCode
 
 CURSOR_TYPE = "ResultsHistory"
 NAIVE_AT = "Give `at` with its time zone, for example 2026-05-01T12:00:00Z."
-BAD_CURSOR = "This cursor does not come from `resultsHistory`: pass an `endCursor` it gave."
-BAD_FIRST = "`first` must be between 0 and {limit}."
+# Page arguments are refused with the words of every other connection's (Strawberry's).
+BAD_CURSOR = "Argument 'after' contains a non-existing value."
+NEGATIVE_FIRST = "Argument 'first' must be a non-negative integer."
+TOO_MANY = "Argument 'first' cannot be higher than {limit}."
 
 
 @strawberry.type(name="ResultsHistoryEntry")
@@ -54,19 +56,15 @@ class ResultsHistoryConnection:
     total_count: int
 
 
-def _input_error(message: str, field: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": ErrorCode.INVALID.value, "field": field})
-
-
 def _before(after: str | None) -> int | None:
     if after is None:
         return None
     try:
         type_name, raw = relay.from_base64(after)
     except (ValueError, TypeError):
-        raise _input_error(BAD_CURSOR, "after") from None
+        raise GraphQLError(BAD_CURSOR) from None
     if type_name != CURSOR_TYPE or not raw.isdigit():
-        raise _input_error(BAD_CURSOR, "after")
+        raise GraphQLError(BAD_CURSOR)
     return int(raw)
 
 
@@ -100,8 +98,10 @@ def results_history(
 ) -> ResultsHistoryConnection:
     """A page of the decision's completed calculations, newest first."""
     limit = settings.GRAPHQL_MAX_PAGE_SIZE
-    if first is not None and not 0 <= first <= limit:
-        raise _input_error(BAD_FIRST.format(limit=limit), "first")
+    if first is not None and first < 0:
+        raise GraphQLError(NEGATIVE_FIRST)
+    if first is not None and first > limit:
+        raise GraphQLError(TOO_MANY.format(limit=limit))
     before = _before(after)
     page, more = history.calculations_completed_page(
         decision.pk, before=before, limit=limit if first is None else first
@@ -125,7 +125,7 @@ def results_history(
 def results_at(decision: Decision, at: datetime) -> DecisionResultsType | None:
     """The result in force at ``at`` (an aware datetime), or None before the first."""
     if at.tzinfo is None or at.utcoffset() is None:
-        raise _input_error(NAIVE_AT, "at")
+        raise GraphQLError(NAIVE_AT, extensions={"code": ErrorCode.INVALID.value, "field": "at"})
     calculation = history.calculation_in_force(decision.pk, at)
     if calculation is None:
         return None
