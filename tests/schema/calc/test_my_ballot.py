@@ -7,6 +7,8 @@ from asgiref.sync import sync_to_async
 
 from accounts.services.tokens import token_issue
 from calc.services import decision_calculate
+from democracy.models import Role
+from democracy.services.followings import following_delete
 from democracy.services.memberships import membership_leave
 from tests.factories import (
     BallotFactory,
@@ -153,4 +155,32 @@ async def test_before_the_first_result_my_ballot_says_not_calculated():
     now = (await first_payload(socket))["myBallot"]
     assert now["standing"] == "NOT_CALCULATED"
     assert now["calculationId"] is None
+    await socket.disconnect()
+
+
+async def test_unfollowing_the_only_matching_delegate_is_sent_as_an_abstention(following):
+    decision, members = following
+    await sync_to_async(cast)(decision, members["ben"], {"road": 4})
+    socket, _ = await my_ballot_socket(members["dan"], decision)
+    assert (await first_payload(socket))["myBallot"]["standing"] == "DELEGATED"
+
+    def unfollow_ben():
+        dan, ben = members["dan"], members["ben"]
+        following_delete(user=dan.user, community=dan.community, followee=ben)
+        decision_calculate(decision.pk)
+
+    await sync_to_async(unfollow_ben)()
+    update = (await next_payload(socket))["data"]["myBallot"]
+    assert update["standing"] == "ABSTAINING"
+    assert update["abstentionReason"] == "NO_MATCHING_DELEGATE"  # Ann is still followed.
+    await socket.disconnect()
+
+
+async def test_a_lobbyists_own_ballot_is_shown_as_not_counted():
+    lobbyist = await sync_to_async(MembershipFactory)(role=Role.LOBBYIST)
+    decision = await sync_to_async(DecisionFactory)(community=lobbyist.community, choices=["a"])
+    await sync_to_async(cast)(decision, lobbyist, {"a": 2})
+    socket, _ = await my_ballot_socket(lobbyist, decision)
+    now = (await first_payload(socket))["myBallot"]
+    assert (now["standing"], now["isCounted"]) == ("DIRECT", False)
     await socket.disconnect()
