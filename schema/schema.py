@@ -24,6 +24,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 from schema.accounts.mutations import AccountsMutation
 from schema.accounts.queries import AccountsQuery
 from schema.calc.mutations import CalcMutation
+from schema.calc.my_ballot import MyBallotSubscription
 from schema.calc.subscriptions import CalcSubscription
 from schema.client_errors import ClientErrors
 from schema.context import Info, global_pk
@@ -59,7 +60,7 @@ class NodeQuery:
 
 Query = merge_types("Query", (NodeQuery, AccountsQuery, DemocracyQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, DemocracyMutation, CalcMutation))
-Subscription = merge_types("Subscription", (CalcSubscription,))
+Subscription = merge_types("Subscription", (CalcSubscription, MyBallotSubscription))
 
 # The limits' validation rules are built once: rules rebuilt per request would change the
 # validation cache's key and defeat it.

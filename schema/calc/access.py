@@ -29,13 +29,15 @@ from accounts.models import ApiToken, User
 from calc.broadcast import STATUS, CalculationMessage, group_name
 from core.errors import Forbidden, NotAuthenticated
 from democracy import selectors
-from democracy.models import Decision
+from democracy.models import Decision, Membership
 from schema.access_changes import ACCESS_CHANGED, community_group, user_group
 from schema.errors import graphql_error
 
 RECHECK_SECONDS = 10.0
 NOT_VISIBLE = "No decision has this ID, or you cannot see it: sign in as a member."
 SIGNED_OUT = "Your sign-in has ended (signed out, revoked or expired): sign in again."
+SIGN_IN_FOR_BALLOT = "Sign in to follow your own ballot."
+MEMBERS_ONLY = "Only approved members of this community have a ballot here."
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ def viewer_of(scope: dict[str, Any]) -> Viewer:
 class Access:
     decision: Decision
     ends_at: datetime | None  # when the credential runs out by itself (a session's expiry)
+    membership_pk: int | None = None  # the viewer's approved membership, when it was required
 
 
 def _session_user(viewer: Viewer) -> tuple[int | None, datetime | None]:
@@ -103,9 +106,15 @@ def _user(viewer: Viewer) -> tuple[User | AnonymousUser, datetime | None]:
 
 
 @database_sync_to_async
-def access_check(viewer: Viewer, decision_pk: int | None) -> Access:
-    """Return the decision the viewer may still see, or raise the GraphQL error that ends it."""
+def access_check(viewer: Viewer, decision_pk: int | None, *, member_only: bool = False) -> Access:
+    """Return the decision the viewer may still see, or raise the GraphQL error that ends it.
+
+    ``member_only``: the viewer must also be signed in and an approved member of the
+    decision's community (a subscription about their own ballot).
+    """
     try:
+        if member_only and viewer.user_id is None:
+            raise NotAuthenticated(SIGN_IN_FOR_BALLOT)
         user, ends_at = _user(viewer)
     except NotAuthenticated as error:
         raise graphql_error(error) from None
@@ -113,7 +122,19 @@ def access_check(viewer: Viewer, decision_pk: int | None) -> Access:
     decision = None if decision_pk is None else visible.filter(pk=decision_pk).first()
     if decision is None:
         raise graphql_error(Forbidden(NOT_VISIBLE))
-    return Access(decision=decision, ends_at=ends_at)
+    if not member_only:
+        return Access(decision=decision, ends_at=ends_at)
+    assert viewer.user_id is not None  # Refused above when signed out.
+    membership_pk = (
+        Membership.objects.filter(
+            user_id=viewer.user_id, community_id=decision.community_id, is_approved=True
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if membership_pk is None:
+        raise graphql_error(Forbidden(MEMBERS_ONLY))
+    return Access(decision=decision, ends_at=ends_at, membership_pk=membership_pk)
 
 
 def _next_check(loop: asyncio.AbstractEventLoop, ends_at: datetime | None) -> float:
@@ -128,6 +149,7 @@ async def _checked(
     changes: AsyncIterator[object],
     viewer: Viewer,
     access: Access,
+    member_only: bool,
 ) -> AsyncGenerator[CalculationMessage, None]:
     loop = asyncio.get_running_loop()
     check_at = _next_check(loop, access.ends_at)
@@ -145,7 +167,7 @@ async def _checked(
                 if change in done:
                     change = asyncio.ensure_future(anext(changes))
                 # Checked before any status that arrived with it is passed on.
-                access = await access_check(viewer, access.decision.pk)
+                access = await access_check(viewer, access.decision.pk, member_only=member_only)
                 check_at = _next_check(loop, access.ends_at)
             if status in done:
                 message = status.result()
@@ -164,10 +186,10 @@ def _community_of(decision_pk: int | None) -> int | None:
 
 
 @contextlib.asynccontextmanager
-async def decision_statuses(
-    ws: ChannelsConsumer, viewer: Viewer, decision_pk: int | None
-) -> AsyncIterator[tuple[Decision, AsyncIterator[CalculationMessage]]]:
-    """Check access, then yield the decision and its broadcasts while access lasts.
+async def decision_access(
+    ws: ChannelsConsumer, viewer: Viewer, decision_pk: int | None, *, member_only: bool = False
+) -> AsyncIterator[tuple[Access, AsyncIterator[CalculationMessage]]]:
+    """Check access, then yield it (the decision, …) and its broadcasts while it lasts.
 
     The access groups are joined before the first check, so no withdrawal falls between
     the check and the listening; the caller reads the current state before iterating.
@@ -178,11 +200,20 @@ async def decision_statuses(
     groups = [community_group(community_pk)]
     groups += [] if viewer.user_id is None else [user_group(viewer.user_id)]
     async with ws.listen_to_channel(ACCESS_CHANGED, groups=groups) as changes:
-        access = await access_check(viewer, decision_pk)
+        access = await access_check(viewer, decision_pk, member_only=member_only)
         status_groups = [group_name(access.decision.pk)]
         async with ws.listen_to_channel(STATUS, groups=status_groups) as statuses:
-            checked = _checked(statuses, changes, viewer, access)
+            checked = _checked(statuses, changes, viewer, access, member_only)
             try:
-                yield access.decision, checked
+                yield access, checked
             finally:
                 await checked.aclose()  # Cancels its pending reads before the groups are left.
+
+
+@contextlib.asynccontextmanager
+async def decision_statuses(
+    ws: ChannelsConsumer, viewer: Viewer, decision_pk: int | None
+) -> AsyncIterator[tuple[Decision, AsyncIterator[CalculationMessage]]]:
+    """``decision_access`` for subscriptions that need only the decision."""
+    async with decision_access(ws, viewer, decision_pk) as (access, messages):
+        yield access.decision, messages

@@ -17,7 +17,8 @@ from strawberry_django.relay import DjangoListConnection
 
 from calc.models import Calculation
 from democracy import models, selectors
-from schema.calc import resolvers
+from schema.calc import history, resolvers
+from schema.calc.history import ResultsHistoryConnection
 from schema.calc.types import BallotExplanationType, CalculationType, DecisionResultsType
 from schema.context import Info, current_user
 from schema.democracy.types import BallotType, ChoiceType, CommunityType, DecisionStatusEnum
@@ -49,9 +50,27 @@ class DecisionType(relay.Node):
         only=["id", "community_id"],
         prefetch_related=[resolvers.prefetch_current_results, resolvers.prefetch_choices],
     )
-    def results(self, root: models.Decision) -> DecisionResultsType | None:
-        """The latest completed calculation's result (the final one once closed)."""
+    def results(
+        self, root: models.Decision, at: datetime | None = None
+    ) -> DecisionResultsType | None:
+        """The latest completed calculation's result (the final one once closed).
+
+        With ``at`` (with its time zone): the result in force at that moment, by the same
+        rule among the calculations finished by then; null before the first.
+        """
+        if at is not None:
+            return history.results_at(root, at)
         return resolvers.decision_results(root)
+
+    @strawberry_django.field(only=["id"])
+    def results_history(
+        self, root: models.Decision, first: int | None = None, after: str | None = None
+    ) -> ResultsHistoryConnection:
+        """Every completed calculation's result in brief, newest first.
+
+        ``first`` defaults to, and may not exceed, the API's page size.
+        """
+        return history.results_history(root, first, after)
 
     @strawberry_django.field(
         only=["id"],

@@ -21,6 +21,20 @@ const RESULTS = `subscription WidgetResults($id: ID!) {
     participation { members voters directBallots delegatedBallots abstentions countedBallots }
   }
 }`;
+// The timeline shows the latest calculations' averages of the leading choices.
+const TIMELINE_POINTS = 30;
+const TIMELINE_SERIES = 3;
+const HISTORY = `query WidgetHistory($id: ID!) {
+  decision(id: $id) { resultsHistory(first: ${TIMELINE_POINTS}) { edges { node {
+    calculationId calculatedAt scores { choice { id title } averageStars } } } } }
+}`;
+const MY_BALLOT = `subscription WidgetMyBallot($id: ID!) {
+  myBallot(decisionId: $id) {
+    calculationId standing isCounted abstentionMessage
+    stars { choice { id title } stars }
+    sources { delegate { displayName } weight matchedTags }
+  }
+}`;
 const RUNNING = new Set(["QUEUED", "CREATING", "READY", "STAGING", "TALLYING"]);
 const DECISION_STATUS = { DRAFT: "Draft", OPEN: "Open", CLOSED: "Closed" };
 // Close codes after which trying again cannot help: bad request, sign-in refused.
@@ -36,7 +50,8 @@ const CONNECTION_TEXT = {
 const root = document.getElementById("widget");
 const decisionId = root.dataset.decisionId;
 const $ = (id) => document.getElementById(id);
-const state = { calculation: null, results: null, resultsPk: 0 };
+const state = { calculation: null, results: null, resultsPk: 0, history: new Map(), myBallot: null };
+const SVG = "http://www.w3.org/2000/svg";
 
 const number = (value, digits = 2) =>
   Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -49,6 +64,13 @@ const readableTime = (iso) =>
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+function svgElement(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
   node.append(...children);
   return node;
@@ -177,6 +199,113 @@ function showResults(results) {
   $("announce").textContent = `Results updated: ${headline}. ${plural(p.countedBallots, "ballot", "ballots")} counted.`;
 }
 
+/** Remember one result's averages (from the history or a live result) for the timeline. */
+function addToHistory(entry) {
+  const scores = entry.scores.map((s) => ({ choice: s.choice, average: Number(s.averageStars) }));
+  state.history.set(nodePk(entry.calculationId), { at: entry.calculatedAt, scores });
+}
+
+/** Draw the leading choices' averages across the latest calculations, oldest on the left. */
+function showTimeline() {
+  const points = [...state.history.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .slice(-TIMELINE_POINTS)
+    .map(([, entry]) => entry);
+  $("timeline-section").hidden = points.length === 0;
+  if (!points.length) return;
+  const leaders = [...points[points.length - 1].scores]
+    .sort((a, b) => b.average - a.average)
+    .slice(0, TIMELINE_SERIES);
+  const [width, height, pad] = [320, 100, 6];
+  // One calculation so far: its averages run across the whole width.
+  const x = (i) => (points.length === 1 ? [pad, width - pad] : [pad + (i * (width - 2 * pad)) / (points.length - 1)]);
+  const y = (average) => height - pad - (average / 5) * (height - 2 * pad);
+  const grid = [0, 2.5, 5].map((v) => svgElement("line", { class: "grid", x1: 0, x2: width, y1: y(v), y2: y(v) }));
+  const lines = leaders.map(({ choice }, k) => {
+    const values = [];
+    const coordinates = [];
+    points.forEach((point, i) => {
+      const score = point.scores.find((s) => s.choice.id === choice.id);
+      if (!score) return;
+      values.push(score.average);
+      for (const at of x(i)) coordinates.push(`${at.toFixed(1)},${y(score.average).toFixed(1)}`);
+    });
+    return svgElement(
+      "polyline",
+      { class: `series series-${k}`, points: coordinates.join(" "), "data-choice": choice.id, "data-values": values.join(" ") },
+      svgElement("title", {}, choice.title),
+    );
+  });
+  const svg = $("timeline");
+  svg.replaceChildren(...grid, ...lines);
+  svg.dataset.points = String(points.length);
+  $("timeline-legend").replaceChildren(
+    ...leaders.map(({ choice, average }, k) =>
+      element("li", { class: `series-${k}` }, `${choice.title} `, element("span", {}, number(average))),
+    ),
+  );
+  $("timeline-summary").textContent =
+    `Average stars over ${plural(points.length, "calculation", "calculations")}: ` +
+    leaders
+      .map(({ choice }) => {
+        const own = points.flatMap((p) => p.scores.filter((s) => s.choice.id === choice.id));
+        return `${choice.title} from ${number(own[0].average)} to ${number(own[own.length - 1].average)}`;
+      })
+      .join("; ");
+}
+
+function standingText(ballot) {
+  switch (ballot.standing) {
+    case "DIRECT":
+      return ballot.isCounted ? "You voted directly." : "You voted directly; as a lobbyist your ballot is not counted.";
+    case "DELEGATED":
+      return ballot.sources.length === 1
+        ? "Delegated: you hold your delegate's ballot."
+        : `Delegated: the average of ${count(ballot.sources.length)} delegates' ballots.`;
+    case "ABSTAINING":
+      return `You abstain. ${ballot.abstentionMessage || ""}`.trim();
+    default:
+      return "Not calculated yet.";
+  }
+}
+
+/** Show the viewer's own ballot, replacing what was shown before. */
+function showMyBallot(ballot) {
+  state.myBallot = ballot;
+  $("my-ballot").hidden = false;
+  root.dataset.myBallot = ballot.standing;
+  $("my-ballot-standing").textContent = standingText(ballot);
+  $("my-ballot-stars").replaceChildren(
+    ...ballot.stars.map((s) =>
+      element(
+        "li",
+        { "data-choice": s.choice.id },
+        element("span", { class: "choice" }, s.choice.title),
+        element("span", { class: "value" }, `${stars(s.stars)} ★`),
+      ),
+    ),
+  );
+  $("my-ballot-sources").replaceChildren(
+    ...ballot.sources.map((s) =>
+      element(
+        "li",
+        {},
+        element("strong", {}, s.delegate.displayName),
+        ` · ${stars(Number(s.weight) * 100)}% of your ballot`,
+        s.matchedTags.length ? ` · on ${s.matchedTags.join(", ")}` : "",
+      ),
+    ),
+  );
+}
+
+/** Show nothing personal: signed out, or not (or no longer) a member. */
+function hideMyBallot() {
+  state.myBallot = null;
+  $("my-ballot").hidden = true;
+  delete root.dataset.myBallot;
+  for (const id of ["my-ballot-standing", "my-ballot-stars", "my-ballot-sources"]) $(id).replaceChildren();
+}
+
 function denied(errors) {
   const codes = (errors || []).map((e) => e.extensions && e.extensions.code);
   if (!codes.some((code) => code === "FORBIDDEN" || code === "UNAUTHENTICATED")) return false;
@@ -232,6 +361,11 @@ const client = createClient({
     connected: () => {
       connectionState("open");
       request(DECISION, { id: decisionId }).then((data) => data.decision && showDecision(data.decision), report);
+      request(HISTORY, { id: decisionId }).then((data) => {
+        if (!data.decision) return;
+        data.decision.resultsHistory.edges.forEach(({ node }) => addToHistory(node));
+        showTimeline();
+      }, report);
     },
   },
 });
@@ -268,8 +402,19 @@ const follow = (query, show) =>
 follow(STATUS, (data) => showCalculation(data.calculationStatus));
 follow(RESULTS, (data) => {
   showResults(data.decisionResults);
+  addToHistory(data.decisionResults);
+  showTimeline();
   if (data.decisionResults.isFinal) {
     request(DECISION, { id: decisionId }).then((d) => d.decision && showDecision(d.decision), report);
   }
 });
+// Only a signed-in visitor has a ballot to follow. A refusal (not a member) or its end (signed
+// out since) hides it without the sign-in notice: for a non-member the results still show.
+if (root.dataset.signedIn === "true") {
+  client.subscribe({ query: MY_BALLOT, variables: { id: decisionId } }, {
+    next: ({ data }) => (data && data.myBallot ? showMyBallot(data.myBallot) : hideMyBallot()),
+    error: hideMyBallot,
+    complete: () => {},
+  });
+}
 window.crowdvoteWidget = { client, state };
