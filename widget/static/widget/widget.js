@@ -21,6 +21,10 @@ const RESULTS = `subscription WidgetResults($id: ID!) {
     participation { members voters directBallots delegatedBallots abstentions countedBallots }
   }
 }`;
+// The final result's published snapshot, which anyone who sees it may download and recount.
+const SNAPSHOT = `query WidgetSnapshot($id: ID!) {
+  node(id: $id) { ... on Calculation { snapshotUrl snapshotHash } }
+}`;
 const RUNNING = new Set(["QUEUED", "CREATING", "READY", "STAGING", "TALLYING"]);
 const DECISION_STATUS = { DRAFT: "Draft", OPEN: "Open", CLOSED: "Closed" };
 // Close codes after which trying again cannot help: bad request, sign-in refused.
@@ -171,10 +175,23 @@ function showResults(results) {
   time.dateTime = results.calculatedAt;
   time.textContent = readableTime(results.calculatedAt);
   $("final-badge").hidden = !results.isFinal;
+  if (results.isFinal) showSnapshot(results.calculationId);
   if (state.calculation) showCalculation(state.calculation);
   root.dataset.calculationId = results.calculationId;
   root.setAttribute("aria-busy", "false");
   $("announce").textContent = `Results updated: ${headline}. ${plural(p.countedBallots, "ballot", "ballots")} counted.`;
+}
+
+/** Link the FINAL badge to the final snapshot and show the first digits of its hash. */
+function showSnapshot(calculationId) {
+  request(SNAPSHOT, { id: calculationId }).then((data) => {
+    const snapshot = data && data.node;
+    if (!snapshot || !snapshot.snapshotUrl || state.results.calculationId !== calculationId) return;
+    const badge = $("final-badge");
+    badge.href = snapshot.snapshotUrl;
+    badge.title = `Download the final snapshot (SHA-256 ${snapshot.snapshotHash}) to recount it`;
+    $("final-hash").textContent = snapshot.snapshotHash.slice(0, 8);
+  }, report);
 }
 
 function denied(errors) {
