@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.test import Client
+from strawberry.relay import to_base64
 
 from calc.models import Calculation
 from crowdvote_verify.check import verify
@@ -204,3 +206,18 @@ def test_the_command_line_says_ok_mismatch_or_unreadable(example_1, tmp_path) ->
     assert mismatch.stdout.startswith("MISMATCH: first difference: result.tiebreaks")
     assert unreadable.returncode == 2
     assert unreadable.stderr.startswith("ERROR: cannot read")
+
+
+def test_a_member_who_left_is_named_by_pseudonym_and_the_file_still_recounts(graphql_as) -> None:
+    built = build(load_case("delegation_two_delegates_average"), anonymous=False)
+    calculation = Calculation.objects.get(decision=built.decision)
+    leaver = next(iter(built.members.values()))
+    left_pk, username = leaver.pk, leaver.user.username
+    leaver.delete()
+
+    response = Client().get(f"/snapshots/{to_base64('Calculation', calculation.pk)}.json")
+    text = response.content.decode()
+
+    assert pseudonym(left_pk) in {m["name"] for m in json.loads(text)["members"]}
+    assert f'"{username}"' not in text
+    assert verify(read(response.content)).ok
