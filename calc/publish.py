@@ -90,7 +90,12 @@ def published_hash(calculation: Calculation) -> str | None:
         return None
     with _hashes_lock:
         known = _hashes.get(calculation.content_hash)
-    return known or published_input(calculation).published_hash
+    if known:
+        return known
+    try:
+        return published_input(calculation).published_hash
+    except ValueError:  # No stored snapshot (removed by hand): nothing to publish.
+        return None
 
 
 def _names(keys: dict[str, str]) -> list[dict[str, str]]:

@@ -43,7 +43,12 @@ def snapshot_download(request: HttpRequest, calculation_id: str) -> HttpResponse
     visible = selectors.decision_list_visible(request.user)
     calculation = (
         Calculation.objects.select_related("decision")
-        .filter(pk=pk, status=CalculationStatus.COMPLETED, decision__in=visible)
+        .filter(
+            pk=pk,
+            status=CalculationStatus.COMPLETED,
+            stored_snapshot__isnull=False,
+            decision__in=visible,
+        )
         .first()
         if pk is not None
         else None

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from strawberry.relay import to_base64
 
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, StoredSnapshot
 from calc.services import decision_calculate
 from democracy.models import Decision, DecisionStatus
 from tests.factories import (
@@ -161,3 +161,15 @@ def test_the_verifier_needs_no_django_numpy_or_project_module() -> None:
     subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT)}
     )
+
+
+def test_a_calculation_whose_snapshot_is_gone_has_nothing_to_publish(graphql_as) -> None:
+    calculation = calculated(public=True)
+    StoredSnapshot.objects.filter(calculation=calculation).delete()
+    calculation.content_hash = "f" * 64  # not remembered from an earlier download
+    calculation.save(update_fields=["content_hash"])
+
+    got = graphql_as(None)(SNAPSHOT_URL, id=gid(calculation.decision)).data
+
+    assert got["decision"]["calculation"]["snapshotHash"] is None
+    assert_not_found(Client().get(url_of(calculation)))
