@@ -11,13 +11,24 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from django.test import Client
 from strawberry.relay import to_base64
 
+from calc.engine import (
+    Explanation,
+    decision_from_json,
+    explain_ballot,
+    resolve_ballots,
+    tally_star,
+)
 from calc.models import Calculation
+from calc.publish import member_keys
+from calc.result_json import result_to_json
+from calc.snapshot import snapshot_load
 from crowdvote_verify.check import verify
 from crowdvote_verify.document import canonical_hash, read, read_input
 from democracy.pseudonyms import display_name, pseudonym
@@ -232,3 +243,78 @@ def test_a_member_who_left_is_named_by_pseudonym_and_the_file_still_recounts(gra
     assert pseudonym(left_pk) in {m["name"] for m in json.loads(text)["members"]}
     assert f'"{username}"' not in text
     assert verify(read(response.content)).ok
+
+
+def _renamed(explanation: Explanation, keys: dict[str, str]) -> Explanation:
+    """Return an explanation tree with every member id replaced by its published key."""
+    return replace(
+        explanation,
+        member=keys[explanation.member],
+        sources=tuple(
+            replace(
+                s,
+                delegate=keys[s.delegate],
+                explanation=None if s.explanation is None else _renamed(s.explanation, keys),
+            )
+            for s in explanation.sources
+        ),
+    )
+
+
+# One member follows twelve on equal order: explanations list them by member id.
+WIDE = {
+    "input": {
+        "choices": ["x", "y"],
+        "members": [{"id": f"d{i:02d}", "role": "VOTER"} for i in range(12)]
+        + [{"id": "z", "role": "VOTER"}],
+        "followings": [{"follower": "z", "followee": f"d{i:02d}", "tags": []} for i in range(12)],
+        "ballots": [
+            {"member": f"d{i:02d}", "stars": {"x": i % 6, "y": 5 - i % 6}} for i in range(12)
+        ],
+    },
+    "expected": {},
+}
+
+
+def test_keys_sort_as_the_ids_they_replace_whatever_their_length() -> None:
+    keys = member_keys(["9", "10", "100", "11"])
+
+    assert keys == {"10": "m1", "100": "m2", "11": "m3", "9": "m4"}
+    assert sorted(keys, key=keys.__getitem__) == sorted(keys)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        load_case("semantics_example_1_tags_averaging_lobbyist"),
+        load_case("semantics_example_2_cycle_with_exits"),
+        load_case("delegation_cycle_with_one_exit"),
+        load_case("tie_three_share_first_lot_for_last_place"),
+        WIDE,
+    ],
+    ids=["example_1", "example_2_cycle", "cycle_one_exit", "lot_last_place", "wide"],
+)
+def test_re_keyed_input_gives_the_stored_result_and_the_same_explanations(
+    case: dict, graphql_as
+) -> None:
+    built = build(case)
+    doc = json.loads(download(graphql_as(None), built.decision))
+    calculation = Calculation.objects.get(decision=built.decision)
+    stored = snapshot_load(calculation.pk)
+    published = decision_from_json(doc["input"])
+    titles = {c["id"]: c["title"] for c in doc["choices"]}
+
+    again = tally_star(
+        published,
+        resolve_ballots(published),
+        content_hash=calculation.content_hash,
+        choice_titles=titles,
+    )
+
+    assert result_to_json(again) == calculation.results
+    keys = member_keys(stored.member_ids)
+    stored_resolved, published_resolved = resolve_ballots(stored), resolve_ballots(published)
+    for member in stored.member_ids:
+        before = explain_ballot(stored, stored_resolved, member)
+        after = explain_ballot(published, published_resolved, keys[member])
+        assert (None if before is None else _renamed(before, keys)) == after, member

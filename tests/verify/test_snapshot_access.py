@@ -13,7 +13,7 @@ from strawberry.relay import to_base64
 
 from calc.models import Calculation, CalculationStatus, StoredSnapshot
 from calc.services import decision_calculate
-from democracy.models import Decision, DecisionStatus
+from democracy.models import Decision, DecisionStatus, Role
 from tests.factories import (
     ApiTokenFactory,
     BallotFactory,
@@ -72,6 +72,8 @@ def test_a_private_community_s_snapshot_is_for_its_approved_members_only() -> No
     calculation = calculated(public=False)
     community = calculation.decision.community
     member = MembershipFactory(community=community).user
+    lobbyist = MembershipFactory(community=community, role=Role.LOBBYIST).user
+    manager = MembershipFactory(community=community, is_manager=True).user
     pending = MembershipFactory(community=community, is_approved=False).user
     outsider = UserFactory()
     token = ApiTokenFactory(user=member, token="cv_test-verify-member")
@@ -82,7 +84,8 @@ def test_a_private_community_s_snapshot_is_for_its_approved_members_only() -> No
             client.force_login(user)
         return client
 
-    assert as_user(member).get(url_of(calculation)).status_code == 200
+    for user in (member, lobbyist, manager):
+        assert as_user(user).get(url_of(calculation)).status_code == 200
     bearer = {"HTTP_AUTHORIZATION": "Bearer cv_test-verify-member"}
     assert token.user == member
     assert Client().get(url_of(calculation), **bearer).status_code == 200
