@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts.csrf import bearer_csrf_exempt
 from accounts.views import SignInView
+from schema.snapshots import snapshot_download
 from schema.views import CrowdVoteGraphQLView
 
 urlpatterns = [
@@ -10,5 +11,7 @@ urlpatterns = [
     path("graphql", bearer_csrf_exempt(CrowdVoteGraphQLView.as_view()), name="graphql"),
     path("graphql/", bearer_csrf_exempt(CrowdVoteGraphQLView.as_view())),
     path("sign-in/", SignInView.as_view(), name="sign-in"),
+    # Calculation IDs are base64 and may contain "/", hence the path converter.
+    path("snapshots/<path:calculation_id>.json", snapshot_download, name="snapshot"),
     path("widget/", include("widget.urls")),
 ]

@@ -13,8 +13,8 @@ Timed: ``resolve_ballots`` (validation included) and ``tally_star`` on the engin
 ``DecisionColumns``, as the worker builds it straight from SQL rows. Not timed: building the
 input, the content hash, JSON; turning the generated objects into columns is reported
 apart as ``columns_ms``. With ``--compare-reference`` the exact reference in
-``devtools.reference`` runs on the same community, in its own input form (the objects), in the
-same process (keep it to ~2,000 members).
+``crowdvote_verify.reference`` runs on the same community, in its own input form (the
+objects), in the same process (keep it to ~2,000 members).
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def run(
         "hash_ms": round(hash_ms, 3),
     }
     if compare_reference:
-        from devtools.reference import reference_resolve, reference_tally
+        from crowdvote_verify.reference import reference_resolve, reference_tally
 
         objects = objects or decision_from_columns(columns)
         ref_start = time.perf_counter()

@@ -27,7 +27,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "widget": {"schema", *BELOW_SCHEMA},
     "crowdvote": {"widget", "schema", *BELOW_SCHEMA},
     # Dev-only: may use everything; only the tests may use it.
-    "devtools": {"crowdvote", "widget", "schema", *BELOW_SCHEMA},
+    "devtools": {"crowdvote", "widget", "schema", "crowdvote_verify", *BELOW_SCHEMA},
+    # The standalone verifier: the standard library only, installed apart.
+    "crowdvote_verify": set(),
 }
 
 
@@ -163,6 +165,17 @@ def test_the_engine_imports_only_the_standard_library_numpy_and_scipy() -> None:
         if layer_of(module) == "calc.engine"
         for name in sorted(imported_names(module))
         if name.split(".")[0] not in allowed
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_verifier_imports_only_the_standard_library() -> None:
+    wrong = [
+        f"{module} imports {name}"
+        for module in sorted(modules())
+        if layer_of(module) == "crowdvote_verify"
+        for name in sorted(imported_names(module))
+        if name.split(".")[0] not in {*sys.stdlib_module_names, "crowdvote_verify"}
     ]
     assert not wrong, "\n".join(wrong)
 

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from strawberry import relay
 from strawberry.relay import to_base64
 
-from calc import results
+from calc import publish, results
 from calc.engine import Explanation, MemberBallot
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
@@ -30,6 +30,7 @@ from schema.democracy.types import (
     stars_decimal,
 )
 from schema.pages import page_window
+from schema.snapshots import snapshot_url
 
 if TYPE_CHECKING:
     from schema.democracy.decision import DecisionType
@@ -106,6 +107,23 @@ class CalculationType(relay.Node):
     def content_hash(self, root: Calculation) -> str | None:
         """SHA-256 of the frozen input; it seeds the tie lot."""
         return root.content_hash or None
+
+    @strawberry_django.field(
+        only=["status"],
+        description="Where to download this calculation's frozen input and result as JSON "
+        "(a path on this server), to recount them with `python -m crowdvote_verify FILE`; "
+        "null until it is completed.",
+    )
+    def snapshot_url(self, root: Calculation) -> str | None:
+        return snapshot_url(root)
+
+    @strawberry_django.field(
+        only=["status", "content_hash"],
+        description="SHA-256 of the downloadable snapshot's input (its `publishedHash`), "
+        "which the verifier recomputes; null until the calculation is completed.",
+    )
+    def snapshot_hash(self, root: Calculation) -> str | None:
+        return publish.published_hash(root)
 
     @classmethod
     def get_queryset(

@@ -16,8 +16,8 @@ from calc.engine import (
     Role,
     resolve_ballots,
 )
+from crowdvote_verify.reference import reference_resolve
 from devtools.bench import generate
-from devtools.reference import reference_resolve
 
 EVERY = frozenset[str]()
 

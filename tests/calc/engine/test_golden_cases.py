@@ -12,7 +12,7 @@ import pytest
 
 from calc.engine import content_hash, decision_from_json, resolve_ballots, tally_star
 from calc.result_json import result_to_json
-from devtools.reference import reference_resolve, reference_tally
+from crowdvote_verify.reference import reference_resolve, reference_tally
 
 CASES = sorted((Path(__file__).parent.parent / "cases").glob("*.json"))
 
@@ -61,12 +61,16 @@ def test_golden_case_agrees_with_the_reference(path: Path) -> None:
     case = _load(path)
     decision = decision_from_json(case["input"])
     digest = case.get("contentHash") or content_hash(decision)
-    result = tally_star(decision, resolve_ballots(decision), content_hash=digest)
-    ref = reference_tally(decision, reference_resolve(decision), digest)
-    assert (result.winner, result.finalists, result.tied_choices) == (
+    titles = case.get("choiceTitles")
+    result = tally_star(
+        decision, resolve_ballots(decision), content_hash=digest, choice_titles=titles
+    )
+    ref = reference_tally(decision, reference_resolve(decision), digest, titles)
+    assert (result.winner, result.finalists, result.tied_choices, result.tiebreaks) == (
         ref.winner,
         ref.finalists,
         ref.tied,
+        ref.tiebreaks,
     )
 
 

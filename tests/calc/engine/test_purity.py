@@ -14,7 +14,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
-    "module", ["calc.engine", "devtools.reference", "devtools.bench", "calc.result_json"]
+    "module",
+    [
+        "calc.engine",
+        "crowdvote_verify",
+        "crowdvote_verify.reference",
+        "devtools.bench",
+        "calc.result_json",
+    ],
 )
 def test_importing_loads_no_django_module(module: str) -> None:
     code = (

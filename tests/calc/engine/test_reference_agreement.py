@@ -16,7 +16,7 @@ from calc.engine import (
     tally_star,
 )
 from calc.result_json import ballots_to_json, result_to_json
-from devtools.reference import reference_resolve, reference_tally
+from crowdvote_verify.reference import reference_resolve, reference_tally
 from tests.calc.engine.strategies import averaging_layers, calc_settings, decisions, shuffled
 
 
@@ -59,6 +59,7 @@ def assert_matches_reference(decision) -> None:
     assert result.winner == ref.winner
     assert result.tied_choices == ref.tied
     assert _draw_steps(result.tiebreaks) == ref.draws
+    assert result.tiebreaks == ref.tiebreaks
     assert result.participation.counted_ballots == ref.counted
 
 

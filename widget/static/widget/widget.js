@@ -35,6 +35,10 @@ const MY_BALLOT = `subscription WidgetMyBallot($id: ID!) {
     sources { delegate { displayName } weight matchedTags }
   }
 }`;
+// The final result's published snapshot, which anyone who sees it may download and recount.
+const SNAPSHOT = `query WidgetSnapshot($id: ID!) {
+  node(id: $id) { ... on Calculation { snapshotUrl snapshotHash } }
+}`;
 const RUNNING = new Set(["QUEUED", "CREATING", "READY", "STAGING", "TALLYING"]);
 const DECISION_STATUS = { DRAFT: "Draft", OPEN: "Open", CLOSED: "Closed" };
 // Close codes after which trying again cannot help: bad request, sign-in refused.
@@ -193,6 +197,7 @@ function showResults(results) {
   time.dateTime = results.calculatedAt;
   time.textContent = readableTime(results.calculatedAt);
   $("final-badge").hidden = !results.isFinal;
+  if (results.isFinal) showSnapshot(results.calculationId);
   if (state.calculation) showCalculation(state.calculation);
   root.dataset.calculationId = results.calculationId;
   root.setAttribute("aria-busy", "false");
@@ -304,6 +309,18 @@ function hideMyBallot() {
   $("my-ballot").hidden = true;
   delete root.dataset.myBallot;
   for (const id of ["my-ballot-standing", "my-ballot-stars", "my-ballot-sources"]) $(id).replaceChildren();
+}
+
+/** Link the FINAL badge to the final snapshot and show the first digits of its hash. */
+function showSnapshot(calculationId) {
+  request(SNAPSHOT, { id: calculationId }).then((data) => {
+    const snapshot = data && data.node;
+    if (!snapshot || !snapshot.snapshotUrl || state.results.calculationId !== calculationId) return;
+    const badge = $("final-badge");
+    badge.href = snapshot.snapshotUrl;
+    badge.title = `Download the final snapshot (SHA-256 ${snapshot.snapshotHash}) to recount it`;
+    $("final-hash").textContent = snapshot.snapshotHash.slice(0, 8);
+  }, report);
 }
 
 function denied(errors) {
