@@ -12,9 +12,14 @@ stars are 8-place strings, so a stored row reads like the API's answer::
      "runoff": {"first": "3", "second": "1", "preferFirst": 2, "preferSecond": 1,
                 "noPreference": 0},
      "tiebreaks": [], "participation": {"members": 4, "voters": 3, "directBallots": 2,
-     "delegatedBallots": 1, "abstentions": 1, "countedBallots": 3}}
+     "delegatedBallots": 1, "abstentions": 1, "countedBallots": 3},
+     "influence": [["7", "2.00000000"], ["9", "1.00000000"]]}
 
-Stored rows keep this form byte for byte: keys in this order, nothing added or renamed.
+Stored rows keep this form byte for byte: keys in this order, nothing renamed. Only
+``influence`` was added since the first rows, last: each direct voter as a compact
+``[member, influence]`` pair (a result lists every direct voter, 20,000 of them at 100,000
+members), highest first. Rows stored before it have no ``influence`` key and read back
+with ``influence`` None ("not available"), never as an empty list.
 ``ballots_to_json`` writes resolved ballots alike (``bench_calc --output``). Imports no
 Django, so the benchmark can use it without it.
 """
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 from calc.engine import (
     STAR_SCALE,
     ChoiceScore,
+    MemberInfluence,
     Participation,
     Runoff,
     StarResult,
@@ -72,6 +78,9 @@ def result_to_json(result: StarResult) -> JsonObject:
         "runoff": None if result.runoff is None else _counts_json(result.runoff),
         "tiebreaks": list(result.tiebreaks),
         "participation": _counts_json(result.participation),
+        "influence": None
+        if result.influence is None
+        else [[i.member, format(i.influence, "f")] for i in result.influence],
     }
 
 
@@ -93,6 +102,7 @@ def result_from_json(data: object) -> StarResult:
         content_hash=_string(doc, "contentHash"),
         tie_break_policy=TieBreakPolicy(_string(doc, "tieBreakPolicy")),
         protocol=_string(doc, "protocol"),
+        influence=_influence(doc.get("influence")),
     )
 
 
@@ -148,6 +158,21 @@ def _score(data: object, where: str) -> ChoiceScore:
         five_star_count=five,
         total_scaled=int(total * STAR_SCALE),
     )
+
+
+def _influence(data: object) -> tuple[MemberInfluence, ...] | None:
+    if data is None:
+        return None
+    if not isinstance(data, list):
+        raise StoredResultError(f"result.influence: expected a list, got {data!r}")
+    out = []
+    for i, pair in enumerate(data):
+        where = f"influence[{i}]"
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise StoredResultError(f"{where}: expected [member, influence], got {pair!r}")
+        value = _decimal({"influence": pair[1]}, "influence", where)
+        out.append(MemberInfluence(pair[0], value, int(value * STAR_SCALE)))
+    return tuple(out)
 
 
 def _object(data: object, where: str) -> Mapping[str, object]:

@@ -10,6 +10,7 @@ never meet an LU and fill-in stays inside cycles.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,22 +44,41 @@ SWEEP_ERROR_LIMIT = 1e-11
 MAX_LAYERS = 256
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AveragingSystem:
+    """The system the stars were solved on, for the influence's transposed solve.
+
+    ``k x - adjacency x = b`` over its unknowns (the delegated members, or the roots of
+    their collapsed chains); ``unknown_of`` maps each delegated member (by position) to its
+    unknown, and ``labels`` are the strongly connected components when they were found.
+    """
+
+    k: npt.NDArray[np.int64]
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    unknown_of: npt.NDArray[np.int64]
+    labels: npt.NDArray[np.int64] | None
+
+
 def solve_float(
     k: npt.NDArray[np.int64],
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return float stars (a row per member) and an absolute error bound per member."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64] | None]:
+    """Return float stars (a row per member), an absolute error bound per member, and the
+    strongly connected component of each member when they were found (else None): the
+    influence's transposed solve reuses them.
+    """
     if k.size <= ONE_LU_LIMIT:
         swept = _sweep(k, rhs_int, indptr, indices)
         if swept is not None:
-            return swept
+            return (*swept, None)
         everyone = np.arange(k.size, dtype=np.int64)
         x = np.zeros(rhs_int.shape, dtype=np.float64)
         err = np.zeros(k.size, dtype=np.float64)
         _solve_block(everyone, k, rhs_int, indptr, indices, x, err, np.full(k.size, -1))
-        return x, err
+        return x, err, None
     return _solve_layers(k, rhs_int, indptr, indices)
 
 
@@ -149,8 +169,8 @@ def _solve_layers(
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return float stars and a rigorous absolute error bound per member.
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Return float stars, a rigorous absolute error bound per member, and the components.
 
     Strongly connected components are solved sinks first, a layer at a time: single members
     by averaging what their delegates hold, cyclic components together by one sparse LU.
@@ -182,7 +202,7 @@ def _solve_layers(
     ready = np.flatnonzero(pending == 0)
     for _ in range(MAX_LAYERS):
         if not ready.size:
-            return x, err
+            return x, err, labels
         solved[ready] = True
         single = ready[size[ready] == 1]
         if single.size:
@@ -204,7 +224,7 @@ def _solve_layers(
     rest = np.flatnonzero(~solved[labels])
     if rest.size:
         _solve_block(rest, k, rhs_int, indptr, indices, x, err, local, iterative=False)
-    return x, err
+    return x, err, labels
 
 
 def _average(

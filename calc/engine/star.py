@@ -11,6 +11,7 @@ from calc.engine.tiebreak import FIVE_STARS, PROTOCOL, Contest, decide
 from calc.engine.types import (
     ChoiceScore,
     EngineInputError,
+    MemberInfluence,
     Participation,
     Runoff,
     StarResult,
@@ -100,4 +101,17 @@ def tally_star(
         content_hash=content_hash,
         tie_break_policy=decision.tie_break_policy,
         protocol=PROTOCOL,
+        influence=_influence(resolved),
+    )
+
+
+def _influence(resolved: ResolvedBallots) -> tuple[MemberInfluence, ...]:
+    """Return every direct voter's influence, highest first, equal ones by member id."""
+    direct = np.flatnonzero(resolved.is_direct)
+    values = resolved.influence[direct]
+    order = np.lexsort((direct, -values))  # rows are in member id order
+    ids = resolved.member_ids
+    return tuple(
+        MemberInfluence(ids[i], scaled_to_decimal(v), v)
+        for i, v in zip(direct[order].tolist(), values[order].tolist(), strict=True)
     )

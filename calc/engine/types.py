@@ -209,6 +209,7 @@ class ResolvedBallots:
     bit 0 is always clear. Active followings of delegated members are a CSR structure: for
     member ``i`` the entries ``active_ptr[i]:active_ptr[i + 1]`` hold the followee index, its
     matched-tag bits and the following's order, sorted by (order, followee id).
+    ``influence`` is each direct voter's influence in units of 10⁻⁸ (0 for everyone else).
     ``member_index`` maps an id to its row (binary search over ``member_ids``).
     """
 
@@ -224,6 +225,7 @@ class ResolvedBallots:
     active_followee: npt.NDArray[np.int64]
     active_tag_bits: npt.NDArray[np.uint64]
     active_order: npt.NDArray[np.int64]
+    influence: npt.NDArray[np.int64]
     member_index: Mapping[str, int] = field(repr=False)
 
     @property
@@ -324,12 +326,26 @@ class Participation:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberInfluence:
+    """How many counted ballots a direct voter's ballot flows into, weighted (8 places).
+
+    ``influence_scaled`` is the same value as an integer count of 10⁻⁸.
+    """
+
+    member: str
+    influence: Decimal
+    influence_scaled: int
+
+
+@dataclass(frozen=True, slots=True)
 class StarResult:
     """The STAR tally of one decision.
 
     ``scores`` are in choice id order. ``winner`` is None when no ballot is counted or an
     UNRESOLVED draw is reached; then ``tied_choices`` names the choices the draw was between.
-    ``tiebreaks`` lists every tiebreak step applied, in words, in order.
+    ``tiebreaks`` lists every tiebreak step applied, in words, in order. ``influence`` has
+    every direct voter's influence, highest first, equal ones by member id; None for a
+    result stored before influence was computed.
     """
 
     scores: tuple[ChoiceScore, ...]
@@ -342,6 +358,7 @@ class StarResult:
     content_hash: str
     tie_break_policy: TieBreakPolicy
     protocol: str
+    influence: tuple[MemberInfluence, ...] | None = None
 
     def score(self, choice: str) -> ChoiceScore:
         """Return the score of one choice by id."""
