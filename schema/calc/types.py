@@ -15,7 +15,7 @@ from strawberry import relay
 from strawberry.relay import to_base64
 
 from calc import results
-from calc.engine import Explanation, MemberBallot
+from calc.engine import Explanation, MemberBallot, MemberInfluence
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
 from democracy.models import Choice, Membership, Role
@@ -115,6 +115,22 @@ class BallotConnection:
     total_count: int | None
 
 
+@strawberry.type(name="InfluenceEdge")
+class InfluenceEdge:
+    cursor: str
+    node: Membership = strawberry.field(graphql_type=MembershipType)
+    influence: Decimal = strawberry.field(
+        description="How many counted ballots this member's own ballot flows into, weighted."
+    )
+
+
+@strawberry.type(name="InfluenceConnection")
+class InfluenceConnection:
+    edges: list[InfluenceEdge]
+    page_info: relay.PageInfo
+    total_count: int | None
+
+
 def _members(ids: Iterable[str], community_id: int) -> dict[str, Membership]:
     """Return memberships by id; one who has left since is shown by pseudonym."""
     wanted = {int(i) for i in ids}
@@ -139,8 +155,8 @@ def _stars(
     ]
 
 
-def _cursor(offset: int) -> str:
-    return to_base64("ballot", offset)
+def _cursor(offset: int, kind: str = "ballot") -> str:
+    return to_base64(kind, offset)
 
 
 def _offset(after: str | None) -> int:
@@ -170,6 +186,7 @@ class DecisionResultsType:
     )
     calculation: strawberry.Private[Calculation]
     choices: strawberry.Private[dict[str, Choice]]
+    ranking: strawberry.Private[tuple[MemberInfluence, ...] | None]
 
     @strawberry_django.field
     def ballots(self, first: int | None = None, after: str | None = None) -> BallotConnection:
@@ -191,6 +208,47 @@ class DecisionResultsType:
                 end_cursor=edges[-1].cursor if edges else None,
             ),
             total_count=total,
+        )
+
+    @strawberry_django.field(
+        description="Direct voters, lobbyists included, by influence, highest first: how "
+        "many counted ballots each one's own ballot flows into, weighted. Null for a result "
+        "calculated before influence was."
+    )
+    def influence(
+        self, first: int | None = None, after: str | None = None
+    ) -> InfluenceConnection | None:
+        """Direct voters (lobbyists too) by influence, highest first.
+
+        Equal influences keep one stable order (the engine's: by membership key as text).
+
+        Influence: how many counted ballots a member's own ballot flows into, weighted by
+        how the delegated ones average it (docs/voting-rules.md, "Influence"). Null for a
+        result calculated before influence was.
+        """
+        if self.ranking is None:
+            return None
+        limit = max(0, min(first if first is not None else MAX_PAGE, MAX_PAGE))
+        offset = _offset(after)
+        page = self.ranking[offset : offset + limit]
+        members = _members((i.member for i in page), self.calculation.decision.community_id)
+        edges = [
+            InfluenceEdge(
+                cursor=_cursor(offset + n, "influence"),
+                node=members[i.member],
+                influence=i.influence,
+            )
+            for n, i in enumerate(page)
+        ]
+        return InfluenceConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=offset + len(page) < len(self.ranking),
+                has_previous_page=offset > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=len(self.ranking),
         )
 
 
@@ -245,6 +303,7 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
         tie_break_protocol=result.protocol,
         calculation=calculation,
         choices=by_id,
+        ranking=result.influence,
     )
 
 
