@@ -26,6 +26,7 @@ Django, so the benchmark can use it without it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 from calc.engine import (
     STAR_SCALE,
     ChoiceScore,
-    MemberInfluence,
+    InfluenceRanking,
     Participation,
     Runoff,
     StarResult,
@@ -80,7 +81,10 @@ def result_to_json(result: StarResult) -> JsonObject:
         "participation": _counts_json(result.participation),
         "influence": None
         if result.influence is None
-        else [[i.member, format(i.influence, "f")] for i in result.influence],
+        else [
+            [m, _influence_text(v)]
+            for m, v in zip(result.influence.members, result.influence.scaled, strict=True)
+        ],
     }
 
 
@@ -160,19 +164,31 @@ def _score(data: object, where: str) -> ChoiceScore:
     )
 
 
-def _influence(data: object) -> tuple[MemberInfluence, ...] | None:
+def _influence_text(scaled: int) -> str:
+    whole, frac = divmod(scaled, STAR_SCALE)  # influence is never negative
+    return f"{whole}.{frac:08d}"
+
+
+_INFLUENCE = re.compile(r"(0|[1-9][0-9]*)\.[0-9]{8}")
+
+
+def _influence(data: object) -> InfluenceRanking | None:
+    """Read the ranking without a Decimal per voter (they are many; pages make their own)."""
     if data is None:
         return None
     if not isinstance(data, list):
         raise StoredResultError(f"result.influence: expected a list, got {data!r}")
-    out = []
+    members: list[str] = []
+    scaled: list[int] = []
     for i, pair in enumerate(data):
-        where = f"influence[{i}]"
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-            raise StoredResultError(f"{where}: expected [member, influence], got {pair!r}")
-        value = _decimal({"influence": pair[1]}, "influence", where)
-        out.append(MemberInfluence(pair[0], value, int(value * STAR_SCALE)))
-    return tuple(out)
+            raise StoredResultError(f"influence[{i}]: expected [member, influence], got {pair!r}")
+        text = pair[1]
+        if not (isinstance(text, str) and _INFLUENCE.fullmatch(text)):
+            raise StoredResultError(f"influence[{i}].influence: expected 8 places, got {text!r}")
+        members.append(pair[0])
+        scaled.append(int(text.replace(".", "")))
+    return InfluenceRanking(tuple(members), tuple(scaled))
 
 
 def _object(data: object, where: str) -> Mapping[str, object]:

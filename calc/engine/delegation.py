@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
     ]
 
+    from calc.engine.averaging import SolveOrder
     from calc.engine.columns import Decision
     from calc.engine.validation import Indexed
 
@@ -314,10 +315,10 @@ def _solve_stars(
         collapsed = _collapse_links(k, rhs_int, indptr, indices)
         if collapsed is not None:
             root_of, (k_r, rhs_r, indptr_r, indices_r) = collapsed
-            rounded, labels = _solve_rounded(k_r, rhs_r, indptr_r, indices_r)
-            return rounded[root_of], AveragingSystem(k_r, indptr_r, indices_r, root_of, labels)
-    rounded, labels = _solve_rounded(k, rhs_int, indptr, indices)
-    return rounded, AveragingSystem(k, indptr, indices, np.arange(m, dtype=np.int64), labels)
+            rounded, order = _solve_rounded(k_r, rhs_r, indptr_r, indices_r)
+            return rounded[root_of], AveragingSystem(k_r, indptr_r, indices_r, root_of, order)
+    rounded, order = _solve_rounded(k, rhs_int, indptr, indices)
+    return rounded, AveragingSystem(k, indptr, indices, np.arange(m, dtype=np.int64), order)
 
 
 def _collapse_links(
@@ -370,9 +371,9 @@ def _solve_rounded(
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
+) -> tuple[npt.NDArray[np.int64], SolveOrder | None]:
     """Return the scaled stars of ``k x - adjacency x = rhs``, rounded half to even exactly,
-    and the strongly connected components if the solve found them.
+    and the order of the layered solve if there was one.
     """
     m, n_choices = rhs_int.shape
     rounded = np.empty((m, n_choices), dtype=np.int64)
@@ -381,7 +382,7 @@ def _solve_rounded(
         rounded[:] = divide_half_even(rhs_int * STAR_SCALE, k[:, None])
         return rounded, None
 
-    x, err, labels = solve_float(k, rhs_int, indptr, indices)
+    x, err, order = solve_float(k, rhs_int, indptr, indices)
     np.clip(x, 0.0, 5.0, out=x)
     y = x
     y *= STAR_SCALE
@@ -400,4 +401,4 @@ def _solve_rounded(
         )
         if exact is not None:
             rounded[rows, cols] = exact
-    return rounded, labels
+    return rounded, order

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from calc.engine.averaging import AveragingSystem, distinct
+from calc.engine.averaging import AveragingSystem
 from calc.engine.exact import solve_exact
 from calc.engine.types import STAR_SCALE
 
@@ -35,12 +34,6 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float64]
 
 _U = 2.0**-53
-# Below this many delegated members one sparse LU of the whole transposed system beats
-# solving its layers one after another (each layer costs a handful of numpy calls).
-ONE_LU_LIMIT = 4096
-# Layers of components solved one after another before the rest is solved as one system
-# (as for the stars: a chain of delegates is as deep as it is long).
-MAX_LAYERS = 256
 # Tries at inflating a cyclic block's error bound until it provably dominates the error.
 _SUPERSOLUTION_TRIES = 4
 
@@ -71,13 +64,7 @@ def influence(
     k, unknown_of = system.k, system.unknown_of
     m = k.size
     c = np.bincount(unknown_of, weights=counted[delegated], minlength=m).astype(np.float64)
-    # Transposed adjacency: for each unknown, the unknowns following it.
-    edge_row = np.repeat(np.arange(m, dtype=np.int64), np.diff(system.indptr))
-    by_followee = np.argsort(system.indices, kind="stable")
-    in_indices = edge_row[by_followee]
-    in_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(np.bincount(system.indices, minlength=m), out=in_ptr[1:])
-    y, err = _solve_transposed(k, c, in_ptr, in_indices, system.labels)
+    y, err = _solve_transposed(system, c)
 
     # Influence of direct voters: their own counted ballot plus what each following carries.
     pos = np.full(n, -1, dtype=np.int64)
@@ -99,7 +86,7 @@ def influence(
     doubtful = gap <= bound[direct] * STAR_SCALE + 8.0 * _U * (scaled + 1.0)
     result = rounded.astype(np.int64)
     if doubtful.any():
-        exact = _exact(direct[doubtful], k, c, in_ptr, in_indices, u_of, d_of, counted)
+        exact = _exact(direct[doubtful], system, c, u_of, d_of, counted)
         if exact is not None:
             result[doubtful] = exact
     out[direct] = result
@@ -108,10 +95,8 @@ def influence(
 
 def _exact(
     wanted: IntArray,
-    k: IntArray,
+    system: AveragingSystem,
     c: FloatArray,
-    in_ptr: IntArray,
-    in_indices: IntArray,
     u_of: IntArray,
     d_of: IntArray,
     counted: npt.NDArray[np.bool_],
@@ -121,7 +106,14 @@ def _exact(
     Each wanted voter joins the transposed system as one more unknown with ``k = 1`` and
     the unknowns following it as its inputs, so its value is its influence.
     """
+    k = system.k
     m, w = k.size, wanted.size
+    # Transposed adjacency: for each unknown, the unknowns following it.
+    forward = sp.csr_matrix(
+        (np.ones(system.indices.size, dtype=np.int8), system.indices, system.indptr), (m, m)
+    )
+    backward = forward.tocsc()
+    in_ptr, in_indices = backward.indptr.astype(np.int64), backward.indices.astype(np.int64)
     at = np.full(counted.size, -1, dtype=np.int64)
     at[wanted] = np.arange(w)
     keep = at[d_of] >= 0
@@ -139,87 +131,72 @@ def _exact(
     )
 
 
-def _solve_transposed(
-    k: IntArray,
-    c: FloatArray,
-    in_ptr: IntArray,
-    in_indices: IntArray,
-    labels: IntArray | None,
-) -> tuple[FloatArray, FloatArray]:
+def _solve_transposed(system: AveragingSystem, c: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Return ``y`` with ``k_u y_u - Σ_{w follows u} y_w = c_u`` and a bound on each error.
 
-    Strongly connected components are solved sources first (a member after everyone who
-    follows them), a layer at a time: members outside cycles by summing what their
-    followers pass on, cyclic components by one sparse LU. ``labels`` are the components
-    if the stars' solve found them (the transposed graph has the same ones).
+    The stars' layered solve is replayed backwards, so a member comes after everyone who
+    follows them: members outside cycles sum what their followers passed on, cyclic
+    components are solved together by one sparse LU; then each pushes its ``y`` along its
+    followings. Without a layered solve (small systems) it is one LU.
     """
+    k, indptr, indices = system.k, system.indptr, system.indices
     m = k.size
     y = np.zeros(m, dtype=np.float64)
     err = np.zeros(m, dtype=np.float64)
-    if not m:
-        return y, err
-    if m <= ONE_LU_LIMIT:
-        _solve_block(np.arange(m, dtype=np.int64), k, c, in_ptr, in_indices, y, err)
-        return y, err
-    if labels is None:
-        graph = sp.csr_matrix(
-            (np.ones(in_indices.size, dtype=np.int8), in_indices, in_ptr), shape=(m, m)
-        )
-        _, found = connected_components(graph, directed=True, connection="strong")
-        labels = found.astype(np.int64)
-    n_comp = int(labels.max()) + 1
-    size = np.bincount(labels, minlength=n_comp)
-    members_of = np.argsort(labels, kind="stable")
-    comp_start = np.cumsum(size) - size
-    edge_row = np.repeat(np.arange(m, dtype=np.int64), np.diff(in_ptr))
-    ca, cb = labels[edge_row], labels[in_indices]
-    cross = ca != cb
-    ca, cb = ca[cross], cb[cross]
-    pending = np.bincount(ca, minlength=n_comp)
-    by_source = np.argsort(cb, kind="stable")
-    next_ptr = np.zeros(n_comp + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cb, minlength=n_comp), out=next_ptr[1:])
-    next_comp = ca[by_source]
-
+    acc = np.zeros(m, dtype=np.float64)  # what followers passed on so far
+    acc_err = np.zeros(m, dtype=np.float64)
+    in_deg = np.bincount(indices, minlength=m).astype(np.float64)
     kk = k.astype(np.float64)
-    solved = np.zeros(n_comp, dtype=np.bool_)
-    slot = np.empty(n_comp, dtype=np.int64)
-    ready = np.flatnonzero(pending == 0)
-    for _ in range(MAX_LAYERS):
-        if not ready.size:
-            return y, err
-        solved[ready] = True
-        single = ready[size[ready] == 1]
+    order = system.order
+    if order is None:
+        everyone = np.arange(m, dtype=np.int64)
+        if indices.size:
+            _solve_block(everyone, system, c, acc, acc_err, in_deg, y, err)
+        else:
+            _sum_inputs(everyone, kk, c, acc, acc_err, in_deg, y, err)
+        return y, err
+    steps = [(np.zeros(0, dtype=np.int64), order.rest)]
+    steps += zip(reversed(order.singles), reversed(order.blocks), strict=True)
+    for single, block in steps:
+        if block.size:
+            _solve_block(block, system, c, acc, acc_err, in_deg, y, err)
+            _push(block, indptr, indices, y, err, acc, acc_err)
         if single.size:
-            _sum_inputs(members_of[comp_start[single]], kk, c, in_ptr, in_indices, y, err)
-        cyclic = ready[size[ready] > 1]
-        if cyclic.size:
-            block = np.concatenate(
-                [members_of[comp_start[i] : comp_start[i] + size[i]] for i in cyclic.tolist()]
-            )
-            _solve_block(np.sort(block), k, c, in_ptr, in_indices, y, err)
-        starts = next_ptr[ready]
-        counts = next_ptr[ready + 1] - starts
-        total = int(counts.sum())
-        edges = np.arange(total, dtype=np.int64) + np.repeat(
-            starts - (np.cumsum(counts) - counts), counts
-        )
-        after = next_comp[edges]
-        np.subtract.at(pending, after, 1)
-        ready = distinct(after[pending[after] == 0], slot)
-    # A deep chain: what is left is solved together (its acyclic parts are triangular).
-    rest = np.flatnonzero(~solved[labels])
-    if rest.size:
-        _solve_block(rest, k, c, in_ptr, in_indices, y, err)
+            _sum_inputs(single, kk, c, acc, acc_err, in_deg, y, err)
+            _push(single, indptr, indices, y, err, acc, acc_err)
     return y, err
+
+
+def _push(
+    nodes: IntArray,
+    indptr: IntArray,
+    indices: IntArray,
+    y: FloatArray,
+    err: FloatArray,
+    acc: FloatArray,
+    acc_err: FloatArray,
+) -> None:
+    """Add each solved member's ``y`` (and bound) to everyone they follow."""
+    starts = indptr[nodes]
+    counts = indptr[nodes + 1] - starts
+    total = int(counts.sum())
+    if not total:
+        return
+    edges = np.arange(total, dtype=np.int64) + np.repeat(
+        starts - (np.cumsum(counts) - counts), counts
+    )
+    targets = indices[edges]
+    np.add.at(acc, targets, np.repeat(y[nodes], counts))
+    np.add.at(acc_err, targets, np.repeat(err[nodes], counts))
 
 
 def _sum_inputs(
     nodes: IntArray,
     kk: FloatArray,
     c: FloatArray,
-    in_ptr: IntArray,
-    in_indices: IntArray,
+    acc: FloatArray,
+    acc_err: FloatArray,
+    in_deg: FloatArray,
     y: FloatArray,
     err: FloatArray,
 ) -> None:
@@ -228,22 +205,11 @@ def _sum_inputs(
     Errors add up (these are sums, not averages): the inputs' bounds, divided by ``k``, plus
     the rounding of a sum of ``deg + 1`` non-negative terms and a division.
     """
-    starts = in_ptr[nodes]
-    counts = in_ptr[nodes + 1] - starts
-    first = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    value = c[nodes]
-    bound = np.zeros(nodes.size, dtype=np.float64)
-    some = counts > 0
-    if total:
-        edges = np.arange(total, dtype=np.int64) + np.repeat(starts - first, counts)
-        sources = in_indices[edges]
-        value[some] += np.add.reduceat(y[sources], first[some])
-        bound[some] = np.add.reduceat(err[sources], first[some])
     k = kk[nodes]
+    value = c[nodes] + acc[nodes]
     value /= k
-    deg = counts.astype(np.float64)
-    bound /= k
+    deg = in_deg[nodes]
+    bound = acc_err[nodes] / k
     bound += (deg + 2.0) * _U * value
     bound *= 1.0 + (deg + 8.0) * 2.0 * _U  # the bound's own rounding, upwards
     y[nodes] = value
@@ -252,10 +218,11 @@ def _sum_inputs(
 
 def _solve_block(
     block: IntArray,
-    k: IntArray,
+    system: AveragingSystem,
     c: FloatArray,
-    in_ptr: IntArray,
-    in_indices: IntArray,
+    acc: FloatArray,
+    acc_err: FloatArray,
+    in_deg: FloatArray,
     y: FloatArray,
     err: FloatArray,
 ) -> None:
@@ -267,33 +234,30 @@ def _solve_block(
     solution for ``q`` plus a little more is such an ``e``; if the check fails, a little
     more again, and as a last resort the bound is infinite (the exact step decides).
     """
+    k, indptr, indices = system.k, system.indptr, system.indices
     b = block.size
     local = np.full(k.size, -1, dtype=np.int64)
     local[block] = np.arange(b)
-    starts = in_ptr[block]
-    counts = in_ptr[block + 1] - starts
+    starts = indptr[block]
+    counts = indptr[block + 1] - starts
     total = int(counts.sum())
     edges = np.arange(total, dtype=np.int64) + np.repeat(
         starts - (np.cumsum(counts) - counts), counts
     )
-    seg = np.repeat(np.arange(b, dtype=np.int64), counts)
-    sources = in_indices[edges]
-    where = local[sources]
-    inside = where >= 0
+    col = np.repeat(np.arange(b, dtype=np.int64), counts)  # the follower
+    row = local[indices[edges]]  # the followee, its row in Aᵀ
+    inside = row >= 0
+    row, col = row[inside], col[inside]
     kk = k[block].astype(np.float64)
-    g = c[block].copy()
-    g_err = np.zeros(b, dtype=np.float64)
-    deg = counts.astype(np.float64)
-    if not inside.all():
-        out_seg, out_src = seg[~inside], sources[~inside]
-        np.add.at(g, out_seg, y[out_src])
-        np.add.at(g_err, out_seg, err[out_src])
-        g_err += (deg + 2.0) * _U * g
+    deg = in_deg[block]
+    # Inputs from followers outside the block, with the rounding of their sum.
+    g = c[block] + acc[block]
+    g_err = acc_err[block] + (deg + 2.0) * _U * g
     diagonal = np.arange(b, dtype=np.int64)
     a = sp.csc_matrix(
         (
-            np.concatenate([kk, np.full(int(inside.sum()), -1.0)]),
-            (np.concatenate([diagonal, seg[inside]]), np.concatenate([diagonal, where[inside]])),
+            np.concatenate([kk, np.full(row.size, -1.0)]),
+            (np.concatenate([diagonal, row]), np.concatenate([diagonal, col])),
         ),
         shape=(b, b),
     )

@@ -11,7 +11,7 @@ from calc.engine.tiebreak import FIVE_STARS, PROTOCOL, Contest, decide
 from calc.engine.types import (
     ChoiceScore,
     EngineInputError,
-    MemberInfluence,
+    InfluenceRanking,
     Participation,
     Runoff,
     StarResult,
@@ -105,13 +105,13 @@ def tally_star(
     )
 
 
-def _influence(resolved: ResolvedBallots) -> tuple[MemberInfluence, ...]:
+def _influence(resolved: ResolvedBallots) -> InfluenceRanking:
     """Return every direct voter's influence, highest first, equal ones by member id."""
     direct = np.flatnonzero(resolved.is_direct)
     values = resolved.influence[direct]
     order = np.lexsort((direct, -values))  # rows are in member id order
     ids = resolved.member_ids
-    return tuple(
-        MemberInfluence(ids[i], scaled_to_decimal(v), v)
-        for i, v in zip(direct[order].tolist(), values[order].tolist(), strict=True)
+    return InfluenceRanking(
+        members=tuple(map(ids.__getitem__, direct[order].tolist())),
+        scaled=tuple(values[order].tolist()),
     )

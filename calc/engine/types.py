@@ -338,6 +338,34 @@ class MemberInfluence:
 
 
 @dataclass(frozen=True, slots=True)
+class InfluenceRanking:
+    """Every direct voter's influence, highest first, equal ones by member id.
+
+    Kept as two parallel tuples (ids, integer counts of 10⁻⁸) rather than one object per
+    voter: a million-member community has 200,000 direct voters, and a reader only ever
+    shows a page of them (``page``).
+    """
+
+    members: tuple[str, ...]
+    scaled: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def page(self, offset: int, limit: int) -> tuple[MemberInfluence, ...]:
+        """Return ``limit`` entries from ``offset`` (fewer at the end)."""
+        end = offset + max(limit, 0)
+        return tuple(
+            MemberInfluence(m, scaled_to_decimal(v), v)
+            for m, v in zip(self.members[offset:end], self.scaled[offset:end], strict=True)
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """Return each member's influence in units of 10⁻⁸."""
+        return dict(zip(self.members, self.scaled, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
 class StarResult:
     """The STAR tally of one decision.
 
@@ -358,7 +386,7 @@ class StarResult:
     content_hash: str
     tie_break_policy: TieBreakPolicy
     protocol: str
-    influence: tuple[MemberInfluence, ...] | None = None
+    influence: InfluenceRanking | None = None
 
     def score(self, choice: str) -> ChoiceScore:
         """Return the score of one choice by id."""

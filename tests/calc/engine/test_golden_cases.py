@@ -75,7 +75,7 @@ def test_golden_case_agrees_with_the_reference(path: Path) -> None:
         ref.tied,
     )
     assert result.influence is not None
-    assert {i.member: i.influence_scaled for i in result.influence} == {
+    assert result.influence.as_dict() == {
         d: round_half_even(v) for d, v in reference_influence(decision).items()
     }
 
