@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
 from scipy.sparse.linalg import splu
 
 from calc.engine.averaging import AveragingSystem
@@ -64,33 +65,87 @@ def influence(
     k, unknown_of = system.k, system.unknown_of
     m = k.size
     c = np.bincount(unknown_of, weights=counted[delegated], minlength=m).astype(np.float64)
-    y, err = _solve_transposed(system, c)
+    y, err = _solve_transposed(system, c, np.float64)
 
-    # Influence of direct voters: their own counted ballot plus what each following carries.
     pos = np.full(n, -1, dtype=np.int64)
     pos[delegated] = np.arange(delegated.size)
     to_d = is_direct[dst]
     d_of, u_of = dst[to_d], unknown_of[pos[src[to_d]]]
-    value = counted.astype(np.float64)
-    value += np.bincount(d_of, weights=y[u_of], minlength=n).astype(np.float64, copy=False)
-    cnt = np.bincount(d_of, minlength=n).astype(np.float64)
-    bound = np.bincount(d_of, weights=err[u_of], minlength=n).astype(np.float64, copy=False)
-    bound += (cnt + 2.0) * _U * value
-    bound *= 1.0 + (cnt + 8.0) * 2.0 * _U
-
-    scaled = value[direct] * STAR_SCALE
-    rounded = np.rint(scaled)
-    # Rounding is certain unless the value's interval reaches a half (…5 at the 9th place);
-    # scaling by 10⁸ and the subtraction add a few ulps of the scaled value.
-    gap = np.abs(np.abs(scaled - rounded) - 0.5)
-    doubtful = gap <= bound[direct] * STAR_SCALE + 8.0 * _U * (scaled + 1.0)
-    result = rounded.astype(np.int64)
+    result, doubtful = _round(direct, d_of, u_of, y, err, counted)
     if doubtful.any():
-        exact = _exact(direct[doubtful], system, c, u_of, d_of, counted)
-        if exact is not None:
-            result[doubtful] = exact
+        # Again in extended precision (64-bit mantissas where the platform has them: bounds
+        # 2,048 times tighter), over the members whose ballots flow into the doubtful ones;
+        # what stays doubtful is in practice an exact tie, for the exact step.
+        wanted = direct[doubtful]
+        upstream = _upstream(system, u_of[np.isin(d_of, wanted)])
+        y_long, err_long = _solve_transposed(system, c, np.longdouble, upstream, (y, err))
+        again, still = _round(wanted, d_of, u_of, y_long, err_long, counted)
+        result[doubtful] = again
+        if still.any():
+            exact = _exact(wanted[still], system, c, u_of, d_of, counted)
+            if exact is not None:
+                again[still] = exact
+                result[doubtful] = again
     out[direct] = result
     return out
+
+
+def _round(
+    voters: IntArray,
+    d_of: IntArray,
+    u_of: IntArray,
+    y: npt.NDArray[np.floating],
+    err: npt.NDArray[np.floating],
+    counted: npt.NDArray[np.bool_],
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Return the influence of ``voters`` rounded to 10⁻⁸, and which roundings are doubtful.
+
+    A voter's influence is their own counted ballot plus what each following of them
+    carries; its bound sums theirs, plus the rounding of the sum. Rounding is certain unless
+    the value's interval reaches a half (…5 at the 9th place); scaling by 10⁸ and the
+    subtraction add a few ulps of the scaled value.
+    """
+    dtype = y.dtype
+    unit = float(np.finfo(dtype).eps) / 2.0
+    at = np.full(counted.size, -1, dtype=np.int64)
+    at[voters] = np.arange(voters.size)
+    keep = at[d_of] >= 0
+    rows, carried = at[d_of[keep]], u_of[keep]
+    value = counted[voters].astype(dtype)
+    np.add.at(value, rows, y[carried])
+    bound = np.zeros(voters.size, dtype=dtype)
+    np.add.at(bound, rows, err[carried])
+    cnt = np.bincount(rows, minlength=voters.size).astype(dtype)
+    bound += (cnt + 2.0) * unit * value
+    bound *= 1.0 + (cnt + 8.0) * 2.0 * unit
+    scaled = value * STAR_SCALE
+    rounded = np.rint(scaled)
+    gap = np.abs(np.abs(scaled - rounded) - 0.5)
+    doubtful = gap <= bound * STAR_SCALE + 8.0 * unit * (scaled + 1.0)
+    return rounded.astype(np.int64), np.asarray(doubtful, dtype=np.bool_)
+
+
+def _upstream(system: AveragingSystem, start: IntArray) -> npt.NDArray[np.bool_]:
+    """Return the mask of unknowns whose ballots flow into ``start`` (``start`` included)."""
+    m = system.k.size
+    followers = system.indices.size
+    # Node m is a virtual start linked to every start: one search for all of them.
+    graph = sp.csr_matrix(
+        (
+            np.ones(followers + start.size, dtype=np.int8),
+            (
+                np.concatenate((system.indices, np.full(start.size, m))),
+                np.concatenate(
+                    (np.repeat(np.arange(m, dtype=np.int64), np.diff(system.indptr)), start)
+                ),
+            ),
+        ),
+        shape=(m + 1, m + 1),
+    )
+    reached = breadth_first_order(graph, m, directed=True, return_predecessors=False)
+    mask = np.zeros(m + 1, dtype=np.bool_)
+    mask[reached] = True
+    return mask[:m]
 
 
 def _exact(
@@ -131,38 +186,51 @@ def _exact(
     )
 
 
-def _solve_transposed(system: AveragingSystem, c: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _solve_transposed(
+    system: AveragingSystem,
+    c: FloatArray,
+    dtype: type[np.floating],
+    only: npt.NDArray[np.bool_] | None = None,
+    blocks_from: tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]] | None = None,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
     """Return ``y`` with ``k_u y_u - Σ_{w follows u} y_w = c_u`` and a bound on each error.
 
     The stars' layered solve is replayed backwards, so a member comes after everyone who
     follows them: members outside cycles sum what their followers passed on, cyclic
     components are solved together by one sparse LU; then each pushes its ``y`` along its
-    followings. Without a layered solve (small systems) it is one LU.
+    followings. Without a layered solve (small systems) it is one LU. ``only`` restricts
+    the solve to members nobody outside it follows; ``blocks_from`` gives values and bounds
+    of cyclic components already solved (the LU works in float64 only).
     """
     k, indptr, indices = system.k, system.indptr, system.indices
     m = k.size
-    y = np.zeros(m, dtype=np.float64)
-    err = np.zeros(m, dtype=np.float64)
-    acc = np.zeros(m, dtype=np.float64)  # what followers passed on so far
-    acc_err = np.zeros(m, dtype=np.float64)
-    in_deg = np.bincount(indices, minlength=m).astype(np.float64)
-    kk = k.astype(np.float64)
+    unit = float(np.finfo(dtype).eps) / 2.0
+    y = np.zeros(m, dtype=dtype)
+    err = np.zeros(m, dtype=dtype)
+    acc = np.zeros(m, dtype=dtype)  # what followers passed on so far
+    acc_err = np.zeros(m, dtype=dtype)
+    in_deg = np.bincount(indices, minlength=m).astype(dtype)
+    kk = k.astype(dtype)
+    cc = c.astype(dtype)
     order = system.order
     if order is None:
-        everyone = np.arange(m, dtype=np.int64)
-        if indices.size:
-            _solve_block(everyone, system, c, acc, acc_err, in_deg, y, err)
-        else:
-            _sum_inputs(everyone, kk, c, acc, acc_err, in_deg, y, err)
-        return y, err
-    steps = [(np.zeros(0, dtype=np.int64), order.rest)]
-    steps += zip(reversed(order.singles), reversed(order.blocks), strict=True)
+        steps = [(np.zeros(0, dtype=np.int64), np.arange(m, dtype=np.int64))]
+        if not indices.size:  # everyone follows direct voters only
+            steps = [steps[0][::-1]]
+    else:
+        steps = [(np.zeros(0, dtype=np.int64), order.rest)]
+        steps += zip(reversed(order.singles), reversed(order.blocks), strict=True)
     for single, block in steps:
+        if only is not None:
+            single, block = single[only[single]], block[only[block]]
         if block.size:
-            _solve_block(block, system, c, acc, acc_err, in_deg, y, err)
+            if blocks_from is None:
+                _solve_block(block, system, cc, acc, acc_err, in_deg, y, err)
+            else:
+                y[block], err[block] = blocks_from[0][block], blocks_from[1][block]
             _push(block, indptr, indices, y, err, acc, acc_err)
         if single.size:
-            _sum_inputs(single, kk, c, acc, acc_err, in_deg, y, err)
+            _sum_inputs(single, kk, cc, acc, acc_err, in_deg, y, err, unit)
             _push(single, indptr, indices, y, err, acc, acc_err)
     return y, err
 
@@ -171,10 +239,10 @@ def _push(
     nodes: IntArray,
     indptr: IntArray,
     indices: IntArray,
-    y: FloatArray,
-    err: FloatArray,
-    acc: FloatArray,
-    acc_err: FloatArray,
+    y: npt.NDArray[np.floating],
+    err: npt.NDArray[np.floating],
+    acc: npt.NDArray[np.floating],
+    acc_err: npt.NDArray[np.floating],
 ) -> None:
     """Add each solved member's ``y`` (and bound) to everyone they follow."""
     starts = indptr[nodes]
@@ -192,13 +260,14 @@ def _push(
 
 def _sum_inputs(
     nodes: IntArray,
-    kk: FloatArray,
-    c: FloatArray,
-    acc: FloatArray,
-    acc_err: FloatArray,
-    in_deg: FloatArray,
-    y: FloatArray,
-    err: FloatArray,
+    kk: npt.NDArray[np.floating],
+    c: npt.NDArray[np.floating],
+    acc: npt.NDArray[np.floating],
+    acc_err: npt.NDArray[np.floating],
+    in_deg: npt.NDArray[np.floating],
+    y: npt.NDArray[np.floating],
+    err: npt.NDArray[np.floating],
+    unit: float,
 ) -> None:
     """Set ``y = (c + Σ y_w) / k`` for members outside cycles whose followers are solved.
 
@@ -210,8 +279,8 @@ def _sum_inputs(
     value /= k
     deg = in_deg[nodes]
     bound = acc_err[nodes] / k
-    bound += (deg + 2.0) * _U * value
-    bound *= 1.0 + (deg + 8.0) * 2.0 * _U  # the bound's own rounding, upwards
+    bound += (deg + 2.0) * unit * value
+    bound *= 1.0 + (deg + 8.0) * 2.0 * unit  # the bound's own rounding, upwards
     y[nodes] = value
     err[nodes] = bound
 

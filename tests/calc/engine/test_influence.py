@@ -14,9 +14,11 @@ from decimal import Decimal
 from fractions import Fraction
 from unittest.mock import patch
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+import calc.engine.influence as influence_module
 from calc.engine import (
     DirectBallot,
     Following,
@@ -100,6 +102,33 @@ def test_replayed_layers_round_ninth_place_fives_exactly(
 @given(decisions(max_members=16))
 def test_collapsed_chains_solved_at_once_equal_reference(decision) -> None:
     with patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0):
+        assert_influence_matches_reference(decision)
+
+
+def _doubting_float64(solve):
+    """Wrap the transposed solve so that every float64 rounding is doubtful."""
+
+    def wrapped(system, c, dtype, *args):
+        y, err = solve(system, c, dtype, *args)
+        if dtype is np.float64:
+            err = np.full_like(err, np.inf)
+        return y, err
+
+    return wrapped
+
+
+@calc_settings
+@given(decisions(max_members=16), st.booleans())
+def test_extended_precision_pass_over_the_upstream_members_equals_reference(
+    decision, layered: bool
+) -> None:
+    """When float64 cannot decide, the upstream members are solved again in long double."""
+    solve = influence_module._solve_transposed
+    with (
+        patch.object(influence_module, "_solve_transposed", _doubting_float64(solve)),
+        patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0 if layered else 4096),
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0 if layered else 4096),
+    ):
         assert_influence_matches_reference(decision)
 
 
