@@ -105,12 +105,12 @@ def test_collapsed_chains_solved_at_once_equal_reference(decision) -> None:
         assert_influence_matches_reference(decision)
 
 
-def _doubting_float64(solve):
-    """Wrap the transposed solve so that every float64 rounding is doubtful."""
+def _doubting(solve, dtypes=(np.float64,)):
+    """Wrap the transposed solve so that every rounding from ``dtypes`` is doubtful."""
 
     def wrapped(system, c, dtype, *args):
         y, err = solve(system, c, dtype, *args)
-        if dtype is np.float64:
+        if dtype in dtypes:
             err = np.full_like(err, np.inf)
         return y, err
 
@@ -125,11 +125,53 @@ def test_extended_precision_pass_over_the_upstream_members_equals_reference(
     """When float64 cannot decide, the upstream members are solved again in long double."""
     solve = influence_module._solve_transposed
     with (
-        patch.object(influence_module, "_solve_transposed", _doubting_float64(solve)),
+        patch.object(influence_module, "_solve_transposed", _doubting(solve)),
         patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0 if layered else 4096),
         patch("calc.engine.averaging.ONE_LU_LIMIT", 0 if layered else 4096),
     ):
         assert_influence_matches_reference(decision)
+
+
+@calc_settings
+@given(decisions(max_members=16), st.booleans())
+def test_exact_step_on_the_transposed_system_equals_reference(decision, layered: bool) -> None:
+    """Every influence decided by exact fractions (as exact ties are)."""
+    solve = influence_module._solve_transposed
+    doubting = _doubting(solve, (np.float64, np.longdouble))
+    with (
+        patch.object(influence_module, "_solve_transposed", doubting),
+        patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0 if layered else 4096),
+        patch("calc.engine.averaging.ONE_LU_LIMIT", 0 if layered else 4096),
+    ):
+        assert_influence_matches_reference(decision)
+
+
+def test_two_links_to_one_root_carry_twice_in_every_pass() -> None:
+    """w follows l1 and l2, both links to r: collapsed, w follows r twice."""
+    decision = FrozenDecision(
+        ("x",),
+        tuple(Member(m) for m in ("d0", "d1", "r", "l1", "l2", "w")),
+        (
+            Following("r", "d0"),
+            Following("r", "d1"),
+            Following("l1", "r"),
+            Following("l2", "r"),
+            Following("w", "l1"),
+            Following("w", "l2"),
+            Following("w", "d1"),
+        ),
+        (DirectBallot.of("d0", {"x": 5}), DirectBallot.of("d1", {"x": 0})),
+    )
+    solve = influence_module._solve_transposed
+    for dtypes in ((), (np.float64,), (np.float64, np.longdouble)):
+        with (
+            patch.object(influence_module, "_solve_transposed", _doubting(solve, dtypes)),
+            patch("calc.engine.delegation.COLLAPSE_LINKS_FROM", 0),
+            patch("calc.engine.averaging.ONE_LU_LIMIT", 0),
+        ):
+            assert_influence_matches_reference(decision)
+            # d0: its own ballot, 1/2 each from r, l1 and l2, and 2/3 · 1/2 from w.
+            assert _influence(decision)["d0"] == "2.83333333"
 
 
 def _influence(decision: FrozenDecision) -> dict[str, str]:
