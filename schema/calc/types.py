@@ -15,7 +15,7 @@ from strawberry import relay
 from strawberry.relay import to_base64
 
 from calc import results
-from calc.engine import Explanation, MemberBallot, MemberInfluence
+from calc.engine import Explanation, InfluenceRanking, MemberBallot
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
 from democracy.models import Choice, Membership, Role
@@ -186,7 +186,7 @@ class DecisionResultsType:
     )
     calculation: strawberry.Private[Calculation]
     choices: strawberry.Private[dict[str, Choice]]
-    ranking: strawberry.Private[tuple[MemberInfluence, ...] | None]
+    ranking: strawberry.Private[InfluenceRanking | None]
 
     @strawberry_django.field
     def ballots(self, first: int | None = None, after: str | None = None) -> BallotConnection:
@@ -230,7 +230,7 @@ class DecisionResultsType:
             return None
         limit = max(0, min(first if first is not None else MAX_PAGE, MAX_PAGE))
         offset = _offset(after)
-        page = self.ranking[offset : offset + limit]
+        page = self.ranking.page(offset, limit)
         members = _members((i.member for i in page), self.calculation.decision.community_id)
         edges = [
             InfluenceEdge(
