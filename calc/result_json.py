@@ -19,7 +19,8 @@ Stored rows keep this form byte for byte: keys in this order, nothing renamed. O
 ``influence`` was added since the first rows, last: each direct voter as a compact
 ``[member, influence]`` pair (a result lists every direct voter, 20,000 of them at 100,000
 members), highest first. Rows stored before it have no ``influence`` key and read back
-with ``influence`` None ("not available"), never as an empty list.
+with ``influence`` None ("not available"), never as an empty list. The ranking's entries
+are read when used: at a million members there are 200,000 of them.
 ``ballots_to_json`` writes resolved ballots alike (``bench_calc --output``). Imports no
 Django, so the benchmark can use it without it.
 """
@@ -173,14 +174,21 @@ _INFLUENCE = re.compile(r"(0|[1-9][0-9]*)\.[0-9]{8}")
 
 
 def _influence(data: object) -> InfluenceRanking | None:
-    """Read the ranking without a Decimal per voter (they are many; pages make their own)."""
+    """Return the ranking, each entry read when used: it is long, readers show a page.
+
+    A malformed entry is reported (StoredResultError) when it is read.
+    """
     if data is None:
         return None
     if not isinstance(data, list):
         raise StoredResultError(f"result.influence: expected a list, got {data!r}")
+    return InfluenceRanking.lazy(len(data), lambda start, stop: _entries(data, start, stop))
+
+
+def _entries(data: list[object], start: int, stop: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
     members: list[str] = []
     scaled: list[int] = []
-    for i, pair in enumerate(data):
+    for i, pair in enumerate(data[start:stop], start):
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
             raise StoredResultError(f"influence[{i}]: expected [member, influence], got {pair!r}")
         text = pair[1]
@@ -188,7 +196,7 @@ def _influence(data: object) -> InfluenceRanking | None:
             raise StoredResultError(f"influence[{i}].influence: expected 8 places, got {text!r}")
         members.append(pair[0])
         scaled.append(int(text.replace(".", "")))
-    return InfluenceRanking(tuple(members), tuple(scaled))
+    return tuple(members), tuple(scaled)
 
 
 def _object(data: object, where: str) -> Mapping[str, object]:

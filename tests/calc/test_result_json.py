@@ -102,14 +102,29 @@ def _broken(change) -> dict:
         (lambda d: d.update(winner=3), "result.winner: expected a string"),
         (lambda d: d.pop("runoff"), "result.runoff: missing"),
         (lambda d: d.update(influence={"1": "1.5"}), "result.influence: expected a list"),
-        (lambda d: d.update(influence=[["1", 1.5]]), r"influence\[0\].influence"),
-        (lambda d: d.update(influence=[["1", "1.5"]]), r"influence\[0\].influence: expected 8"),
-        (lambda d: d.update(influence=[[1, "1.5"]]), r"influence\[0\]: expected \[member"),
     ],
 )
 def test_a_malformed_row_is_refused_naming_the_key(change, message) -> None:
     with pytest.raises(StoredResultError, match=message):
         result_from_json(_broken(change))
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([["1", 1.5]], r"influence\[0\].influence: expected 8 places"),
+        ([["1", "1.5"]], r"influence\[0\].influence: expected 8 places"),
+        ([["1", "1.50000000"], [1, "1.5"]], r"influence\[1\]: expected \[member"),
+    ],
+)
+def test_a_malformed_influence_entry_is_refused_when_read(entries, message) -> None:
+    doc = json.loads(STORED)
+    doc["influence"] = entries
+    influence = result_from_json(doc).influence  # read lazily: the winner costs nothing
+    assert influence is not None
+    assert len(influence) == len(entries)
+    with pytest.raises(StoredResultError, match=message):
+        influence.page(0, len(entries))
 
 
 def test_a_row_stored_before_influence_reads_as_not_available() -> None:
@@ -121,6 +136,8 @@ def test_influence_reads_back_with_its_scaled_value() -> None:
     stored = json.loads(f"{STORED[:-1]}, {INFLUENCE}}}")
     influence = result_from_json(stored).influence
     assert influence is not None
+    assert [i.member for i in influence.page(1, 1)] == ["2"]  # only that entry is read
+    assert influence.page(3, 5) == ()
     assert [(i.member, str(i.influence), i.influence_scaled) for i in influence.page(0, 9)] == [
         ("1", "1.50000000", 150_000_000),
         ("2", "1.50000000", 150_000_000),
