@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
-from scipy.sparse.linalg import splu
+from scipy.sparse.linalg import SuperLU, splu
 
-from calc.engine.averaging import AveragingSystem
+from calc.engine.averaging import MAX_SWEEPS, SWEEP_SETTLED, AveragingSystem
 from calc.engine.exact import solve_exact
 from calc.engine.types import STAR_SCALE
 
@@ -225,7 +225,7 @@ def _solve_transposed(
             single, block = single[only[single]], block[only[block]]
         if block.size:
             if blocks_from is None:
-                _solve_block(block, system, cc, acc, acc_err, in_deg, y, err)
+                _solve_block(block, system, cc, acc, acc_err, in_deg, y, err, sweep=order is None)
             else:
                 y[block], err[block] = blocks_from[0][block], blocks_from[1][block]
             _push(block, indptr, indices, y, err, acc, acc_err)
@@ -294,8 +294,11 @@ def _solve_block(
     in_deg: FloatArray,
     y: FloatArray,
     err: FloatArray,
+    *,
+    sweep: bool = False,
 ) -> None:
-    """Solve the transposed system over ``block`` by one sparse LU; bound each error.
+    """Solve the transposed system over ``block`` by one sparse LU (or, for a small system
+    solved whole, Jacobi sweeps if they settle); bound each error.
 
     ``Aᵀ`` is an M-matrix, so ``A⁻ᵀ ≥ 0`` and the error is at most ``A⁻ᵀ q`` with ``q`` the
     residual, its rounding and the inputs' bounds. Any ``e ≥ 0`` with ``Aᵀ e ≥ q`` (checked
@@ -323,15 +326,18 @@ def _solve_block(
     g = c[block] + acc[block]
     g_err = acc_err[block] + (deg + 2.0) * _U * g
     diagonal = np.arange(b, dtype=np.int64)
-    a = sp.csc_matrix(
+    a = sp.csr_matrix(
         (
             np.concatenate([kk, np.full(row.size, -1.0)]),
             (np.concatenate([diagonal, row]), np.concatenate([diagonal, col])),
         ),
         shape=(b, b),
     )
-    lu = splu(a, permc_spec="COLAMD", diag_pivot_thresh=0.0)
-    sol = np.maximum(lu.solve(g), 0.0)  # the exact solution is >= 0
+    w = None
+    if sweep:
+        w = sp.csr_matrix((1.0 / kk[row], (row, col)), shape=(b, b))
+    solve = _Solver(a, kk, w)
+    sol = np.maximum(solve(g), 0.0)  # the exact solution is >= 0
 
     abs_a = abs(a)
     res = np.abs(g - a @ sol)
@@ -342,8 +348,8 @@ def _solve_block(
     # Solving for q + τk instead of q leaves Aᵀ e - q ≈ τk > 0, room for the solve's and
     # the check's rounding; τ is relative, so the bound grows by a fraction ~τ at most.
     tau = 1e-8 * float((q / kk).max())
-    for _ in range(_SUPERSOLUTION_TRIES if tau > 0.0 else 0):
-        e = np.maximum(lu.solve(q + tau * kk), 0.0)
+    for attempt in range(_SUPERSOLUTION_TRIES if tau > 0.0 else 0):
+        e = np.maximum(solve(q + tau * kk, lu=attempt > 0), 0.0)
         lower = a @ e - (deg + 4.0) * _U * (abs_a @ e)  # a lower bound of Aᵀ e
         if (lower >= q).all():
             break
@@ -353,3 +359,32 @@ def _solve_block(
             e = np.full(b, np.inf)
     y[block] = sol
     err[block] = e
+
+
+class _Solver:
+    """Solves ``Aᵀ x = rhs`` for one block: Jacobi sweeps when given ``w = I - diag(1/k) Aᵀ``
+    and they settle (as for the stars, far cheaper than an LU for a small system), else one
+    sparse LU, factorised when first needed. Any approximate solution will do: the bounds
+    come from residuals.
+    """
+
+    def __init__(self, a: sp.csr_matrix, kk: FloatArray, w: sp.csr_matrix | None) -> None:
+        self.a, self.kk, self.w = a, kk, w
+        self.w2 = None if w is None else w @ w
+        self.lu: SuperLU | None = None
+
+    def __call__(self, rhs: FloatArray, *, lu: bool = False) -> FloatArray:
+        if self.w is not None and self.w2 is not None and not lu:
+            c1 = rhs / self.kk
+            c2 = c1 + self.w @ c1
+            x = c2
+            for _ in range(MAX_SWEEPS):
+                nxt = self.w2 @ x
+                nxt += c2
+                change = float(np.abs(nxt - x).max())
+                x = nxt
+                if change <= SWEEP_SETTLED * float(np.abs(x).max()):
+                    return np.asarray(x, dtype=np.float64)
+        if self.lu is None:
+            self.lu = splu(self.a.tocsc(), permc_spec="COLAMD", diag_pivot_thresh=0.0)
+        return np.asarray(self.lu.solve(rhs), dtype=np.float64)

@@ -177,7 +177,7 @@ def test_two_links_to_one_root_carry_twice_in_every_pass() -> None:
 def _influence(decision: FrozenDecision) -> dict[str, str]:
     result = tally_star(decision, resolve_ballots(decision), content_hash="0" * 64)
     assert result.influence is not None
-    return {i.member: str(i.influence) for i in result.influence.page(0, 100)}
+    return {i.member: format(i.influence, "f") for i in result.influence.page(0, 100)}
 
 
 def test_a_lobbyist_has_influence_through_followers_only() -> None:
@@ -228,3 +228,29 @@ def test_influences_of_a_generated_community_add_up_to_the_counted_ballots() -> 
     assert abs(int(direct.sum()) - counted * 10**8) <= direct.size // 2
     assert (resolved.influence[~resolved.is_direct] == 0).all()
     assert (direct[resolved.is_voter[resolved.is_direct]] >= 10**8).all()
+
+
+def test_a_long_ring_where_sweeps_do_not_settle_is_solved_by_the_lu() -> None:
+    """300 members in a ring, each also following the next but one; one exit to a voter."""
+    ring = [f"r{i:03d}" for i in range(300)]
+    followings = [Following(a, b) for a, b in zip(ring, ring[1:] + ring[:1], strict=True)]
+    followings += [Following(a, b) for a, b in zip(ring, ring[2:] + ring[:2], strict=True)]
+    followings.append(Following(ring[0], "voter"))
+    decision = FrozenDecision(
+        ("x",),
+        (Member("voter"), Member("lobbyist", Role.LOBBYIST), *(Member(m) for m in ring)),
+        tuple(followings),
+        (DirectBallot.of("voter", {"x": 3}), DirectBallot.of("lobbyist", {"x": 1})),
+    )
+    solver = influence_module._Solver
+    used_lu = []
+
+    class Watched(solver):
+        def __call__(self, rhs, *, lu=False):
+            out = super().__call__(rhs, lu=lu)
+            used_lu.append(self.lu is not None)
+            return out
+
+    with patch.object(influence_module, "_Solver", Watched):
+        assert _influence(decision) == {"voter": "301.00000000", "lobbyist": "0.00000000"}
+    assert any(used_lu)
