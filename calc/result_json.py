@@ -12,15 +12,22 @@ stars are 8-place strings, so a stored row reads like the API's answer::
      "runoff": {"first": "3", "second": "1", "preferFirst": 2, "preferSecond": 1,
                 "noPreference": 0},
      "tiebreaks": [], "participation": {"members": 4, "voters": 3, "directBallots": 2,
-     "delegatedBallots": 1, "abstentions": 1, "countedBallots": 3}}
+     "delegatedBallots": 1, "abstentions": 1, "countedBallots": 3},
+     "influence": [["7", "2.00000000"], ["9", "1.00000000"]]}
 
-Stored rows keep this form byte for byte: keys in this order, nothing added or renamed.
+Stored rows keep this form byte for byte: keys in this order, nothing renamed. Only
+``influence`` was added since the first rows, last: each direct voter as a compact
+``[member, influence]`` pair (a result lists every direct voter, 20,000 of them at 100,000
+members), highest first. Rows stored before it have no ``influence`` key and read back
+with ``influence`` None ("not available"), never as an empty list. The ranking's entries
+are read when used: at a million members there are 200,000 of them.
 ``ballots_to_json`` writes resolved ballots alike (``bench_calc --output``). Imports no
 Django, so the benchmark can use it without it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
@@ -28,6 +35,7 @@ from typing import TYPE_CHECKING, TypeVar
 from calc.engine import (
     STAR_SCALE,
     ChoiceScore,
+    InfluenceRanking,
     Participation,
     Runoff,
     StarResult,
@@ -72,6 +80,12 @@ def result_to_json(result: StarResult) -> JsonObject:
         "runoff": None if result.runoff is None else _counts_json(result.runoff),
         "tiebreaks": list(result.tiebreaks),
         "participation": _counts_json(result.participation),
+        "influence": None
+        if result.influence is None
+        else [
+            [m, _influence_text(v)]
+            for m, v in zip(result.influence.members, result.influence.scaled, strict=True)
+        ],
     }
 
 
@@ -93,6 +107,7 @@ def result_from_json(data: object) -> StarResult:
         content_hash=_string(doc, "contentHash"),
         tie_break_policy=TieBreakPolicy(_string(doc, "tieBreakPolicy")),
         protocol=_string(doc, "protocol"),
+        influence=_influence(doc.get("influence")),
     )
 
 
@@ -148,6 +163,40 @@ def _score(data: object, where: str) -> ChoiceScore:
         five_star_count=five,
         total_scaled=int(total * STAR_SCALE),
     )
+
+
+def _influence_text(scaled: int) -> str:
+    whole, frac = divmod(scaled, STAR_SCALE)  # influence is never negative
+    return f"{whole}.{frac:08d}"
+
+
+_INFLUENCE = re.compile(r"(0|[1-9][0-9]*)\.[0-9]{8}")
+
+
+def _influence(data: object) -> InfluenceRanking | None:
+    """Return the ranking, each entry read when used: it is long, readers show a page.
+
+    A malformed entry is reported (StoredResultError) when it is read.
+    """
+    if data is None:
+        return None
+    if not isinstance(data, list):
+        raise StoredResultError(f"result.influence: expected a list, got {data!r}")
+    return InfluenceRanking.lazy(len(data), lambda start, stop: _entries(data, start, stop))
+
+
+def _entries(data: list[object], start: int, stop: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    members: list[str] = []
+    scaled: list[int] = []
+    for i, pair in enumerate(data[start:stop], start):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise StoredResultError(f"influence[{i}]: expected [member, influence], got {pair!r}")
+        text = pair[1]
+        if not (isinstance(text, str) and _INFLUENCE.fullmatch(text)):
+            raise StoredResultError(f"influence[{i}].influence: expected 8 places, got {text!r}")
+        members.append(pair[0])
+        scaled.append(int(text.replace(".", "")))
+    return tuple(members), tuple(scaled)
 
 
 def _object(data: object, where: str) -> Mapping[str, object]:

@@ -64,6 +64,44 @@ def round_half_even(value: Fraction) -> int:
 
 def reference_resolve(decision: DecisionLike) -> dict[str, RefBallot]:
     """Return each member with a ballot mapped to it (docs/voting-rules.md, section 3)."""
+    direct, tags, follows = _reach(decision)
+    choices = sorted(decision.choices)
+    given = {d: dict(b.stars) for d, b in direct.items()}
+    values = _solve(choices, given, follows)
+    result: dict[str, RefBallot] = {}
+    for d, b in direct.items():
+        stars = {c: given[d].get(c, 0) * SCALE for c in choices}
+        result[d] = RefBallot(stars, frozenset(b.tags), False)
+    for v in follows:
+        result[v] = RefBallot(
+            {c: round_half_even(values[v][c]) for c in choices}, frozenset(tags[v]), True
+        )
+    return result
+
+
+def reference_influence(decision: DecisionLike) -> dict[str, Fraction]:
+    """Return each direct voter's exact influence (docs/voting-rules.md, "Influence").
+
+    The probability that the walk from a delegated member ends at direct voter ``d`` solves
+    the averaging system with ``d``'s ballot replaced by 1 and every other by 0; the
+    influence of ``d`` sums it over the counted ballots, plus 1 for ``d``'s own if counted.
+    """
+    direct, _, follows = _reach(decision)
+    voters = {m.id for m in decision.members if m.role == VOTER}
+    ends = sorted(direct)
+    given = {d: {e: int(e == d) for e in ends} for d in ends}
+    walks = _solve(ends, given, follows)
+    return {
+        d: Fraction(int(d in voters))
+        + sum((walks[v][d] for v in follows if v in voters), start=Fraction(0))
+        for d in ends
+    }
+
+
+def _reach(
+    decision: DecisionLike,
+) -> tuple[dict[str, BallotLike], dict[str, set[str]], dict[str, list[str]]]:
+    """Return direct ballots, everyone's tags, and each delegated member's active followings."""
     direct = {b.member: b for b in decision.ballots}
     reach: set[str] = set(direct)
     tags: dict[str, set[str]] = {d: set(b.tags) for d, b in direct.items()}
@@ -94,30 +132,16 @@ def reference_resolve(decision: DecisionLike) -> dict[str, RefBallot]:
                 out.append(f.followee)
         return sorted(out)
 
-    choices = sorted(decision.choices)
-    delegated = sorted(reach - set(direct))
-    follows = {v: active(v) for v in delegated}
-    values = _solve(choices, direct, delegated, follows)
-    result: dict[str, RefBallot] = {}
-    for d, b in direct.items():
-        given = dict(b.stars)
-        stars = {c: given.get(c, 0) * SCALE for c in choices}
-        result[d] = RefBallot(stars, frozenset(b.tags), False)
-    for v in delegated:
-        result[v] = RefBallot(
-            {c: round_half_even(values[v][c]) for c in choices}, frozenset(tags[v]), True
-        )
-    return result
+    return direct, tags, {v: active(v) for v in sorted(reach - set(direct))}
 
 
 def _solve(
     choices: list[str],
-    direct: dict[str, BallotLike],
-    delegated: list[str],
+    given: dict[str, dict[str, int]],
     follows: dict[str, list[str]],
 ) -> dict[str, dict[str, Fraction]]:
     """Solve |A(v)| x_v - Σ x_f = Σ s_d exactly by Gaussian elimination on sparse rows."""
-    given = {d: dict(b.stars) for d, b in direct.items()}
+    delegated = list(follows)
     rows: dict[str, dict[str, Fraction]] = {}
     rhs: dict[str, dict[str, Fraction]] = {}
     for v in delegated:

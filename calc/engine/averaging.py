@@ -10,6 +10,7 @@ never meet an LU and fill-in stays inside cycles.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,22 +44,54 @@ SWEEP_ERROR_LIMIT = 1e-11
 MAX_LAYERS = 256
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AveragingSystem:
+    """The system the stars were solved on, for the influence's transposed solve.
+
+    ``k x - adjacency x = b`` over its unknowns (the delegated members, or the roots of
+    their collapsed chains); ``unknown_of`` maps each delegated member (by position) to its
+    unknown, and ``order`` is the order of a layered solve (None: solved all at once).
+    """
+
+    k: npt.NDArray[np.int64]
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    unknown_of: npt.NDArray[np.int64]
+    order: SolveOrder | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SolveOrder:
+    """The order of a layered solve: each layer's members outside cycles and members of
+    cyclic components (either may be empty), then the rest, solved as one system.
+
+    Every member is solved after everyone they follow, so replayed backwards it solves
+    each member after everyone following them (the transposed system's order).
+    """
+
+    singles: list[npt.NDArray[np.int64]]
+    blocks: list[npt.NDArray[np.int64]]
+    rest: npt.NDArray[np.int64]
+
+
 def solve_float(
     k: npt.NDArray[np.int64],
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return float stars (a row per member) and an absolute error bound per member."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], SolveOrder | None]:
+    """Return float stars (a row per member), an absolute error bound per member, and the
+    order of the layered solve if there was one: the influence's transposed solve replays it.
+    """
     if k.size <= ONE_LU_LIMIT:
         swept = _sweep(k, rhs_int, indptr, indices)
         if swept is not None:
-            return swept
+            return (*swept, None)
         everyone = np.arange(k.size, dtype=np.int64)
         x = np.zeros(rhs_int.shape, dtype=np.float64)
         err = np.zeros(k.size, dtype=np.float64)
         _solve_block(everyone, k, rhs_int, indptr, indices, x, err, np.full(k.size, -1))
-        return x, err
+        return x, err, None
     return _solve_layers(k, rhs_int, indptr, indices)
 
 
@@ -149,8 +182,8 @@ def _solve_layers(
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return float stars and a rigorous absolute error bound per member.
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], SolveOrder]:
+    """Return float stars, a rigorous absolute error bound per member, and the solve order.
 
     Strongly connected components are solved sinks first, a layer at a time: single members
     by averaging what their delegates hold, cyclic components together by one sparse LU.
@@ -180,14 +213,17 @@ def _solve_layers(
     k_f = k.astype(np.float64)
     solved = np.zeros(n_comp, dtype=np.bool_)
     ready = np.flatnonzero(pending == 0)
+    order = SolveOrder([], [], np.zeros(0, dtype=np.int64))
     for _ in range(MAX_LAYERS):
         if not ready.size:
-            return x, err
+            return x, err, order
         solved[ready] = True
-        single = ready[size[ready] == 1]
+        single = members_of[comp_start[ready[size[ready] == 1]]]
         if single.size:
-            _average(members_of[comp_start[single]], k_f, rhs_f, indptr, indices, x, err)
+            _average(single, k_f, rhs_f, indptr, indices, x, err)
+        order.singles.append(single)
         cyclic = ready[size[ready] > 1]
+        block = np.zeros(0, dtype=np.int64)
         if cyclic.size:
             block = np.sort(
                 np.concatenate(
@@ -195,6 +231,7 @@ def _solve_layers(
                 )
             )
             _solve_block(block, k, rhs_int, indptr, indices, x, err, local)
+        order.blocks.append(block)
         edges, _, _ = _gather(rev_ptr, ready)
         preds = rev_src[edges]
         np.subtract.at(pending, preds, 1)
@@ -204,7 +241,7 @@ def _solve_layers(
     rest = np.flatnonzero(~solved[labels])
     if rest.size:
         _solve_block(rest, k, rhs_int, indptr, indices, x, err, local, iterative=False)
-    return x, err
+    return x, err, SolveOrder(order.singles, order.blocks, rest)
 
 
 def _average(

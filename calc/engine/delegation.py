@@ -15,8 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
-from calc.engine.averaging import distinct, solve_float
+from calc.engine.averaging import AveragingSystem, distinct, solve_float
 from calc.engine.exact import solve_exact
+from calc.engine.influence import influence
 from calc.engine.rounding import divide_half_even
 from calc.engine.types import STAR_SCALE, ResolvedBallots
 from calc.engine.validation import index_decision
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
     ]
 
+    from calc.engine.averaging import SolveOrder
     from calc.engine.columns import Decision
     from calc.engine.validation import Indexed
 
@@ -93,8 +95,20 @@ def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> Re
     stars = np.zeros((n, n_choices), dtype=np.int64)
     stars[ix.ballot_member] = ix.ballot_stars * STAR_SCALE
     delegated = np.flatnonzero(has_ballot & ~is_direct)
+    system = None
     if delegated.size:
-        stars[delegated] = _solve_stars(n, delegated, src, dst, ix.ballot_member, ix.ballot_stars)
+        stars[delegated], system = _solve_stars(
+            n, delegated, src, dst, ix.ballot_member, ix.ballot_stars
+        )
+    weight = influence(
+        n=n,
+        delegated=delegated,
+        src=src,
+        dst=dst,
+        is_direct=is_direct,
+        counted=has_ballot & ix.is_voter,
+        system=system,
+    )
 
     # Explanations list active followings by (order, followee id); edges are already by
     # (follower, followee), so nothing moves when orders already rise with followee ids.
@@ -120,6 +134,7 @@ def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> Re
         active_followee=dst,
         active_tag_bits=matched,
         active_order=order,
+        influence=weight,
         member_index=ix.member_index,
     )
 
@@ -271,8 +286,10 @@ def _solve_stars(
     dst: npt.NDArray[np.int64],
     ballot_member: npt.NDArray[np.int64],
     ballot_stars: npt.NDArray[np.int64],
-) -> npt.NDArray[np.int64]:
-    """Return the scaled, rounded stars of the delegated members (rows like ``delegated``)."""
+) -> tuple[npt.NDArray[np.int64], AveragingSystem]:
+    """Return the scaled, rounded stars of the delegated members (rows like ``delegated``),
+    and the system they were solved on.
+    """
     m = delegated.size
     n_choices = ballot_stars.shape[1]
     pos = np.full(n, -1, dtype=np.int64)
@@ -297,9 +314,11 @@ def _solve_stars(
     if m >= COLLAPSE_LINKS_FROM:
         collapsed = _collapse_links(k, rhs_int, indptr, indices)
         if collapsed is not None:
-            root_of, reduced = collapsed
-            return _solve_rounded(*reduced)[root_of]
-    return _solve_rounded(k, rhs_int, indptr, indices)
+            root_of, (k_r, rhs_r, indptr_r, indices_r) = collapsed
+            rounded, order = _solve_rounded(k_r, rhs_r, indptr_r, indices_r)
+            return rounded[root_of], AveragingSystem(k_r, indptr_r, indices_r, root_of, order)
+    rounded, order = _solve_rounded(k, rhs_int, indptr, indices)
+    return rounded, AveragingSystem(k, indptr, indices, np.arange(m, dtype=np.int64), order)
 
 
 def _collapse_links(
@@ -352,16 +371,18 @@ def _solve_rounded(
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-) -> npt.NDArray[np.int64]:
-    """Return the scaled stars of ``k x - adjacency x = rhs``, rounded half to even exactly."""
+) -> tuple[npt.NDArray[np.int64], SolveOrder | None]:
+    """Return the scaled stars of ``k x - adjacency x = rhs``, rounded half to even exactly,
+    and the order of the layered solve if there was one.
+    """
     m, n_choices = rhs_int.shape
     rounded = np.empty((m, n_choices), dtype=np.int64)
     if indices.size == 0:
         # Everyone follows direct voters only: x = b / k, rounded exactly with integers.
         rounded[:] = divide_half_even(rhs_int * STAR_SCALE, k[:, None])
-        return rounded
+        return rounded, None
 
-    x, err = solve_float(k, rhs_int, indptr, indices)
+    x, err, order = solve_float(k, rhs_int, indptr, indices)
     np.clip(x, 0.0, 5.0, out=x)
     y = x
     y *= STAR_SCALE
@@ -380,4 +401,4 @@ def _solve_rounded(
         )
         if exact is not None:
             rounded[rows, cols] = exact
-    return rounded
+    return rounded, order

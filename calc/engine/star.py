@@ -11,6 +11,7 @@ from calc.engine.tiebreak import FIVE_STARS, PROTOCOL, Contest, decide
 from calc.engine.types import (
     ChoiceScore,
     EngineInputError,
+    InfluenceRanking,
     Participation,
     Runoff,
     StarResult,
@@ -100,4 +101,17 @@ def tally_star(
         content_hash=content_hash,
         tie_break_policy=decision.tie_break_policy,
         protocol=PROTOCOL,
+        influence=_influence(resolved),
+    )
+
+
+def _influence(resolved: ResolvedBallots) -> InfluenceRanking:
+    """Return every direct voter's influence, highest first, equal ones by member id."""
+    direct = np.flatnonzero(resolved.is_direct)
+    values = resolved.influence[direct]
+    order = np.lexsort((direct, -values))  # rows are in member id order
+    ids = resolved.member_ids
+    return InfluenceRanking(
+        members=tuple(map(ids.__getitem__, direct[order].tolist())),
+        scaled=tuple(values[order].tolist()),
     )

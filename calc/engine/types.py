@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -209,6 +209,7 @@ class ResolvedBallots:
     bit 0 is always clear. Active followings of delegated members are a CSR structure: for
     member ``i`` the entries ``active_ptr[i]:active_ptr[i + 1]`` hold the followee index, its
     matched-tag bits and the following's order, sorted by (order, followee id).
+    ``influence`` is each direct voter's influence in units of 10⁻⁸ (0 for everyone else).
     ``member_index`` maps an id to its row (binary search over ``member_ids``).
     """
 
@@ -224,6 +225,7 @@ class ResolvedBallots:
     active_followee: npt.NDArray[np.int64]
     active_tag_bits: npt.NDArray[np.uint64]
     active_order: npt.NDArray[np.int64]
+    influence: npt.NDArray[np.int64]
     member_index: Mapping[str, int] = field(repr=False)
 
     @property
@@ -324,12 +326,103 @@ class Participation:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberInfluence:
+    """How many counted ballots a direct voter's ballot flows into, weighted (8 places).
+
+    ``influence_scaled`` is the same value as an integer count of 10⁻⁸.
+    """
+
+    member: str
+    influence: Decimal
+    influence_scaled: int
+
+
+Loader = Callable[[int, int], tuple[tuple[str, ...], tuple[int, ...]]]
+
+
+class InfluenceRanking:
+    """Every direct voter's influence, highest first, equal ones by member id.
+
+    Kept as two parallel tuples (ids, integer counts of 10⁻⁸) rather than one object per
+    voter: a million-member community has 200,000 direct voters, and a reader only ever
+    shows a page of them (``page``). ``lazy`` builds only the entries asked for, so that
+    reading a stored result for its winner or its top five does not pay for the rest.
+    """
+
+    __slots__ = ("_loader", "_pairs", "_size")
+
+    def __init__(self, members: Iterable[str], scaled: Iterable[int]) -> None:
+        self._pairs: tuple[tuple[str, ...], tuple[int, ...]] | None = (
+            tuple(members),
+            tuple(scaled),
+        )
+        self._loader: Loader | None = None
+        self._size = len(self._pairs[0])
+        if len(self._pairs[1]) != self._size:
+            raise EngineInputError("influence: as many values as members are needed")
+
+    @classmethod
+    def lazy(cls, size: int, loader: Loader) -> InfluenceRanking:
+        """Return a ranking of ``size`` entries; ``loader(start, stop)`` builds a slice."""
+        ranking = cls((), ())
+        ranking._pairs, ranking._loader, ranking._size = None, loader, size
+        return ranking
+
+    def _load(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        if self._pairs is None:
+            assert self._loader is not None
+            self._pairs, self._loader = self._loader(0, self._size), None
+        return self._pairs
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self._load()[0]
+
+    @property
+    def scaled(self) -> tuple[int, ...]:
+        return self._load()[1]
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InfluenceRanking):
+            return NotImplemented
+        return self._load() == other._load()
+
+    def __hash__(self) -> int:
+        return hash(self._load())
+
+    def __repr__(self) -> str:
+        return f"InfluenceRanking({len(self)} direct voters)"
+
+    def page(self, offset: int, limit: int) -> tuple[MemberInfluence, ...]:
+        """Return ``limit`` entries from ``offset`` (fewer at the end)."""
+        end = min(offset + max(limit, 0), self._size)
+        if self._loader is not None:
+            members, scaled = self._loader(offset, max(end, offset))
+        else:
+            members, scaled = self._load()
+            members, scaled = members[offset:end], scaled[offset:end]
+        return tuple(
+            MemberInfluence(m, scaled_to_decimal(v), v)
+            for m, v in zip(members, scaled, strict=True)
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """Return each member's influence in units of 10⁻⁸."""
+        return dict(zip(*self._load(), strict=True))
+
+
+@dataclass(frozen=True, slots=True)
 class StarResult:
     """The STAR tally of one decision.
 
     ``scores`` are in choice id order. ``winner`` is None when no ballot is counted or an
     UNRESOLVED draw is reached; then ``tied_choices`` names the choices the draw was between.
-    ``tiebreaks`` lists every tiebreak step applied, in words, in order.
+    ``tiebreaks`` lists every tiebreak step applied, in words, in order. ``influence`` has
+    every direct voter's influence, highest first, equal ones by member id; None for a
+    result stored before influence was computed.
     """
 
     scores: tuple[ChoiceScore, ...]
@@ -342,6 +435,7 @@ class StarResult:
     content_hash: str
     tie_break_policy: TieBreakPolicy
     protocol: str
+    influence: InfluenceRanking | None = None
 
     def score(self, choice: str) -> ChoiceScore:
         """Return the score of one choice by id."""

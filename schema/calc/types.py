@@ -16,7 +16,7 @@ from strawberry import relay
 from strawberry.relay import to_base64
 
 from calc import publish, results
-from calc.engine import Explanation, MemberBallot
+from calc.engine import Explanation, InfluenceRanking, MemberBallot
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
 from democracy.models import Choice, Membership
@@ -60,6 +60,7 @@ def api_status(root: Calculation) -> CalculationStatusEnum:
 
 
 BALLOT_CURSOR = "ballot"
+INFLUENCE_CURSOR = "influence"
 
 
 @strawberry_django.type(Calculation, name="Calculation")
@@ -173,6 +174,22 @@ class BallotConnection:
     total_count: int | None
 
 
+@strawberry.type(name="InfluenceEdge")
+class InfluenceEdge:
+    cursor: str
+    node: Membership = strawberry.field(graphql_type=MembershipType)
+    influence: Decimal = strawberry.field(
+        description="How many counted ballots this member's own ballot flows into, weighted."
+    )
+
+
+@strawberry.type(name="InfluenceConnection")
+class InfluenceConnection:
+    edges: list[InfluenceEdge]
+    page_info: relay.PageInfo
+    total_count: int | None
+
+
 def _members(ids: Iterable[str], community_id: int) -> dict[str, Membership]:
     return batches.members_by_id((i, community_id) for i in ids)
 
@@ -187,8 +204,8 @@ def _stars(
     ]
 
 
-def _cursor(offset: int) -> str:
-    return to_base64(BALLOT_CURSOR, offset)
+def _cursor(offset: int, kind: str = BALLOT_CURSOR) -> str:
+    return to_base64(kind, offset)
 
 
 @strawberry.type(name="DecisionResults")
@@ -208,6 +225,7 @@ class DecisionResultsType(relay.Node):
     )
     calculation: strawberry.Private[Calculation]
     choices: strawberry.Private[dict[str, Choice]]
+    ranking: strawberry.Private[InfluenceRanking | None]
 
     @classmethod
     def resolve_id(cls, root: DecisionResultsType, *, info: Info) -> str:
@@ -258,6 +276,55 @@ class DecisionResultsType(relay.Node):
                 end_cursor=edges[-1].cursor if edges else None,
             ),
             total_count=page.total,
+        )
+
+    @strawberry_django.field(
+        description="Direct voters, lobbyists included, by influence, highest first: how "
+        "many counted ballots each one's own ballot flows into, weighted. Null for a result "
+        "calculated before influence was."
+    )
+    def influence(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> InfluenceConnection | None:
+        """Direct voters (lobbyists too) by influence, highest first.
+
+        Equal influences keep one stable order (the engine's: by membership key as text).
+
+        Influence: how many counted ballots a member's own ballot flows into, weighted by
+        how the delegated ones average it (docs/voting-rules.md, "Influence"). Null for a
+        result calculated before influence was.
+        """
+        ranking = self.ranking
+        if ranking is None:
+            return None
+        offset, end = page_window(
+            info,
+            count=lambda: len(ranking),
+            prefix=INFLUENCE_CURSOR,
+            before=None,
+            after=after,
+            first=first,
+            last=None,
+        )
+        page = ranking.page(offset, end - offset)
+        members = _members((i.member for i in page), self.calculation.decision.community_id)
+        edges = [
+            InfluenceEdge(
+                cursor=_cursor(offset + n, INFLUENCE_CURSOR),
+                node=members[i.member],
+                influence=i.influence,
+            )
+            for n, i in enumerate(page)
+        ]
+        return InfluenceConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=offset + len(page) < len(ranking),
+                has_previous_page=offset > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=len(ranking),
         )
 
 
@@ -312,6 +379,7 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
         tie_break_protocol=result.protocol,
         calculation=calculation,
         choices=by_id,
+        ranking=result.influence,
     )
 
 

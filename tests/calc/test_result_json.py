@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -32,6 +33,7 @@ DECISION = FrozenDecision(
     ),
 )
 # Written by the engine before results were typed: rows stored since must read the same.
+# Rows written since influence was added end with it (INFLUENCE, below).
 STORED = (
     '{"contentHash": "f120731433d895bdc21425e48ea288a19cea7a1afe3e52569c7392a10935d926", '
     '"tieBreakPolicy": "LOT", "protocol": "Official STAR Voting Tiebreaker Protocol '
@@ -46,6 +48,8 @@ STORED = (
     '"voters": 4, "directBallots": 3, "delegatedBallots": 2, "abstentions": 0, '
     '"countedBallots": 4}}'
 )
+# Members 1 and 2: their own ballot and half of member 3's; lobbyist 4: only member 5's.
+INFLUENCE = '"influence": [["1", "1.50000000"], ["2", "1.50000000"], ["4", "1.00000000"]]'
 
 
 def _result(decision: FrozenDecision):
@@ -53,12 +57,12 @@ def _result(decision: FrozenDecision):
 
 
 def test_the_json_form_is_byte_for_byte_what_rows_hold() -> None:
-    assert json.dumps(result_to_json(_result(DECISION))) == STORED
+    assert json.dumps(result_to_json(_result(DECISION))) == f"{STORED[:-1]}, {INFLUENCE}}}"
 
 
 def test_a_stored_row_reads_back_into_the_engine_result() -> None:
     result = result_from_json(json.loads(STORED))
-    assert result == _result(DECISION)
+    assert result == dataclasses.replace(_result(DECISION), influence=None)
     assert [s.total_scaled for s in result.scores] == [900_000_000, 1_400_000_000, 0]
     assert result.participation.delegated_ballots == 2
 
@@ -97,11 +101,48 @@ def _broken(change) -> dict:
         (lambda d: d.update(finalists="pool"), "result.finalists: expected a list"),
         (lambda d: d.update(winner=3), "result.winner: expected a string"),
         (lambda d: d.pop("runoff"), "result.runoff: missing"),
+        (lambda d: d.update(influence={"1": "1.5"}), "result.influence: expected a list"),
     ],
 )
 def test_a_malformed_row_is_refused_naming_the_key(change, message) -> None:
     with pytest.raises(StoredResultError, match=message):
         result_from_json(_broken(change))
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([["1", 1.5]], r"influence\[0\].influence: expected 8 places"),
+        ([["1", "1.5"]], r"influence\[0\].influence: expected 8 places"),
+        ([["1", "1.50000000"], [1, "1.5"]], r"influence\[1\]: expected \[member"),
+    ],
+)
+def test_a_malformed_influence_entry_is_refused_when_read(entries, message) -> None:
+    doc = json.loads(STORED)
+    doc["influence"] = entries
+    influence = result_from_json(doc).influence  # read lazily: the winner costs nothing
+    assert influence is not None
+    assert len(influence) == len(entries)
+    with pytest.raises(StoredResultError, match=message):
+        influence.page(0, len(entries))
+
+
+def test_a_row_stored_before_influence_reads_as_not_available() -> None:
+    assert result_from_json(json.loads(STORED)).influence is None
+    assert result_to_json(result_from_json(json.loads(STORED)))["influence"] is None
+
+
+def test_influence_reads_back_with_its_scaled_value() -> None:
+    stored = json.loads(f"{STORED[:-1]}, {INFLUENCE}}}")
+    influence = result_from_json(stored).influence
+    assert influence is not None
+    assert [i.member for i in influence.page(1, 1)] == ["2"]  # only that entry is read
+    assert influence.page(3, 5) == ()
+    assert [(i.member, str(i.influence), i.influence_scaled) for i in influence.page(0, 9)] == [
+        ("1", "1.50000000", 150_000_000),
+        ("2", "1.50000000", 150_000_000),
+        ("4", "1.00000000", 100_000_000),
+    ]
 
 
 def test_no_winner_and_no_runoff_read_back_as_none() -> None:

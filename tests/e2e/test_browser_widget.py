@@ -85,6 +85,10 @@ def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, pag
     page.wait_for("document.querySelector('#participation').textContent.includes('2')")
     assert score(page, "Park") == "3.50"
     assert "Prefer Park" in text(page, "#runoff-counts")
+    # Top delegates: two direct voters, each their own counted ballot.
+    page.wait_for("document.querySelector('#delegates')?.textContent.includes('ben')")
+    assert not page.evaluate("document.getElementById('delegates-section').hidden")
+    assert text(page, "#delegates").count("1.00") == 2
     assert text(page, "#calculated-at") != "not yet"
     assert page.evaluate(
         "[...document.querySelectorAll('#scores .bar')].every((b) => b.getAttribute('aria-label'))"

@@ -12,7 +12,12 @@ import pytest
 
 from calc.engine import content_hash, decision_from_json, resolve_ballots, tally_star
 from calc.result_json import result_to_json
-from crowdvote_verify.reference import reference_resolve, reference_tally
+from crowdvote_verify.reference import (
+    reference_influence,
+    reference_resolve,
+    reference_tally,
+    round_half_even,
+)
 
 CASES = sorted((Path(__file__).parent.parent / "cases").glob("*.json"))
 
@@ -51,7 +56,8 @@ def test_golden_case_gives_the_expected_result(path: Path) -> None:
     for choice, want in expected.get("scores", {}).items():
         for key, value in want.items():
             assert scores[choice][key] == value, (choice, key)
-    for key in ("finalists", "runoff", "winner", "tiedChoices", "tiebreaks", "participation"):
+    keys = ("finalists", "runoff", "winner", "tiedChoices", "tiebreaks", "participation")
+    for key in (*keys, "influence"):
         if key in expected:
             assert got[key] == expected[key], key
 
@@ -72,6 +78,10 @@ def test_golden_case_agrees_with_the_reference(path: Path) -> None:
         ref.tied,
         ref.tiebreaks,
     )
+    assert result.influence is not None
+    assert result.influence.as_dict() == {
+        d: round_half_even(v) for d, v in reference_influence(decision).items()
+    }
 
 
 def test_every_tiebreak_kind_has_a_golden_case() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from calc.models import Calculation
 from calc.services import decision_calculate
 from democracy.models import DecisionStatus, Role
+from democracy.pseudonyms import pseudonym
 from tests.factories import (
     BallotFactory,
     DecisionFactory,
@@ -229,3 +233,59 @@ def test_my_ballot_after_retracting_is_not_the_stale_direct_one(graphql_as, work
     ).data
     assert retracted == {"retractBallot": {"ok": True}}
     assert client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"] is None
+
+
+INFLUENCE = """query($id: ID!, $first: Int, $after: String) { decision(id: $id) { results {
+  participation { countedBallots }
+  influence(first: $first, after: $after) { totalCount
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+    edges { cursor influence node { displayName role } } } } } }"""
+
+
+def test_influence_ranks_direct_voters_with_anonymous_ones_by_pseudonym(graphql_as, worked_example):
+    """Example 1: Ben averages Ann and Eve; Cat and Fay follow Ben. Counted: Ann, Ben, Cat,
+    Fay. Ann: her own ballot and half of three others; Eve, a lobbyist: half of three only.
+    """
+    decision, ann, _, names = worked_example
+    results = graphql_as(names["dan"].user)(INFLUENCE, id=gid(decision)).data["decision"]["results"]
+    influence = results["influence"]
+    assert influence["totalCount"] == 2
+    assert [
+        (e["node"]["displayName"], e["node"]["role"], e["influence"]) for e in influence["edges"]
+    ] == [
+        (pseudonym(ann.pk), "VOTER", "2.50000000"),
+        ("eve", "LOBBYIST", "1.50000000"),
+    ]
+    assert sum(Decimal(e["influence"]) for e in influence["edges"]) == Decimal(
+        results["participation"]["countedBallots"]
+    )
+    assert influence["pageInfo"] == {
+        "hasNextPage": False,
+        "hasPreviousPage": False,
+        "endCursor": influence["edges"][-1]["cursor"],
+    }
+
+
+def test_influence_pages_highest_first(graphql_as, worked_example):
+    decision, _, _, names = worked_example
+    client = graphql_as(names["ben"].user)
+    first = client(INFLUENCE, id=gid(decision), first=1).data["decision"]["results"]["influence"]
+    assert [e["influence"] for e in first["edges"]] == ["2.50000000"]
+    assert first["pageInfo"]["hasNextPage"] is True
+    after = first["pageInfo"]["endCursor"]
+    rest = client(INFLUENCE, id=gid(decision), first=1, after=after).data["decision"]["results"][
+        "influence"
+    ]
+    assert [e["node"]["displayName"] for e in rest["edges"]] == ["eve"]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    assert rest["pageInfo"]["hasPreviousPage"] is True
+
+
+def test_influence_of_a_result_stored_before_it_is_null(graphql_as, worked_example):
+    decision, _, _, names = worked_example
+    calculation = Calculation.objects.get(decision=decision)
+    del calculation.results["influence"]
+    calculation.save(update_fields=["results"])
+    results = graphql_as(names["ben"].user)(INFLUENCE, id=gid(decision)).data["decision"]["results"]
+    assert results["influence"] is None
+    assert results["participation"] == {"countedBallots": 4}

@@ -19,6 +19,7 @@ const RESULTS = `subscription WidgetResults($id: ID!) {
     runoff { first { id title } second { id title } preferFirst preferSecond noPreference }
     tiebreaks
     participation { members voters directBallots delegatedBallots abstentions countedBallots }
+    influence(first: 5) { edges { influence node { displayName } } }
   }
 }`;
 // The timeline shows the latest calculations' averages of the leading choices.
@@ -175,6 +176,34 @@ function showRunoff(runoff) {
   ]);
 }
 
+/** The "Top delegates" section: made here once, after Participation, reusing its styles. */
+function delegatesSection() {
+  const existing = $("delegates-section");
+  if (existing) return existing;
+  const section = element(
+    "section",
+    { id: "delegates-section", "aria-labelledby": "delegates-heading" },
+    element("h2", { id: "delegates-heading" }, "Top delegates"),
+    element("dl", { class: "counts", id: "delegates" }),
+    element("p", { class: "detail muted" }, "How many counted ballots each one's own ballot flows into."),
+  );
+  section.hidden = true;
+  $("participation-section").after(section);
+  return section;
+}
+
+// Influence is null for results calculated before it existed: the section stays hidden.
+function showInfluence(influence) {
+  const section = delegatesSection();
+  const edges = influence ? influence.edges : [];
+  section.hidden = edges.length === 0;
+  $("delegates").replaceChildren(
+    ...edges.map(({ node, influence: weight }) =>
+      element("div", { class: "count" }, element("dt", {}, node.displayName), element("dd", {}, number(weight))),
+    ),
+  );
+}
+
 function showResults(results) {
   const pk = nodePk(results.calculationId);
   if (pk < state.resultsPk) return;
@@ -193,6 +222,7 @@ function showResults(results) {
     ["Abstaining", p.abstentions],
     ["Counted", p.countedBallots],
   ]);
+  showInfluence(results.influence);
   const time = $("calculated-at");
   time.dateTime = results.calculatedAt;
   time.textContent = readableTime(results.calculatedAt);
