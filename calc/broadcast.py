@@ -65,6 +65,10 @@ def calculation_message(
 ) -> CalculationMessage:
     """Return the broadcast for one calculation state; ``choices`` go with a result."""
     state: dict[str, Any] = {name: getattr(calculation, name) for name in PLAIN_FIELDS}
+    if state["results"]:
+        # One entry per direct voter (half a megabyte at 100,000 members) would ride along
+        # to every subscriber; the few who ask for influence read it from the database.
+        state["results"] = {k: v for k, v in state["results"].items() if k != "influence"}
     for name in DATETIME_FIELDS:
         value: datetime | None = getattr(calculation, name)
         state[name] = value.isoformat() if value else None

@@ -17,6 +17,7 @@ from django.db.models.functions import RowNumber
 from calc.engine import (
     DecisionColumns,
     Explanation,
+    InfluenceRanking,
     MemberBallot,
     ResolvedBallots,
     StarResult,
@@ -106,6 +107,13 @@ def calculation_latest_completed(decision_id: int) -> Calculation | None:
         decision_id=decision_id, status=CalculationStatus.COMPLETED
     )
     return completed.filter(is_final=True).first() or completed.first()
+
+
+def calculation_influence(calculation: Calculation) -> InfluenceRanking | None:
+    """Return the stored influence of a calculation that came by broadcast (left out there)."""
+    stored = Calculation.objects.filter(pk=calculation.pk).values_list("results", flat=True)
+    data = stored.first()
+    return result_from_json(data).influence if data else None
 
 
 def calculation_result(calculation: Calculation) -> StarResult:

@@ -294,7 +294,7 @@ class DecisionResultsType(relay.Node):
         how the delegated ones average it (docs/voting-rules.md, "Influence"). Null for a
         result calculated before influence was.
         """
-        ranking = self.ranking
+        ranking = self.ranking or results.calculation_influence(self.calculation)
         if ranking is None:
             return None
         offset, end = page_window(

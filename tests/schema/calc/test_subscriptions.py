@@ -180,3 +180,23 @@ async def test_a_refused_subscription_document_answers_with_a_code(query, code):
     assert message["type"] == "error"
     assert [error["extensions"]["code"] for error in message["payload"]] == [code]
     await socket.disconnect()
+
+
+async def test_a_live_result_carries_influence_without_broadcasting_it(voting):
+    member, decision, token = voting
+    await sync_to_async(decision_calculate)(decision.pk)
+    completed = await sync_to_async(Calculation.objects.get)(decision=decision)
+    assert "influence" in completed.results
+    assert "influence" not in calculation_message(completed)["calculation"]["results"]
+
+    socket = await open_socket(token)
+    query = """subscription($id: ID!) { decisionResults(decisionId: $id) {
+      influence(first: 5) { edges { node { id } influence } } } }"""
+    await subscribe(socket, "r", query, id=gid(decision))
+    await next_payload(socket)  # the current result, read from the database
+    other = await sync_to_async(MembershipFactory)(community=member.community)
+    await sync_to_async(BallotFactory)(decision=decision, membership=other, stars={"road": 5})
+    await sync_to_async(decision_calculate)(decision.pk)
+    newer = (await next_payload(socket))["data"]["decisionResults"]["influence"]
+    assert sorted(edge["influence"] for edge in newer["edges"]) == ["1.00000000", "1.00000000"]
+    await socket.disconnect()
