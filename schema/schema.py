@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Annotated, cast
 
 import strawberry
+import strawberry_django
 from django.conf import settings
 from strawberry.extensions import (
     AddValidationRules,
@@ -37,7 +38,7 @@ from schema.scalars import DECIMAL
 
 @strawberry.type
 class NodeQuery:
-    @strawberry.field
+    @strawberry_django.field  # runs off the event loop when executed async (websockets)
     def node(
         self,
         info: Info,

@@ -200,3 +200,16 @@ async def test_a_live_result_carries_influence_without_broadcasting_it(voting):
     newer = (await next_payload(socket))["data"]["decisionResults"]["influence"]
     assert sorted(edge["influence"] for edge in newer["edges"]) == ["1.00000000", "1.00000000"]
     await socket.disconnect()
+
+
+async def test_node_answers_a_query_sent_over_the_websocket(voting):
+    """The widget asks for the final snapshot with ``node(id:)`` on its one socket."""
+    _, decision, token = voting
+    await sync_to_async(decision_calculate)(decision.pk)
+    calculation = await sync_to_async(Calculation.objects.get)(decision=decision)
+    socket = await open_socket(token)
+    query = "query($id: ID!) { node(id: $id) { ... on Calculation { snapshotUrl } } }"
+    await subscribe(socket, "q", query, id=to_base64("Calculation", calculation.pk))
+    answer = await next_payload(socket)
+    assert answer["data"]["node"]["snapshotUrl"].startswith("/snapshots/")
+    await socket.disconnect()
