@@ -116,8 +116,8 @@ class ClientErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if getattr(result, "errors", None):
-            result.errors = coded_all(result.errors)  # type: ignore[union-attr]
+        if result is not None and result.errors:
+            result.errors = coded_all(result.errors)
 
 
 class CodedSchema(strawberry.Schema):
@@ -137,7 +137,7 @@ class CodedSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
-            if coded(error).extensions["code"] == ClientErrorCode.INTERNAL_ERROR:  # type: ignore[index]
+            if (coded(error).extensions or {}).get("code") == ClientErrorCode.INTERNAL_ERROR:
                 cause = error.original_error or error
                 ERROR_LOGGER.error(
                     "Unexpected error in %s: %s: %s",

@@ -45,7 +45,8 @@ def relation_connection(
     """
 
     def decorate(resolver: ResolverT) -> Any:
-        # Lets the optimizer treat the field as the plain relation it reads.
+        # Lets the optimizer treat the field as the plain relation it reads (an attribute
+        # strawberry-django reads off the function, which the type of a callable lacks).
         resolver.can_optimize = True  # type: ignore[attr-defined]
         return strawberry_django.connection(
             connection_type, field_cls=_narrowed_field(where), field_name=relation

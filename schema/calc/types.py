@@ -233,6 +233,7 @@ class DecisionResultsType(relay.Node):
         return str(root.calculation.pk)
 
     @classmethod
+    # strawberry's signature is generic over every Node; this one returns its own type.
     def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[DecisionResultsType | None]:
