@@ -412,7 +412,7 @@ def reachable(root: str) -> set[str]:
     return found
 
 
-def _selection(type_name: str, field_name: str) -> str:
+def field_selection(type_name: str, field_name: str) -> str:
     type_ = GRAPHQL.get_type(type_name)
     assert isinstance(type_, GraphQLObjectType | GraphQLInterfaceType)
     field = type_.fields[field_name]
@@ -428,7 +428,7 @@ def _selection(type_name: str, field_name: str) -> str:
 
 
 def _document(type_name: str, fields: list[str]) -> str:
-    inner = " ".join(_selection(type_name, f) for f in fields)
+    inner = " ".join(field_selection(type_name, f) for f in fields)
     for step in reversed(ROUTES[type_name]):
         inner = f"{step} {{ {inner} }}"
     return inner
@@ -453,7 +453,7 @@ def _walk(data: Any, steps: tuple[str, ...]) -> tuple[Any, list[str | int]]:
     return data, path
 
 
-def _outcome(value: Any, field: str = "") -> str:
+def value_outcome(value: Any, field: str = "") -> str:
     if value is None or value == [] or (isinstance(value, dict) and value.get("edges") == []):
         return N
     return N if field == "totalCount" and value == 0 else A
@@ -481,11 +481,11 @@ def type_outcomes(world: World, type_name: str, public: bool) -> dict[str, list[
             elif obj is None:
                 outcomes[f].append(N)
             else:
-                outcomes[f].append(_outcome(obj.get(f), f))
+                outcomes[f].append(value_outcome(obj.get(f), f))
     return outcomes
 
 
-def _cell(private: str, public: str) -> str:
+def cell_of(private: str, public: str) -> str:
     return private + public if len(private) == len(public) == 1 else f"{private}/{public}"
 
 
@@ -501,7 +501,7 @@ def test_fields(world: World, type_name: str):
     private = type_outcomes(world, type_name, PRIVATE)
     public = type_outcomes(world, type_name, PUBLIC)
     actual = {
-        f"{type_name}.{f}": tuple(_cell(p, q) for p, q in zip(private[f], public[f], strict=True))
+        f"{type_name}.{f}": tuple(cell_of(p, q) for p, q in zip(private[f], public[f], strict=True))
         for f in private
     }
     expected = {key: row for key, row in FIELDS.items() if key.split(".")[0] == type_name}

@@ -25,11 +25,11 @@ from tests.schema.test_permission_matrix import (
     UNAUTH,
     A,
     N,
-    _cell,
-    _outcome,
-    _selection,
+    cell_of,
     error_code,
+    field_selection,
     reachable,
+    value_outcome,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,7 +79,7 @@ MY_BALLOT_TYPE = GRAPHQL.get_type("MyBallot")
 def _document(name: str) -> str:
     fields = "__typename"
     if name == "myBallot":
-        fields = " ".join(_selection("MyBallot", f) for f in MY_BALLOT_TYPE.fields)
+        fields = " ".join(field_selection("MyBallot", f) for f in MY_BALLOT_TYPE.fields)
     return f"subscription($id: ID!) {{ {name}(decisionId: $id) {{ {fields} }} }}"
 
 
@@ -143,9 +143,9 @@ async def test_subscriptions():
         for role in ROLES:
             private, public = (answers[role][my_ballot[where]][1] for where in (PRIVATE, PUBLIC))
             cells.append(
-                _cell(
-                    N if private is None else _outcome(private["myBallot"][field]),
-                    N if public is None else _outcome(public["myBallot"][field]),
+                cell_of(
+                    N if private is None else value_outcome(private["myBallot"][field]),
+                    N if public is None else value_outcome(public["myBallot"][field]),
                 )
             )
         fields[f"MyBallot.{field}"] = tuple(cells)
