@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 import strawberry_django
 
+from accounts.models import User
 from calc.results import calculations_queued as queued
-from democracy import models
-from democracy.models import Role, TieBreakPolicy
+from democracy import models, selectors
+from democracy.models import DecisionStatus, Role, TieBreakPolicy
 from democracy.services import ballots, communities, decisions, followings, memberships
 from democracy.services.ballots import StarsSpec
 from democracy.services.decisions import ChoiceSpec
@@ -23,7 +24,7 @@ from schema.democracy.inputs import (
     UpdateMembershipInput,
 )
 from schema.democracy.types import RoleEnum, direct_ballot
-from schema.errors import mutation_payload
+from schema.errors import mutation_payload, not_found
 from schema.payloads import (
     BallotPayload,
     CommunityPayload,
@@ -55,6 +56,15 @@ def _community(raw_id: str, field: str = "communityId") -> models.Community:
 
 def _decision(raw_id: str, field: str = "decisionId") -> models.Decision:
     return load(DECISIONS, raw_id, type_name="Decision", field=field)
+
+
+def _ballot_decision(user: User, raw_id: str) -> models.Decision:
+    """Return the decision a ballot is for: a draft is unknown to all but its managers."""
+    decision = _decision(raw_id)
+    visible = selectors.decision_list_visible(user).filter(pk=decision.pk)
+    if decision.status == DecisionStatus.DRAFT and not visible.exists():
+        raise not_found("decisionId", "decision")
+    return decision
 
 
 def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
@@ -240,7 +250,7 @@ class DemocracyMutation:
     @mutation_payload(BallotPayload)
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
-        decision = _decision(input.decision_id)
+        decision = _ballot_decision(user, input.decision_id)
         stars = [
             StarsSpec(
                 choice_id=decode_pk(s.choice_id, type_name="Choice", field="stars"), stars=s.stars
@@ -264,8 +274,9 @@ class DemocracyMutation:
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(OkPayload)
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
-        decision = _decision(decision_id)
-        ballots.ballot_retract(user=signed_in_user(info), decision=decision)
+        user = signed_in_user(info)
+        decision = _ballot_decision(user, decision_id)
+        ballots.ballot_retract(user=user, decision=decision)
         calculations = queued(decision_ids=[decision.pk])
         message = confirmation(VOTE_RETRACTED, calculations)
         return OkPayload(ok=True, calculations=calculations, message=message)

@@ -144,14 +144,18 @@ def test_rating_a_choice_twice_is_refused(graphql_as, voter, decision):
     assert payload["errors"][0]["code"] == "DUPLICATE_STARS"
 
 
-@pytest.mark.parametrize("status", [DecisionStatus.DRAFT, DecisionStatus.CLOSED])
-def test_ballot_on_draft_or_closed_decision_is_refused(graphql_as, voter, decision, status):
+@pytest.mark.parametrize(
+    ("status", "code"),
+    # A voter cannot see a draft: its ID is unknown to them, as in every other path.
+    [(DecisionStatus.DRAFT, "INVALID_ID"), (DecisionStatus.CLOSED, "DECISION_NOT_OPEN")],
+)
+def test_ballot_on_draft_or_closed_decision_is_refused(graphql_as, voter, decision, status, code):
     decision.status = status
     decision.save()
     payload = graphql_as(voter.user)(
         CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)}
     ).data["castBallot"]
-    assert payload["errors"][0]["code"] == "DECISION_NOT_OPEN"
+    assert payload["errors"][0]["code"] == code
     assert not Ballot.objects.exists()
 
 
