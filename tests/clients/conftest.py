@@ -115,18 +115,6 @@ def server(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
         process.stop()
 
 
-def live(decision: Vote) -> dict[str, Any]:
-    """The configuration of a client script's ``live`` mode: ben casts BALLOT."""
-    return {
-        "mode": "live",
-        "token": decision.tokens["ben"],
-        "decisionId": decision.decision,
-        "choices": decision.choices,
-        "stars": BALLOT,
-        "expectTotals": BALLOT,
-    }
-
-
 def without_typename(value: Any) -> Any:
     """Return ``value`` without the ``__typename`` fields Apollo adds to every object."""
     if isinstance(value, dict):
@@ -136,8 +124,20 @@ def without_typename(value: Any) -> Any:
     return value
 
 
-def assert_lived(seen: dict[str, Any], decision: Vote) -> None:
-    """The ballot was recorded, and both subscriptions followed its calculation to the end."""
+def assert_client_lives(server: Server, node: str, script: str, **options: Any) -> None:
+    """Ben casts BALLOT with ``script`` on a fresh decision; both subscriptions see it counted."""
+    decision = server.decision()
+    seen = server.client(
+        node,
+        script,
+        mode="live",
+        token=decision.tokens["ben"],
+        decisionId=decision.decision,
+        choices=decision.choices,
+        stars=BALLOT,
+        expectTotals=BALLOT,
+        **options,
+    )
     seen = without_typename(seen)
     assert seen["errors"] == []
     assert seen["cast"]["errors"] == []
@@ -158,8 +158,15 @@ def assert_lived(seen: dict[str, Any], decision: Vote) -> None:
         assert {c["title"]: c["id"] for c in found["choices"]} == decision.choices
 
 
-def assert_unknown_decision(seen: dict[str, Any]) -> None:
+def assert_client_refuses_unknown_decision(server: Server, node: str, script: str) -> None:
     """Reading, following or voting on an unknown decision fails cleanly, with a code."""
+    seen = server.client(
+        node,
+        script,
+        mode="unknownDecision",
+        token=server.tokens["ann"],
+        decisionId=UNKNOWN_DECISION,
+    )
     seen = without_typename(seen)
     [error] = seen["subscription"]["errors"]
     assert error["code"] is not None

@@ -6,36 +6,24 @@ import pytest
 
 from tests.clients.conftest import (
     FRONT_END,
-    UNKNOWN_DECISION,
     Server,
-    assert_lived,
-    assert_unknown_decision,
-    live,
+    assert_client_lives,
+    assert_client_refuses_unknown_decision,
 )
 
 pytestmark = pytest.mark.e2e
 
 
 def test_query_cast_ballot_and_both_subscriptions(server: Server, node: str) -> None:
-    decision = server.decision()
-
-    assert_lived(server.client(node, "apollo", **live(decision)), decision)
+    assert_client_lives(server, node, "apollo")
 
 
 def test_subscriptions_over_http_multipart(server: Server, node: str) -> None:
-    decision = server.decision()
-
-    assert_lived(server.client(node, "apollo", httpOnly=True, **live(decision)), decision)
+    assert_client_lives(server, node, "apollo", httpOnly=True)
 
 
 def test_unknown_decision(server: Server, node: str) -> None:
-    token = server.tokens["ann"]
-
-    seen = server.client(
-        node, "apollo", mode="unknownDecision", token=token, decisionId=UNKNOWN_DECISION
-    )
-
-    assert_unknown_decision(seen)
+    assert_client_refuses_unknown_decision(server, node, "apollo")
 
 
 def test_front_end_on_another_origin(server: Server, node: str) -> None:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tests.clients.conftest import (
-    UNKNOWN_DECISION,
     Server,
-    assert_lived,
-    assert_unknown_decision,
-    live,
+    assert_client_lives,
+    assert_client_refuses_unknown_decision,
 )
 
 pytestmark = pytest.mark.e2e
 
 
 def test_cast_ballot_and_both_subscriptions(server: Server, node: str) -> None:
-    decision = server.decision()
-
-    assert_lived(server.client(node, "legacy", **live(decision)), decision)
+    assert_client_lives(server, node, "legacy")
 
 
 def test_unknown_decision(server: Server, node: str) -> None:
-    token = server.tokens["ann"]
-
-    seen = server.client(
-        node, "legacy", mode="unknownDecision", token=token, decisionId=UNKNOWN_DECISION
-    )
-
-    assert_unknown_decision(seen)
+    assert_client_refuses_unknown_decision(server, node, "legacy")
