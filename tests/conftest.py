@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model
 from django.test import Client, override_settings
+from django.urls import reverse
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
@@ -90,3 +92,17 @@ def graphql_as(db: None) -> Callable[[User | None], GraphQLClient]:
 @pytest.fixture
 def user(db: None) -> User:
     return UserFactory(username="alice")
+
+
+@pytest.fixture
+def admin_client(db: None) -> Client:
+    """A browser signed in to the admin as the superuser ``root``."""
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw"))
+    return client
+
+
+def admin_url(model: type[Model], view: str, *args: object) -> str:
+    """Return the URL of the admin's ``view`` (changelist, change, add, ...) of ``model``."""
+    meta = model._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=args)
