@@ -14,8 +14,8 @@ from core.logs import EVENT_LOGGER, EventFormatter
 from schema.client_errors import ERROR_LOGGER
 from tests.conftest import logged_to
 from tests.factories import DecisionFactory, MembershipFactory, UserFactory
-from tests.schema.calc.test_subscriptions import STATUS, open_socket, subscribe
 from tests.schema.conftest import gid
+from tests.schema.sockets import STATUS, open_socket, subscribe
 
 STRAWBERRY = logging.getLogger("strawberry")
 
