@@ -1,29 +1,12 @@
-"""Apollo Client 4: HttpLink for queries and mutations, GraphQLWsLink or HttpLink for subscriptions."""
+"""Apollo Client 4 over HTTP: a front end on another origin, and a wrong token."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.clients.conftest import (
-    FRONT_END,
-    Server,
-    assert_client_lives,
-    assert_client_refuses_unknown_decision,
-)
+from tests.clients.conftest import FRONT_END, Server
 
 pytestmark = pytest.mark.e2e
-
-
-def test_query_cast_ballot_and_both_subscriptions(server: Server, node: str) -> None:
-    assert_client_lives(server, node, "apollo")
-
-
-def test_subscriptions_over_http_multipart(server: Server, node: str) -> None:
-    assert_client_lives(server, node, "apollo", httpOnly=True)
-
-
-def test_unknown_decision(server: Server, node: str) -> None:
-    assert_client_refuses_unknown_decision(server, node, "apollo")
 
 
 def test_front_end_on_another_origin(server: Server, node: str) -> None:
