@@ -7,7 +7,6 @@ node or those modules the tests skip, saying why, unless CROWDVOTE_REQUIRE_SERVI
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from devtools.benchsetup import embedded_env
-from tests.e2e.conftest import HttpGraphQL, ServerProcess
+from tests.e2e.conftest import HttpGraphQL, ServerProcess, skip_or_fail
 from tests.e2e.helpers import Vote
 
 JS = Path(__file__).with_name("js")
@@ -46,10 +45,7 @@ def node_missing() -> str | None:
 def node() -> str:
     problem = node_missing()
     if problem:
-        if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
-        print(f"skipping JavaScript client test: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(problem, test="JavaScript client test")
     path = shutil.which("node")
     assert path is not None
     return path
