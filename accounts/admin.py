@@ -33,6 +33,19 @@ def hash_prefix(token_hash: str) -> str:
     return f"{token_hash[:HASH_PREFIX_LENGTH]}…"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows staff may look at, but not add, change or delete: no service lets them write these."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 def staff_user(request: HttpRequest) -> User:
     """Return the signed-in user of an admin request, whom services name in the event log."""
     if not isinstance(request.user, User):  # the admin site lets only staff in
@@ -139,7 +152,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Read-only list of tokens; the only change is the "revoke" action."""
 
     list_display = (
@@ -180,15 +193,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.change_apitoken")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 class MagicLinkStatusFilter(admin.SimpleListFilter):
     title = "status"
@@ -209,7 +213,7 @@ class MagicLinkStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(MagicLink)
-class MagicLinkAdmin(admin.ModelAdmin):
+class MagicLinkAdmin(ReadOnlyAdmin):
     """Read-only record of sign-in links, to answer "did my email arrive?" questions."""
 
     list_display = (
@@ -223,15 +227,7 @@ class MagicLinkAdmin(admin.ModelAdmin):
     )
     list_filter = (MagicLinkStatusFilter, "created_at")
     search_fields = ("email", "requested_ip")
-    fields = (
-        "email",
-        "status",
-        "requested_ip",
-        "created_at",
-        "expires_at",
-        "used_at",
-        "short_hash",
-    )
+    fields = list_display
     readonly_fields = fields
     date_hierarchy = "created_at"
 
@@ -244,12 +240,3 @@ class MagicLinkAdmin(admin.ModelAdmin):
         if link.used_at is not None:
             return "Used"
         return "Expired unused" if link.expires_at <= timezone.now() else "Waiting"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models.functions import Length
-from django.http import HttpRequest
 
+from accounts.admin import ReadOnlyAdmin
 from calc.models import Calculation, StoredSnapshot
 
 
 @admin.register(Calculation)
-class CalculationAdmin(admin.ModelAdmin):
+class CalculationAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "decision",
@@ -56,12 +56,3 @@ class CalculationAdmin(admin.ModelAdmin):
             .first()
             or 0
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Calculation | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Calculation | None = None) -> bool:
-        return False

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.admin import ReadOnlyAdmin
 from core.logread import LEVELS, EventQuery, LogEntry, LogScan, events_page
 from core.logs import Event
 from crowdvote.models import EventLog
@@ -41,18 +42,9 @@ class EventLogFilter(forms.Form):
 
 
 @admin.register(EventLog)
-class EventLogAdmin(admin.ModelAdmin):
+class EventLogAdmin(ReadOnlyAdmin):
     # How much of the log one page may read, from the newest line back (about 50,000 lines).
     scan_bytes = 8 * 1024 * 1024
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         # One page and no rows: the change, history and delete views have nothing to show.

@@ -19,7 +19,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from accounts.admin import staff_user
+from accounts.admin import ReadOnlyAdmin, staff_user
 from core.errors import DomainError, Forbidden
 from democracy.access import Staff
 from democracy.models import (
@@ -265,16 +265,7 @@ class MembershipAdmin(ServiceAdmin):
     list_filter = ("community", "role", "is_manager", "is_approved", "is_anonymous")
     search_fields = ("user__username", "user__email", "community__name")
     list_select_related = ("user", "community")
-    fields = (
-        "user",
-        "community",
-        "shown_as",
-        "role",
-        "is_manager",
-        "is_anonymous",
-        "is_approved",
-        "joined_at",
-    )
+    fields = list_display
     readonly_fields = ("user", "community", "shown_as", "is_anonymous", "joined_at")
     actions = ("approve",)
     service_fields: ClassVar[dict[str, str]] = {
@@ -323,7 +314,7 @@ class MembershipAdmin(ServiceAdmin):
 
 
 @admin.register(Following)
-class FollowingAdmin(admin.ModelAdmin):
+class FollowingAdmin(ReadOnlyAdmin):
     """Delegations, read-only: only the follower may follow, re-tag or unfollow."""
 
     list_display = ("follower", "followee", "community", "tag_list", "order", "updated_at")
@@ -336,15 +327,6 @@ class FollowingAdmin(admin.ModelAdmin):
     @admin.display(description="Tags")
     def tag_list(self, following: Following) -> str:
         return ", ".join(following.tags) or "all topics"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _is_draft(decision: Decision | None) -> bool:
@@ -461,7 +443,7 @@ class BallotStarInline(admin.TabularInline):
 
 
 @admin.register(Ballot)
-class BallotAdmin(admin.ModelAdmin):
+class BallotAdmin(ReadOnlyAdmin):
     """Direct ballots, read-only: only the voter may cast or retract a ballot."""
 
     list_display = ("decision", "membership", "tag_list", "cast_at", "updated_at")
@@ -475,12 +457,3 @@ class BallotAdmin(admin.ModelAdmin):
     @admin.display(description="Tags")
     def tag_list(self, ballot: Ballot) -> str:
         return ", ".join(ballot.tags)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -8,7 +8,9 @@ servers, whether or not its module remembered to say so.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model
 from django.test import Client, override_settings
+from django.urls import reverse
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
@@ -37,6 +41,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
         if "page" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+
+
+def _reaches(logger: logging.Logger, handler: logging.Handler) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        if handler in current.handlers:
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+@contextmanager
+def logged_to(handler: logging.Handler, *loggers: logging.Logger) -> Iterator[None]:
+    """Send the records of ``loggers`` to ``handler`` too (caplog's, say) where they would
+    not reach it: the ``crowdvote`` event logger does not propagate to the root."""
+    added = [logger for logger in loggers if not _reaches(logger, handler)]
+    for logger in added:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in added:
+            logger.removeHandler(handler)
 
 
 @dataclass
@@ -90,3 +117,17 @@ def graphql_as(db: None) -> Callable[[User | None], GraphQLClient]:
 @pytest.fixture
 def user(db: None) -> User:
     return UserFactory(username="alice")
+
+
+@pytest.fixture
+def admin_client(db: None) -> Client:
+    """A browser signed in to the admin as the superuser ``root``."""
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw"))
+    return client
+
+
+def admin_url(model: type[Model], view: str, *args: object) -> str:
+    """Return the URL of the admin's ``view`` (changelist, change, add, ...) of ``model``."""
+    meta = model._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=args)

@@ -29,13 +29,6 @@ def log_dir(tmp_path: Path, settings) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
-    return client
-
-
 def line(n: int, *, level: str = "INFO", event: str = "VOTE_CAST", actor: str = "bob") -> str:
     return f"[2026-12-01 10:{n // 60:02d}:{n % 60:02d}] [{level}] [{event}] [{actor}] - Event {n}"
 

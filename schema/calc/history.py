@@ -17,7 +17,7 @@ from strawberry.relay import to_base64
 from calc import history, results
 from calc.models import Calculation
 from democracy.models import Choice, Decision
-from schema.calc.types import ChoiceScoreType, DecisionResultsType, results_type
+from schema.calc.types import ChoiceScoreType, DecisionResultsType, results_type, score_types
 from schema.democracy.types import ChoiceType
 from schema.errors import ErrorCode
 
@@ -70,7 +70,6 @@ def _before(after: str | None) -> int | None:
 
 def _entry(calculation: Calculation, by_id: dict[str, Choice]) -> ResultsHistoryEntryType:
     result = results.calculation_result(calculation)
-    scores = {s.choice: s for s in result.scores}
     assert calculation.finished_at is not None
     return ResultsHistoryEntryType(
         calculation_id=strawberry.ID(to_base64("Calculation", calculation.pk)),
@@ -79,16 +78,7 @@ def _entry(calculation: Calculation, by_id: dict[str, Choice]) -> ResultsHistory
         is_final=calculation.is_final,
         winner=by_id.get(result.winner or ""),
         tied_choices=[by_id[c] for c in result.tied_choices],
-        scores=[
-            ChoiceScoreType(
-                choice=choice,
-                total_stars=scores[key].total_stars,
-                average_stars=scores[key].average_stars,
-                five_star_count=scores[key].five_star_count,
-            )
-            for key, choice in by_id.items()
-            if key in scores
-        ],
+        scores=score_types(result, by_id),
         counted_ballots=result.participation.counted_ballots,
     )
 

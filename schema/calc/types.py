@@ -16,7 +16,7 @@ from strawberry import relay
 from strawberry.relay import to_base64
 
 from calc import publish, results
-from calc.engine import Explanation, InfluenceRanking, MemberBallot
+from calc.engine import Explanation, InfluenceRanking, MemberBallot, StarResult
 from calc.models import Calculation, CalculationStatus
 from democracy import selectors
 from democracy.models import Choice, Membership
@@ -342,11 +342,25 @@ def ballot_type(
     )
 
 
+def score_types(result: StarResult, by_id: dict[str, Choice]) -> list[ChoiceScoreType]:
+    """Return each scored choice's stars, in the order of ``by_id`` (the decision's)."""
+    scores = {s.choice: s for s in result.scores}
+    return [
+        ChoiceScoreType(
+            choice=choice,
+            total_stars=scores[key].total_stars,
+            average_stars=scores[key].average_stars,
+            five_star_count=scores[key].five_star_count,
+        )
+        for key, choice in by_id.items()
+        if key in scores
+    ]
+
+
 def results_type(calculation: Calculation, choices: Sequence[Choice]) -> DecisionResultsType:
     """Return the stored result of a completed calculation, choices in the decision's order."""
     result = results.calculation_result(calculation)
     by_id = {str(c.pk): c for c in choices}
-    scores = {s.choice: s for s in result.scores}
     runoff = result.runoff
     assert calculation.finished_at is not None
     return DecisionResultsType(
@@ -356,16 +370,7 @@ def results_type(calculation: Calculation, choices: Sequence[Choice]) -> Decisio
         winner=by_id.get(result.winner or ""),
         tied_choices=[by_id[c] for c in result.tied_choices],
         finalists=[by_id[c] for c in result.finalists],
-        scores=[
-            ChoiceScoreType(
-                choice=choice,
-                total_stars=scores[key].total_stars,
-                average_stars=scores[key].average_stars,
-                five_star_count=scores[key].five_star_count,
-            )
-            for key, choice in by_id.items()
-            if key in scores
-        ],
+        scores=score_types(result, by_id),
         runoff=None
         if runoff is None
         else RunoffType(

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from django.core.mail import EmailMessage
 
+from tests.conftest import logged_to
+
 EVENT_LOGGER = logging.getLogger("crowdvote")
 LINK_TOKEN = re.compile(r"/sign-in/\?token=(\S+)")
 
@@ -42,11 +44,8 @@ class CapturedLogs:
 def logs(caplog: pytest.LogCaptureFixture) -> Iterator[CapturedLogs]:
     """Capture all records, including ``crowdvote`` ones, which do not propagate."""
     caplog.set_level(logging.DEBUG)
-    EVENT_LOGGER.addHandler(caplog.handler)
-    try:
+    with logged_to(caplog.handler, EVENT_LOGGER):
         yield CapturedLogs(caplog.handler)
-    finally:
-        EVENT_LOGGER.removeHandler(caplog.handler)
 
 
 def token_from_mail(message: EmailMessage) -> str:

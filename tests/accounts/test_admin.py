@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.db.models import Model
 from django.test import Client
-from django.urls import reverse
 
 from accounts.models import ApiToken, MagicLink, User
 from accounts.services.tokens import token_authenticate
 from democracy.models import Ballot, Community, Decision, Following, Membership
+from tests.conftest import admin_url
 from tests.factories import (
     ApiTokenFactory,
     BallotFactory,
@@ -22,13 +22,6 @@ pytestmark = pytest.mark.django_db
 
 MODELS = (User, ApiToken, MagicLink, Community, Membership, Following, Decision, Ballot)
 ADDABLE = (User, Community, Decision)
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw"))
-    return client
 
 
 @pytest.fixture
@@ -47,11 +40,6 @@ def one_of_each() -> dict[type[Model], Model]:
         Decision: ballot.decision,
         Ballot: ballot,
     }
-
-
-def admin_url(model: type[Model], view: str, *args: object) -> str:
-    meta = model._meta
-    return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=args)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

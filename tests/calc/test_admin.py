@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from accounts.models import User
 from calc.models import Calculation
 from calc.services import decision_calculate
 from tests.factories import BallotFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw"))
-    return client
 
 
 def test_calculation_history_is_readable_and_read_only(admin_client):

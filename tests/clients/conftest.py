@@ -7,7 +7,6 @@ node or those modules the tests skip, saying why, unless CROWDVOTE_REQUIRE_SERVI
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from devtools.benchsetup import embedded_env
-from tests.e2e.conftest import HttpGraphQL, ServerProcess
+from tests.e2e.conftest import HttpGraphQL, ServerProcess, skip_or_fail
 from tests.e2e.helpers import Vote
 
 JS = Path(__file__).with_name("js")
@@ -46,10 +45,7 @@ def node_missing() -> str | None:
 def node() -> str:
     problem = node_missing()
     if problem:
-        if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
-        print(f"skipping JavaScript client test: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(problem, test="JavaScript client test")
     path = shutil.which("node")
     assert path is not None
     return path
@@ -115,18 +111,6 @@ def server(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
         process.stop()
 
 
-def live(decision: Vote) -> dict[str, Any]:
-    """The configuration of a client script's ``live`` mode: ben casts BALLOT."""
-    return {
-        "mode": "live",
-        "token": decision.tokens["ben"],
-        "decisionId": decision.decision,
-        "choices": decision.choices,
-        "stars": BALLOT,
-        "expectTotals": BALLOT,
-    }
-
-
 def without_typename(value: Any) -> Any:
     """Return ``value`` without the ``__typename`` fields Apollo adds to every object."""
     if isinstance(value, dict):
@@ -136,8 +120,20 @@ def without_typename(value: Any) -> Any:
     return value
 
 
-def assert_lived(seen: dict[str, Any], decision: Vote) -> None:
-    """The ballot was recorded, and both subscriptions followed its calculation to the end."""
+def assert_client_lives(server: Server, node: str, script: str, **options: Any) -> None:
+    """Ben casts BALLOT with ``script`` on a fresh decision; both subscriptions see it counted."""
+    decision = server.decision()
+    seen = server.client(
+        node,
+        script,
+        mode="live",
+        token=decision.tokens["ben"],
+        decisionId=decision.decision,
+        choices=decision.choices,
+        stars=BALLOT,
+        expectTotals=BALLOT,
+        **options,
+    )
     seen = without_typename(seen)
     assert seen["errors"] == []
     assert seen["cast"]["errors"] == []
@@ -158,8 +154,15 @@ def assert_lived(seen: dict[str, Any], decision: Vote) -> None:
         assert {c["title"]: c["id"] for c in found["choices"]} == decision.choices
 
 
-def assert_unknown_decision(seen: dict[str, Any]) -> None:
+def assert_client_refuses_unknown_decision(server: Server, node: str, script: str) -> None:
     """Reading, following or voting on an unknown decision fails cleanly, with a code."""
+    seen = server.client(
+        node,
+        script,
+        mode="unknownDecision",
+        token=server.tokens["ann"],
+        decisionId=UNKNOWN_DECISION,
+    )
     seen = without_typename(seen)
     [error] = seen["subscription"]["errors"]
     assert error["code"] is not None

@@ -1,41 +1,12 @@
-"""Apollo Client 4: HttpLink for queries and mutations, GraphQLWsLink or HttpLink for subscriptions."""
+"""Apollo Client 4 over HTTP: a front end on another origin, and a wrong token."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.clients.conftest import (
-    FRONT_END,
-    UNKNOWN_DECISION,
-    Server,
-    assert_lived,
-    assert_unknown_decision,
-    live,
-)
+from tests.clients.conftest import FRONT_END, Server
 
 pytestmark = pytest.mark.e2e
-
-
-def test_query_cast_ballot_and_both_subscriptions(server: Server, node: str) -> None:
-    decision = server.decision()
-
-    assert_lived(server.client(node, "apollo", **live(decision)), decision)
-
-
-def test_subscriptions_over_http_multipart(server: Server, node: str) -> None:
-    decision = server.decision()
-
-    assert_lived(server.client(node, "apollo", httpOnly=True, **live(decision)), decision)
-
-
-def test_unknown_decision(server: Server, node: str) -> None:
-    token = server.tokens["ann"]
-
-    seen = server.client(
-        node, "apollo", mode="unknownDecision", token=token, decisionId=UNKNOWN_DECISION
-    )
-
-    assert_unknown_decision(seen)
 
 
 def test_front_end_on_another_origin(server: Server, node: str) -> None:

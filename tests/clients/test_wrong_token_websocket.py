@@ -20,6 +20,13 @@ def valid_close(close: dict[str, Any]) -> bool:
     return code_ok and "token" in close["reason"].lower()
 
 
+def wrong_token(server: Server, node: str, script: str, decision_id: str) -> dict[str, Any]:
+    """Run ``script`` subscribing to the decision with a wrong token; return what it saw."""
+    return server.client(
+        node, script, mode="wrongToken", token=WRONG, decisionId=decision_id, waitMs=WAIT_MS
+    )
+
+
 @pytest.fixture(scope="module")
 def decision_id(server: Server) -> str:
     return server.decision().decision
@@ -28,9 +35,7 @@ def decision_id(server: Server) -> str:
 def test_transport_ws_closes_with_4403_and_ends_the_subscription(
     server: Server, node: str, decision_id: str
 ) -> None:
-    seen = server.client(
-        node, "graphql_ws", mode="wrongToken", token=WRONG, decisionId=decision_id, waitMs=WAIT_MS
-    )
+    seen = wrong_token(server, node, "graphql_ws", decision_id)
 
     assert seen["subscriptionEnded"]
     assert [close["code"] for close in seen["closes"]] == [4403]
@@ -38,9 +43,7 @@ def test_transport_ws_closes_with_4403_and_ends_the_subscription(
 
 
 def test_transport_ws_close_says_why(server: Server, node: str, decision_id: str) -> None:
-    seen = server.client(
-        node, "graphql_ws", mode="wrongToken", token=WRONG, decisionId=decision_id, waitMs=WAIT_MS
-    )
+    seen = wrong_token(server, node, "graphql_ws", decision_id)
 
     [close] = seen["closes"]
     assert valid_close(close), close
@@ -49,9 +52,7 @@ def test_transport_ws_close_says_why(server: Server, node: str, decision_id: str
 def test_legacy_protocol_answers_connection_error(
     server: Server, node: str, decision_id: str
 ) -> None:
-    seen = server.client(
-        node, "legacy", mode="wrongToken", token=WRONG, decisionId=decision_id, waitMs=WAIT_MS
-    )
+    seen = wrong_token(server, node, "legacy", decision_id)
 
     error = seen["connectionError"]["payload"]
     assert error["code"] == "UNAUTHENTICATED"
@@ -61,9 +62,7 @@ def test_legacy_protocol_answers_connection_error(
 def test_legacy_protocol_closes_the_socket_saying_why(
     server: Server, node: str, decision_id: str
 ) -> None:
-    seen = server.client(
-        node, "legacy", mode="wrongToken", token=WRONG, decisionId=decision_id, waitMs=WAIT_MS
-    )
+    seen = wrong_token(server, node, "legacy", decision_id)
 
     assert seen["disconnected"]
     [close] = seen["closes"]

@@ -21,6 +21,7 @@ from democracy.models import (
     Following,
     Membership,
 )
+from tests.conftest import logged_to
 
 MODELS = (User, Community, Membership, Following, Decision, Choice, Ballot, BallotStar)
 
@@ -74,24 +75,9 @@ class EventLog:
         return [f"{r.actor} {r.getMessage()}" for r in self.records]  # type: ignore[attr-defined]
 
 
-def _reaches(logger: logging.Logger, handler: logging.Handler) -> bool:
-    current: logging.Logger | None = logger
-    while current is not None:
-        if handler in current.handlers:
-            return True
-        current = current.parent if current.propagate else None
-    return False
-
-
 @pytest.fixture
 def events(caplog: pytest.LogCaptureFixture) -> Iterator[EventLog]:
     """Capture event lines, even though the ``crowdvote`` logger does not propagate."""
     caplog.set_level(logging.INFO, logger=EVENT_LOGGER.name)
-    added = not _reaches(EVENT_LOGGER, caplog.handler)
-    if added:
-        EVENT_LOGGER.addHandler(caplog.handler)
-    try:
+    with logged_to(caplog.handler, EVENT_LOGGER):
         yield EventLog(caplog.handler)
-    finally:
-        if added:
-            EVENT_LOGGER.removeHandler(caplog.handler)

@@ -7,9 +7,6 @@ from html import unescape
 from typing import Any
 
 import pytest
-from django.db.models import Model
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,6 +22,7 @@ from democracy.models import (
     Role,
     TieBreakPolicy,
 )
+from tests.conftest import admin_url
 from tests.factories import (
     CommunityFactory,
     DecisionFactory,
@@ -33,18 +31,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw"))
-    return client
-
-
-def admin_url(model: type[Model], view: str, *args: object) -> str:
-    meta = model._meta
-    return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=args)
 
 
 def html(response: Any) -> str:

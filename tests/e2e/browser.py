@@ -23,6 +23,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.e2e.conftest import skip_or_fail
+
 CHROMIUM = Path(os.environ.get("CROWDVOTE_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CROWDVOTE_CHROMEDRIVER", "/usr/bin/chromedriver"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -158,10 +160,7 @@ def require_chromium() -> None:
     CROWDVOTE_REQUIRE_SERVICES=1."""
     problem = chromium_missing()
     if problem:
-        if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
-        print(f"skipping browser test: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(problem, test="browser test")
 
 
 def chromium() -> webdriver.Chrome:

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -27,13 +28,29 @@ from devtools.benchsetup import (
     wait_for_port,
 )
 
-__all__ = ["Distributed", "HttpGraphQL", "ServerProcess", "free_port", "wait_for_port"]
+__all__ = [
+    "Distributed",
+    "HttpGraphQL",
+    "ServerProcess",
+    "free_port",
+    "skip_or_fail",
+    "wait_for_port",
+]
 
 # The sweeper notices a killed worker's expired lease (6 s by default) within a second.
 DISTRIBUTED_SETTINGS = {
     "CALC_SWEEP_SECONDS": "1",
     "CALC_RETRY_BACKOFF_SECONDS": "1",
 }
+
+
+def skip_or_fail(problem: str, *, test: str) -> NoReturn:
+    """Skip a test whose tools or services are missing here, saying why, or fail it under
+    CROWDVOTE_REQUIRE_SERVICES=1 (CI), where everything must be there."""
+    if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
+    print(f"skipping {test}: {problem}")
+    pytest.skip(problem)
 
 
 @pytest.fixture
@@ -64,9 +81,7 @@ def distributed_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     admin, redis = postgres_url(), redis_url()
     problem = services_missing(admin, redis)
     if problem:
-        if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
-        pytest.skip(problem)
+        skip_or_fail(problem, test="distributed test")
     prefix = new_redis_prefix()
     with temporary_database(admin) as url:
         services = DistributedServices(url, redis, prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.e2e.conftest import HttpGraphQL
+from tests.e2e.conftest import HttpGraphQL, ServerProcess
 
 CREATE_COMMUNITY = """mutation { createCommunity(input: {name: "Riverside", resultsArePublic: true}) {
   community { id } errors { code } } }"""
@@ -45,3 +45,11 @@ class PublicDecision:
     def close(self) -> None:
         closed = self.api(CLOSE, self.tokens["ann"], id=self.id)["closeDecision"]
         assert closed["errors"] == []
+
+
+def serve_public_decision(embedded: ServerProcess) -> tuple[int, str, PublicDecision]:
+    """Start ``serve`` and build a PublicDecision on it; return its port, base URL and that."""
+    port = embedded.start("serve")
+    base = f"http://127.0.0.1:{port}"
+    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    return port, base, decision

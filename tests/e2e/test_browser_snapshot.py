@@ -10,8 +10,8 @@ import pytest
 from crowdvote_verify.check import verify
 from crowdvote_verify.document import read
 from tests.e2e.browser import Page, page
-from tests.e2e.conftest import HttpGraphQL, ServerProcess
-from tests.e2e.scenarios import PublicDecision
+from tests.e2e.conftest import ServerProcess
+from tests.e2e.scenarios import serve_public_decision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 __all__ = ["page"]
@@ -20,9 +20,7 @@ __all__ = ["page"]
 def test_the_final_badge_links_to_the_snapshot_and_shows_its_hash(
     embedded: ServerProcess, page: Page
 ) -> None:
-    port = embedded.start("serve")
-    base = f"http://127.0.0.1:{port}"
-    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    _, base, decision = serve_public_decision(embedded)
     decision.cast("ann", park=5, road=1)
     decision.cast("ben", park=2, road=4)
     decision.close()

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.e2e.browser import Page, page
-from tests.e2e.conftest import HttpGraphQL, ServerProcess
-from tests.e2e.scenarios import PublicDecision
+from tests.e2e.conftest import ServerProcess
+from tests.e2e.scenarios import serve_public_decision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 __all__ = ["page"]
@@ -58,9 +58,7 @@ def wait_for_calculation(page: Page, calculation_id: str | None = None, timeout:
 
 
 def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, page: Page) -> None:
-    port = embedded.start("serve")
-    base = f"http://127.0.0.1:{port}"
-    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    port, base, decision = serve_public_decision(embedded)
     page.resize(420, 900)
 
     page.navigate(f"{base}/widget/decisions/{decision.id}/")
@@ -132,9 +130,7 @@ def test_widget_follows_results_live_and_reconnects(embedded: ServerProcess, pag
 
 
 def test_widget_fits_a_small_iframe_and_a_wide_screen(embedded: ServerProcess, page: Page) -> None:
-    port = embedded.start("serve")
-    base = f"http://127.0.0.1:{port}"
-    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    _, base, decision = serve_public_decision(embedded)
     decision.cast("ann", park=5, road=1)
     decision.cast("ben", park=4, road=4)
     page.resize(360, 480)
@@ -158,10 +154,8 @@ COMMUNITY = "query($id: ID!) { decision(id: $id) { community { id } } }"
 def test_widget_asks_to_sign_in_once_results_are_no_longer_public(
     embedded: ServerProcess, page: Page
 ) -> None:
-    port = embedded.start("serve")
-    base = f"http://127.0.0.1:{port}"
-    api = HttpGraphQL(f"{base}/graphql")
-    decision = PublicDecision(api, embedded.tokens("ann", "ben", "cat"))
+    _, base, decision = serve_public_decision(embedded)
+    api = decision.api
     decision.cast("ann", park=5, road=1)
     page.resize(420, 640)
     page.navigate(f"{base}/widget/decisions/{decision.id}/")
@@ -218,9 +212,7 @@ class EmbeddingSite:
 
 
 def test_widget_goes_live_inside_another_sites_iframe(embedded: ServerProcess, page: Page) -> None:
-    port = embedded.start("serve")
-    base = f"http://127.0.0.1:{port}"
-    decision = PublicDecision(HttpGraphQL(f"{base}/graphql"), embedded.tokens("ann", "ben", "cat"))
+    _, base, decision = serve_public_decision(embedded)
     site = EmbeddingSite(f"{base}/widget/decisions/{decision.id}/")
     page.resize(420, 620)
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.browser import Page, page
-from tests.e2e.conftest import HttpGraphQL, ServerProcess
-from tests.e2e.scenarios import PublicDecision
+from tests.e2e.conftest import ServerProcess
+from tests.e2e.scenarios import serve_public_decision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 __all__ = ["page"]
@@ -57,10 +57,8 @@ def sign_in(page: Page, base: str, log: Path, email: str) -> str:
 def test_widget_draws_the_timeline_and_your_ballot_live(
     embedded: ServerProcess, page: Page
 ) -> None:
-    port = embedded.start("serve")
-    base = f"http://127.0.0.1:{port}"
-    api = HttpGraphQL(f"{base}/graphql")
-    decision = PublicDecision(api, embedded.tokens("ann", "ben", "cat"))
+    port, base, decision = serve_public_decision(embedded)
+    api = decision.api
     widget = f"{base}/widget/decisions/{decision.id}/"
     page.resize(420, 1200)
 

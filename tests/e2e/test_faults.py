@@ -34,6 +34,7 @@ from devtools.benchsetup import (
     temporary_database,
     wait_for_port,
 )
+from tests.e2e.conftest import skip_or_fail
 from tests.e2e.helpers import RESULTS, Sql, Vote, pk, totals
 
 pytestmark = [pytest.mark.e2e, pytest.mark.distributed, pytest.mark.slow]
@@ -100,10 +101,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     if problem:
         if server.process is not None:
             server.kill()
-        if os.environ.get("CROWDVOTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"CROWDVOTE_REQUIRE_SERVICES=1 but {problem}", pytrace=False)
-        print(f"skipped: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(problem, test="fault test")
     try:
         yield server
     finally:

@@ -20,8 +20,8 @@ from calc.services import decision_calculate
 from democracy.models import Membership
 from democracy.pseudonyms import pseudonym
 from tests.factories import CommunityFactory, DecisionFactory, MembershipFactory, UserFactory
-from tests.schema.calc.test_subscriptions import STATUS, open_socket, subscribe
 from tests.schema.conftest import gid
+from tests.schema.sockets import STATUS, open_socket, subscribe
 
 JOIN = """mutation($c: ID!, $anonymous: Boolean) {
   joinCommunity(communityId: $c, isAnonymous: $anonymous) {

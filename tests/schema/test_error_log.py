@@ -12,9 +12,10 @@ from accounts.services.tokens import token_issue
 from calc import results
 from core.logs import EVENT_LOGGER, EventFormatter
 from schema.client_errors import ERROR_LOGGER
+from tests.conftest import logged_to
 from tests.factories import DecisionFactory, MembershipFactory, UserFactory
-from tests.schema.calc.test_subscriptions import STATUS, open_socket, subscribe
 from tests.schema.conftest import gid
+from tests.schema.sockets import STATUS, open_socket, subscribe
 
 STRAWBERRY = logging.getLogger("strawberry")
 
@@ -31,28 +32,12 @@ class Errors:
                 yield record
 
 
-def reaches(logger: logging.Logger, handler: logging.Handler) -> bool:
-    current: logging.Logger | None = logger
-    while current is not None:
-        if handler in current.handlers:
-            return True
-        current = current.parent if current.propagate else None
-    return False
-
-
 @pytest.fixture
 def records(caplog: pytest.LogCaptureFixture) -> Iterator[Errors]:
     """Error records of the event and strawberry loggers, which may not reach the root."""
     caplog.set_level(logging.INFO, logger=EVENT_LOGGER.name)
-    loggers = (EVENT_LOGGER, STRAWBERRY, ERROR_LOGGER)
-    added = [log for log in loggers if not reaches(log, caplog.handler)]
-    for logger in added:
-        logger.addHandler(caplog.handler)
-    try:
+    with logged_to(caplog.handler, EVENT_LOGGER, STRAWBERRY, ERROR_LOGGER):
         yield Errors(caplog)
-    finally:
-        for logger in added:
-            logger.removeHandler(caplog.handler)
 
 
 def one_line(records: Errors) -> str:

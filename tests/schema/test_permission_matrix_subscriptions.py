@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.schema.calc.test_subscriptions import open_socket, subscribe
+from tests.schema.sockets import open_socket, subscribe
 from tests.schema.permission_world import ROLES, World
 from tests.schema.test_permission_matrix import (
     AA,

@@ -16,8 +16,8 @@ from calc.queue import request_recalculation
 from calc.services import decision_calculate
 from schema.calc.types import CalculationStatusEnum
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
-from tests.schema.calc.test_subscriptions import STATUS, next_payload, open_socket, subscribe
 from tests.schema.conftest import gid
+from tests.schema.sockets import STATUS, next_payload, open_socket, subscribe
 
 RECALCULATE = """mutation($id: ID!) { recalculateDecision(decisionId: $id) {
   calculation { id status } errors { code } } }"""

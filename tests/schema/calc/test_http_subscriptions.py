@@ -14,26 +14,16 @@ from channels.layers import get_channel_layer
 from django.test import AsyncClient, Client
 
 from accounts.errors import INVALID_BEARER_TOKEN
-from accounts.services.tokens import token_issue
 from calc.broadcast import group_name
 from calc.services import decision_calculate
-from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 from tests.schema.conftest import gid
+from tests.schema.sockets import STATUS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STATUS = "subscription($id: ID!) { calculationStatus(decisionId: $id) { id status } }"
 MULTIPART = 'multipart/mixed;subscriptionSpec="1.0",application/json'
 SSE = "text/event-stream"
 STAGES = ["QUEUED", "CREATING", "READY", "STAGING", "TALLYING", "COMPLETED"]
-
-
-@pytest.fixture
-def voting():
-    member = MembershipFactory()
-    decision = DecisionFactory(community=member.community, choices=["park", "road"])
-    BallotFactory(decision=decision, membership=member, stars={"park": 4})
-    return decision, token_issue(user=member.user)[1]
 
 
 async def open_stream(accept: str, token: str | None, **variables: Any) -> Any:
@@ -79,7 +69,7 @@ async def hang_up(stream: AsyncIterator[Any]) -> None:
 
 
 async def test_multipart_streams_each_stage_like_the_websocket(voting) -> None:
-    decision, token = voting
+    _, decision, token = voting
     response = await open_stream(MULTIPART, token, id=gid(decision))
 
     assert response.status_code == 200
@@ -97,7 +87,7 @@ async def test_multipart_streams_each_stage_like_the_websocket(voting) -> None:
 
 
 async def test_graphql_sse_streams_next_events(voting) -> None:
-    decision, token = voting
+    _, decision, token = voting
     response = await open_stream(SSE, token, id=gid(decision))
 
     assert response.status_code == 200
@@ -111,7 +101,7 @@ async def test_graphql_sse_streams_next_events(voting) -> None:
 
 
 async def test_a_decision_the_caller_cannot_see_is_refused_in_the_stream(voting) -> None:
-    decision, _ = voting
+    _, decision, _ = voting
     response = await open_stream(SSE, None, id=gid(decision))
 
     events = sse_events(response)
@@ -124,7 +114,7 @@ async def test_a_decision_the_caller_cannot_see_is_refused_in_the_stream(voting)
 
 
 async def test_a_wrong_token_is_refused_over_a_stream_too(voting) -> None:
-    decision, _ = voting
+    _, decision, _ = voting
     response = await open_stream(MULTIPART, "cv_wrong", id=gid(decision))
 
     assert response.status_code == 200
@@ -133,7 +123,7 @@ async def test_a_wrong_token_is_refused_over_a_stream_too(voting) -> None:
 
 
 def test_a_subscription_in_a_plain_request_names_the_ways_to_stream(voting) -> None:
-    decision, token = voting
+    _, decision, token = voting
     response = Client().post(
         "/graphql",
         data=json.dumps({"query": STATUS, "variables": {"id": gid(decision)}}),
@@ -159,7 +149,7 @@ APOLLO_QUERY = "multipart/mixed;deferSpec=20220824,application/json"
 
 @pytest.mark.parametrize("accept", [URQL, APOLLO_QUERY])
 def test_queries_are_answered_as_json_whatever_else_a_client_accepts(voting, accept) -> None:
-    decision, token = voting
+    _, decision, token = voting
     response = Client().post(
         "/graphql",
         data=json.dumps(

@@ -18,9 +18,15 @@ from tests.factories import (
     MembershipFactory,
     UserFactory,
 )
-from tests.schema.calc.test_subscription_access import ended_with, first_payload, sign_out
-from tests.schema.calc.test_subscriptions import next_payload, open_socket, subscribe
 from tests.schema.conftest import gid
+from tests.schema.sockets import (
+    ended_with,
+    first_payload,
+    next_payload,
+    open_socket,
+    sign_out,
+    subscribe,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

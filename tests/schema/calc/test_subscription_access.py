@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -33,8 +31,16 @@ from tests.factories import (
     MembershipFactory,
     UserFactory,
 )
-from tests.schema.calc.test_subscriptions import RESULTS, STATUS, open_socket, subscribe
 from tests.schema.conftest import gid
+from tests.schema.sockets import (
+    RESULTS,
+    STATUS,
+    ended_with,
+    first_payload,
+    open_socket,
+    sign_out,
+    subscribe,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,42 +53,6 @@ def voting():
     BallotFactory(decision=decision, membership=member, stars={"park": 4})
     decision_calculate(decision.pk)
     return manager, member, decision, token_issue(user=member.user)[1]
-
-
-async def ended_with(socket, op: str, timeout: float = 1.0) -> str:
-    """Return the error code that ended subscription ``op`` within ``timeout`` seconds."""
-    started = time.monotonic()
-    code = None
-    while True:
-        left = timeout - (time.monotonic() - started)
-        assert left > 0, "the subscription did not end in time"
-        message = await socket.receive_json_from(timeout=left)
-        assert message.get("id") == op, message
-        if message["type"] == "next" and message["payload"].get("errors"):
-            code = message["payload"]["errors"][0]["extensions"]["code"]
-            assert message["payload"].get("data") is None
-        if message["type"] in ("error", "complete"):
-            if message["type"] == "error":
-                code = message["payload"][0]["extensions"]["code"]
-            assert code is not None, message
-            return code
-
-
-async def first_payload(socket) -> dict[str, Any]:
-    message = await socket.receive_json_from(timeout=5)
-    assert message["type"] == "next", message
-    assert not message["payload"].get("errors"), message
-    return message["payload"]["data"]
-
-
-def sign_out(token: str) -> None:
-    response = Client().post(
-        "/graphql",
-        data=json.dumps({"query": "mutation { signOut { ok } }"}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-    )
-    assert response.json()["data"]["signOut"]["ok"] is True
 
 
 @pytest.mark.parametrize("query", [STATUS, RESULTS])

@@ -17,49 +17,16 @@ from calc.broadcast import calculation_message, group_name
 from calc.models import Calculation
 from calc.services import decision_calculate
 from crowdvote.asgi import application
-from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
+from tests.factories import BallotFactory, MembershipFactory
 from tests.schema.conftest import gid
+from tests.schema.sockets import RESULTS, STATUS, next_payload, open_socket, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-STATUS = "subscription($id: ID!) { calculationStatus(decisionId: $id) { id status } }"
-RESULTS = """subscription($id: ID!) { decisionResults(decisionId: $id) {
-  id calculationId winner { title } scores { totalStars } } }"""
-
-
-async def open_socket(token: str | None) -> WebsocketCommunicator:
-    socket = WebsocketCommunicator(application, "/graphql", subprotocols=["graphql-transport-ws"])
-    connected, _ = await socket.connect()
-    assert connected
-    payload = {"authorization": f"Bearer {token}"} if token else {}
-    await socket.send_json_to({"type": "connection_init", "payload": payload})
-    assert (await socket.receive_json_from(timeout=5))["type"] == "connection_ack"
-    return socket
-
-
-async def subscribe(socket: WebsocketCommunicator, op: str, query: str, **variables: Any) -> None:
-    await socket.send_json_to(
-        {"type": "subscribe", "id": op, "payload": {"query": query, "variables": variables}}
-    )
-
-
-async def next_payload(socket: WebsocketCommunicator) -> dict[str, Any]:
-    message = await socket.receive_json_from(timeout=10)
-    assert message["type"] == "next", message
-    return message["payload"]
 
 
 def operation_tasks() -> set[asyncio.Task[Any]]:
     """The server's running subscriptions: one task each, done once it has cleaned up."""
     return {t for t in asyncio.all_tasks() if "run_operation" in repr(t.get_coro())}
-
-
-@pytest.fixture
-def voting():
-    member = MembershipFactory()
-    decision = DecisionFactory(community=member.community, choices=["park", "road"])
-    BallotFactory(decision=decision, membership=member, stars={"park": 4})
-    return member, decision, token_issue(user=member.user)[1]
 
 
 async def test_status_subscription_streams_every_stage_then_the_result(voting):

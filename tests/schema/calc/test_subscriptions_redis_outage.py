@@ -13,13 +13,12 @@ from channels.layers import get_channel_layer
 
 import calc.layer
 import calc.services
-from accounts.services.tokens import token_issue
 from calc.broadcast import group_name
 from calc.services import decision_calculate
 from devtools.benchsetup import free_port
-from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
-from tests.schema.calc.test_subscriptions import RESULTS, next_payload, open_socket, subscribe
+from tests.factories import BallotFactory, MembershipFactory
 from tests.schema.conftest import gid
+from tests.schema.sockets import RESULTS, next_payload, open_socket, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def health(monkeypatch: pytest.MonkeyPatch) -> None:
     """A process that has seen no outage yet (the outage of one test must not leak)."""
     monkeypatch.setattr(calc.layer, "health", calc.layer.LayerHealth())
-
-
-@pytest.fixture
-def voting():
-    member = MembershipFactory()
-    decision = DecisionFactory(community=member.community, choices=["park", "road"])
-    BallotFactory(decision=decision, membership=member, stars={"park": 4})
-    return member, decision, token_issue(user=member.user)[1]
 
 
 @pytest.fixture
