@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from threading import Lock
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from calc import results
 from calc.engine import decision_to_json
@@ -110,6 +110,17 @@ def _names(keys: dict[str, str]) -> list[dict[str, str]]:
     ]
 
 
+def _rekeyed_result(result: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+    """Return the stored result with members (in ``influence``) under their published keys.
+
+    Keys keep the ids' text order, so influence ties stay in the order the engine gave them.
+    """
+    influence = result.get("influence")
+    if not isinstance(influence, list):
+        return result
+    return {**result, "influence": [[keys[str(m)], v] for m, v in influence]}
+
+
 def snapshot_document(calculation: Calculation, *, decision_id: str, calculation_id: str) -> bytes:
     """Return the published snapshot of a completed calculation as UTF-8 JSON.
 
@@ -140,7 +151,7 @@ def snapshot_document(calculation: Calculation, *, decision_id: str, calculation
         },
         "choices": [{"id": str(c.pk), "title": c.title} for c in decision.choices.all()],
         "members": _names(keys),
-        "result": calculation.results,
+        "result": _rekeyed_result(calculation.results or {}, keys),
         "ballots": sorted(ballots, key=lambda b: str(b["member"])),
         "input": json.loads(published.text),
     }

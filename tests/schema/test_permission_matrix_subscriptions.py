@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.schema.sockets import open_socket, subscribe
 from tests.schema.permission_world import ROLES, World
+from tests.schema.sockets import open_socket, subscribe
 from tests.schema.test_permission_matrix import (
     AA,
     FORBID,

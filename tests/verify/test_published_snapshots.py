@@ -83,7 +83,10 @@ def test_the_file_carries_both_hashes_and_the_stored_result(graphql_as) -> None:
     calculation = Calculation.objects.get(decision=built.decision)
 
     assert doc["format"] == "crowdvote-snapshot/1"
-    assert doc["result"] == calculation.results
+    # The stored result, but for influence: listed by published key, not membership id.
+    published_keys = {m["key"] for m in doc["members"]}
+    assert {m for m, _ in doc["result"]["influence"]} <= published_keys
+    assert {**doc["result"], "influence": None} == {**calculation.results, "influence": None}
     assert doc["hashes"]["contentHash"] == calculation.content_hash == doc["result"]["contentHash"]
     assert doc["hashes"]["publishedHash"] == canonical_hash(read_input(doc["input"]))
     assert doc["hashes"]["publishedHash"] != doc["hashes"]["contentHash"]
@@ -311,8 +314,13 @@ def test_re_keyed_input_gives_the_stored_result_and_the_same_explanations(
         choice_titles=titles,
     )
 
-    assert result_to_json(again) == calculation.results
     keys = member_keys(stored.member_ids)
+    assert result_to_json(again) == doc["result"]
+    influence = calculation.results["influence"]
+    assert doc["result"] == {
+        **calculation.results,
+        "influence": [[keys[m], v] for m, v in influence],
+    }
     stored_resolved, published_resolved = resolve_ballots(stored), resolve_ballots(published)
     for member in stored.member_ids:
         before = explain_ballot(stored, stored_resolved, member)
