@@ -93,6 +93,12 @@ async def scenario(community: Community, ws_url: str, protocol: str) -> None:
         queued_id = cast["calculations"][0]["id"]
         assert cast["calculations"][0]["status"] == "QUEUED"
         await socket.wait_for("results", has_totals("5", "1"))
+        # Each subscription streams on its own: the status may trail the result.
+        await socket.wait_for(
+            "status",
+            lambda e: e["calculationStatus"]["id"] == queued_id
+            and e["calculationStatus"]["status"] == "COMPLETED",
+        )
         seen = {
             e["calculationStatus"]["status"]
             for e in socket.events["status"]
