@@ -96,8 +96,10 @@ async def scenario(community: Community, ws_url: str, protocol: str) -> None:
         # Each subscription streams on its own: the status may trail the result.
         await socket.wait_for(
             "status",
-            lambda e: e["calculationStatus"]["id"] == queued_id
-            and e["calculationStatus"]["status"] == "COMPLETED",
+            lambda e: (
+                e["calculationStatus"]["id"] == queued_id
+                and e["calculationStatus"]["status"] == "COMPLETED"
+            ),
         )
         seen = {
             e["calculationStatus"]["status"]
