@@ -19,7 +19,6 @@ members joining, leaving or changing role) is applied to the input and resolved 
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -30,10 +29,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from calc.engine.averaging import solve_float
-from calc.engine.columns import MAX_STARS, MIN_STARS, DecisionColumns
+from calc.engine.canonical import CanonicalText
+from calc.engine.columns import MAX_STARS, MIN_STARS, DecisionColumns, decision_columns
 from calc.engine.delegation import StarSolution, resolve_indexed
 from calc.engine.exact import solve_exact
-from calc.engine.jsonio import decision_to_json
 from calc.engine.star import influence_ranking, star_result
 from calc.engine.tiebreak import FIVE_STARS
 from calc.engine.types import (
@@ -43,9 +42,10 @@ from calc.engine.types import (
     Following,
     Member,
     Role,
+    TieBreakPolicy,
     coerce_enum,
 )
-from calc.engine.validation import index_columns, index_decision
+from calc.engine.validation import index_columns
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -131,6 +131,7 @@ class IncrementalState:
     """
 
     columns: DecisionColumns
+    text: CanonicalText
     resolved: ResolvedBallots
     result: StarResult
     content_hash: str
@@ -152,8 +153,13 @@ def build_state(
     decision: Decision, *, choice_titles: Mapping[str, str] | None = None
 ) -> IncrementalState:
     """Return the state of a full resolve and tally of ``decision`` (validated first)."""
-    ix = index_decision(decision)
-    columns = DecisionColumns(
+    columns = decision if isinstance(decision, DecisionColumns) else decision_columns(decision)
+    return _full(columns, choice_titles, mode="build")
+
+
+def _sorted_columns(ix: Indexed, policy: TieBreakPolicy) -> DecisionColumns:
+    """Return the validated input as columns in id order, as the state keeps them."""
+    return DecisionColumns(
         choices=ix.choice_ids,
         member_ids=ix.member_ids,
         is_voter=ix.is_voter,
@@ -166,9 +172,8 @@ def build_state(
         ballot_stars=ix.ballot_stars,
         ballot_tag_sets=ix.ballot_tag_sets,
         ballot_tag_code=ix.ballot_tag_code,
-        tie_break_policy=decision.tie_break_policy,
+        tie_break_policy=policy,
     )
-    return _full(columns, choice_titles, mode="build")
 
 
 def apply_changes(
@@ -190,7 +195,9 @@ def apply_changes(
     if edit.full or _too_uncertain(state):
         new = _full(_compact_tags(columns), state.choice_titles, mode="full")
         return new, new.resolved, new.result
-    updated = _update_stars(state, columns, edit.star_changes)
+    updated = _update_stars(
+        state, columns, edit.star_changes, following_changed=edit.following_changed
+    )
     if updated is None:  # the exact step gave up: resolve in full, as a fresh calculation would
         updated = _full(_compact_tags(columns), state.choice_titles, mode="full")
     return updated, updated.resolved, updated.result
@@ -206,7 +213,9 @@ def _full(
 ) -> IncrementalState:
     ix = index_columns(columns)
     resolved, solution = resolve_indexed(ix, keep_solution=True)
-    digest = _hash(columns, ix)
+    columns = _sorted_columns(ix, columns.tie_break_policy)
+    text = CanonicalText(columns)
+    digest = text.digest
     counted_rows = np.flatnonzero(resolved.counted)
     counted_stars = np.ascontiguousarray(resolved.stars[counted_rows])
     totals = counted_stars.sum(axis=0, dtype=np.int64)
@@ -217,15 +226,18 @@ def _full(
     if solution is not None:
         position[solution.delegated] = np.arange(solution.delegated.size)
     follower = np.repeat(np.arange(n, dtype=np.int64), np.diff(resolved.active_ptr))
+    # Float weights in canonical form: the search takes the matrix as it is, without a copy.
     followers = sp.csr_matrix(
-        (np.ones(follower.size, dtype=np.int8), (resolved.active_followee, follower)),
+        (np.ones(follower.size, dtype=np.float64), (resolved.active_followee, follower)),
         shape=(n, n),
     )
+    followers.sum_duplicates()
     result = _tally(
         resolved, counted_stars, totals, fives, columns, digest, choice_titles, influence
     )
     return IncrementalState(
         columns=columns,
+        text=text,
         resolved=resolved,
         result=result,
         content_hash=digest,
@@ -241,11 +253,6 @@ def _full(
         last_mode=mode,
         last_solved=0 if solution is None else int(solution.delegated.size),
     )
-
-
-def _hash(columns: DecisionColumns, ix: Indexed) -> str:
-    """Return ``content_hash`` of the input, reusing its validated index."""
-    return hashlib.sha256(decision_to_json(columns, indexed=ix).encode("ascii")).hexdigest()
 
 
 def _tally(
@@ -271,16 +278,24 @@ def _tally(
 
 
 def _update_stars(
-    state: IncrementalState, columns: DecisionColumns, changed: dict[int, IntArray]
+    state: IncrementalState,
+    columns: DecisionColumns,
+    changed: dict[int, IntArray],
+    *,
+    following_changed: bool,
 ) -> IncrementalState | None:
     """Return the state with the stars of ``changed`` direct voters (row -> old stars, in
     whole stars) updated, and of everyone upstream; None if the exact step gives up.
     """
     resolved = state.resolved
-    digest = _hash(columns, index_columns(columns))
     new_stars = columns.ballot_stars
     touched_direct = np.array(sorted(changed), dtype=np.int64)
     at = np.searchsorted(columns.ballot_member, touched_direct)
+    if following_changed:  # the followings' part of the text moved: write it again
+        text = CanonicalText(columns)
+    else:
+        text = state.text.with_ballots(columns, at.tolist())
+    digest = text.digest
     delta = {
         d: new_stars[i] - changed[d]
         for d, i in zip(touched_direct.tolist(), at.tolist(), strict=True)
@@ -330,6 +345,7 @@ def _update_stars(
     )
     return IncrementalState(
         columns=columns,
+        text=text,
         resolved=new_resolved,
         result=result,
         content_hash=digest,
@@ -449,6 +465,7 @@ class _Edit:
         self.ballot_sets, self.ballot_code = columns.ballot_tag_sets, columns.ballot_tag_code
         self.choice_at = {c: j for j, c in enumerate(columns.choices)}
         self.full = False
+        self.following_changed = False
         self.star_changes: dict[int, IntArray] = {}
 
     def columns(self) -> DecisionColumns:
@@ -601,6 +618,7 @@ class _Edit:
 
     def _note_following(self, src: int) -> None:
         # Followings out of a direct voter are ignored: only the input changes.
+        self.following_changed = True
         if self.ballot_at(src) is None:
             self.full = True
 

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import calc.engine.canonical as canonical
 import calc.engine.incremental as incremental
 from calc.engine import (
     DirectBallot,
@@ -211,6 +212,16 @@ def a_change(data: st.DataObject, model: Model, serial: int) -> Change:
 @given(decisions(tie_prone=False) | decisions(tie_prone=True), st.data())
 def test_random_changes_give_the_full_recalculation(decision, data) -> None:
     model = Model.of(decision)
+    # Chunks of the canonical text as small as 1 to 3 items: a change rehashes from its own.
+    chunk = patch.object(canonical, "CHUNK", data.draw(st.integers(1, 3)))
+    chunk.start()
+    try:
+        check_random_changes(decision, model, data)
+    finally:
+        chunk.stop()
+
+
+def check_random_changes(decision: FrozenDecision, model: Model, data: st.DataObject) -> None:
     state = build_state(decision)
     assert_same_as_full(state.resolved, state.result, model)
     serial = 0
