@@ -191,10 +191,11 @@ def apply_changes(
     for change in changes:
         edit.apply(change)
     columns = edit.columns()
-    state.consumed = True
     if edit.full or _too_uncertain(state):
         new = _full(_compact_tags(columns), state.choice_titles, mode="full")
+        state.consumed = True
         return new, new.resolved, new.result
+    state.consumed = True  # from here on its arrays change
     updated = _update_stars(
         state, columns, edit.star_changes, following_changed=edit.following_changed
     )
@@ -526,8 +527,12 @@ class _Edit:
         values = np.zeros(len(self.choice_at), dtype=np.int64)
         seen: set[str] = set()
         for choice, value in ballot.stars:
-            if choice not in self.choice_at or choice in seen:
+            if choice not in self.choice_at:
                 raise EngineInputError(f"ballot of {ballot.member!r}: unknown choice {choice!r}")
+            if choice in seen:
+                raise EngineInputError(
+                    f"ballot of {ballot.member!r}: choice {choice!r} given twice"
+                )
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
                 raise EngineInputError(f"ballot of {ballot.member!r}: stars must be integers")
             if not MIN_STARS <= value <= MAX_STARS:
