@@ -352,3 +352,29 @@ def test_a_bad_change_is_refused_and_the_state_stays_usable(change: Change) -> N
     assert_same_as_full(resolved, result, model)
     with pytest.raises(EngineInputError, match="already used"):
         apply_changes(state, [fine])
+
+
+def test_an_exact_step_past_its_caps_falls_back_to_a_full_resolve() -> None:
+    decision, state = _small()
+    model = Model.of(decision)
+    change = BallotCast(DirectBallot.of("a", {"x": 3}))
+    model.apply(change)
+    with (
+        patch.object(incremental, "_SCALING_SLACK", 1.0),
+        patch.object(incremental, "solve_exact", return_value=None),
+    ):
+        new, resolved, result = apply_changes(state, [change])
+    assert new.last_mode == "full"
+    assert_same_as_full(resolved, result, model)
+
+
+def test_error_bounds_past_the_limit_start_afresh_with_a_full_resolve() -> None:
+    decision, state = _small()
+    model = Model.of(decision)
+    for stars, mode in ((1, "stars"), (2, "full"), (4, "stars")):
+        change = BallotCast(DirectBallot.of("a", {"x": stars}))
+        model.apply(change)
+        with patch.object(incremental, "MAX_CARRIED_ERROR", 1e-300 if stars == 2 else 1e-10):
+            state, resolved, result = apply_changes(state, [change])
+        assert state.last_mode == mode
+        assert_same_as_full(resolved, result, model)
