@@ -5,7 +5,8 @@ single-ballot changes are applied one at a time with ``calc.engine.incremental``
 direct voter gives new random stars, keeping their tags. Each is timed (``apply_changes``:
 the update, the tally and the content hash of the new input), and the hash alone is timed
 again apart. Then the direct voter with the highest influence (the largest upstream) does
-the same, timed apart (``hub_ms``). A full run (``resolve_ballots`` + ``tally_star``, best
+the same, timed apart (``hub_ms``), and a member without a ballot casts one (``first_cast_ms``:
+resolved in full, the canonical text edited). A full run (``resolve_ballots`` + ``tally_star``, best
 of ``--repeat``, and the content hash apart, as ``bench_calc`` reports them) on the final
 input is the comparison, and its output must equal the incremental one (every resolved
 array, the result's stored JSON and the content hash): ``identical`` in the report.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 
 from calc.engine import DirectBallot, content_hash, decision_columns, resolve_ballots, tally_star
+from calc.engine.canonical import BALLOTS
 from calc.engine.incremental import BallotCast, apply_changes, build_state
 from calc.result_json import result_to_json
 from devtools.bench import generate, peak_rss_mb
@@ -63,6 +65,7 @@ class Report(TypedDict):
     reached_max: int
     hub_ms: float
     hub_reached: int
+    first_cast_ms: float
     modes: list[str]
     full_ms: float
     full_hash_ms: float
@@ -103,7 +106,7 @@ def run(
         reached.append(state.last_solved)
         modes.append(state.last_mode)
         start = time.perf_counter()
-        state.text.with_ballots(state.columns, [at])
+        state.text.edited(state.columns, [(BALLOTS, "set", at)])
         hashes.append((time.perf_counter() - start) * 1000)
     # The worst case: the direct voter with the highest influence, whose upstream is largest.
     ranking = state.result.influence
@@ -119,6 +122,17 @@ def run(
         state, _, _ = apply_changes(state, [BallotCast(DirectBallot.of(hub, stars, tags))])
         hub_ms = (time.perf_counter() - start) * 1000
         hub_reached = state.last_solved
+        modes.append(state.last_mode)
+    # A first ballot (a member without one casts): resolved in full, the text edited.
+    cols = state.columns
+    without = np.flatnonzero(~state.resolved.is_direct)
+    newcomer = ids[int(without[rng.integers(without.size)])] if without.size else None
+    cast_ms = 0.0
+    if newcomer is not None:
+        stars = {c: int(rng.integers(0, 6)) for c in cols.choices}
+        start = time.perf_counter()
+        state, _, _ = apply_changes(state, [BallotCast(DirectBallot.of(newcomer, stars, ()))])
+        cast_ms = (time.perf_counter() - start) * 1000
         modes.append(state.last_mode)
     final = state.columns
     start = time.perf_counter()
@@ -152,6 +166,7 @@ def run(
         "reached_max": max(reached, default=0),
         "hub_ms": round(hub_ms, 2),
         "hub_reached": hub_reached,
+        "first_cast_ms": round(cast_ms, 1),
         "modes": sorted(set(modes)),
         "full_ms": round(full_s * 1000, 1),
         "full_hash_ms": round(full_hash_ms, 1),
@@ -205,6 +220,7 @@ def execute(values: dict[str, object], out: Writer) -> Report:
             f"{report['reached_median']:,}, max {report['reached_max']:,} members\n"
             f"the most influential voter: {report['hub_ms']:.1f} ms, re-solved "
             f"{report['hub_reached']:,} members\n"
+            f"a first ballot (resolved in full, text edited): {report['first_cast_ms']:.1f} ms\n"
             f"full: engine {report['full_ms']:.1f} ms + content hash "
             f"{report['full_hash_ms']:.1f} ms; identical {report['identical']}\n"
         )

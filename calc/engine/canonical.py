@@ -1,7 +1,7 @@
-"""The canonical JSON of an input kept in chunks, so that a changed ballot rehashes from its
-chunk on instead of writing the whole text again.
+"""The canonical JSON of an input kept in chunks, so that a change rewrites only the chunks
+it touches instead of the whole text.
 
-SHA-256 reads its input in order, so the hash state before every chunk is kept: a change
+SHA-256 reads its input in order, so the hash state before every chunk is kept: an edit
 re-encodes the chunks it touches and feeds the hash from the first of them to the end. The
 bytes are exactly ``decision_to_json``'s (``jsonio.py``), so the digest is ``content_hash``.
 """
@@ -9,79 +9,125 @@ bytes are exactly ``decision_to_json``'s (``jsonio.py``), so the digest is ``con
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 from json.encoder import encode_basestring_ascii as enc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from calc.engine.types import Role
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-    import numpy as np
     import numpy.typing as npt
 
     from calc.engine.columns import DecisionColumns
 
     IntArray = npt.NDArray[np.int64]
+    Writer = Callable[[DecisionColumns, int, int], str]
 
 # Items (ballots, followings, members) per chunk: small enough that re-encoding one is cheap,
-# large enough that the chunks' bookkeeping is not.
+# large enough that the chunks' bookkeeping is not. Inserts grow a chunk; one grown past
+# ``REBUILD_FROM`` times this makes the next edit write the whole text again.
 CHUNK = 1024
+REBUILD_FROM = 4
 _VOTER = f',"role":"{Role.VOTER.value}"}}'
 _LOBBYIST = f',"role":"{Role.LOBBYIST.value}"}}'
+
+Section = Literal[0, 1, 2]
+BALLOTS: Section = 0
+FOLLOWINGS: Section = 1
+MEMBERS: Section = 2
+Edit = tuple[Section, Literal["set", "insert", "delete"], int]
+"""One item of a section replaced, inserted or deleted at an index of its order then."""
 
 
 def _tags_text(tags: frozenset[str]) -> str:
     return "[" + ",".join(map(enc, sorted(tags))) + "]"
 
 
+def _ballots(columns: DecisionColumns, start: int, stop: int) -> str:
+    choice_keys = list(map(enc, columns.choices))
+    template = (
+        '{"member":%s,"stars":{'
+        + ",".join(k.replace("%", "%%") + ":%d" for k in choice_keys)
+        + '},"tags":%s}'
+    )
+    tags = list(map(_tags_text, columns.ballot_tag_sets))
+    ids = columns.member_ids
+    rows = columns.ballot_member[start:stop].tolist()
+    stars = columns.ballot_stars[start:stop].tolist()
+    codes = columns.ballot_tag_code[start:stop].tolist()
+    return ",".join(
+        [
+            template % (enc(ids[m]), *row, tags[t])
+            for m, row, t in zip(rows, stars, codes, strict=True)
+        ]
+    )
+
+
+def _followings(columns: DecisionColumns, start: int, stop: int) -> str:
+    ids = columns.member_ids
+    tags = columns.follow_tag_sets
+    src, dst = columns.follow_src[start:stop].tolist(), columns.follow_dst[start:stop].tolist()
+    order = columns.follow_order[start:stop].tolist()
+    code = columns.follow_tag_code[start:stop].tolist()
+    return ",".join(
+        [
+            f'{{"followee":{enc(ids[d])},"follower":{enc(ids[f])},"order":{o},'
+            f'"tags":{_tags_text(tags[t])}}}'
+            for f, d, o, t in zip(src, dst, order, code, strict=True)
+        ]
+    )
+
+
+def _members(columns: DecisionColumns, start: int, stop: int) -> str:
+    ids = columns.member_ids[start:stop]
+    voter = columns.is_voter[start:stop].tolist()
+    return ",".join(
+        ['{"id":' + enc(i) + (_VOTER if v else _LOBBYIST) for i, v in zip(ids, voter, strict=True)]
+    )
+
+
+_WRITERS: tuple[Writer, Writer, Writer] = (_ballots, _followings, _members)
+
+
+def _sizes(columns: DecisionColumns) -> tuple[int, int, int]:
+    return (columns.ballot_member.size, columns.follow_src.size, len(columns.member_ids))
+
+
 class CanonicalText:
     """The canonical JSON of sorted ``columns`` (members, choices, followings and ballots in
     id order, as ``index_columns`` leaves them) as chunks of bytes, and its SHA-256.
+
+    Segments: the opening, the ballots' chunks, the choices, the followings' chunks, the
+    members' chunks, the end. Each section has at least one chunk (maybe empty); ``_starts``
+    holds each chunk's first item.
     """
 
-    __slots__ = ("_ballot_chunks", "_chunk", "_segments", "_states", "digest")
+    __slots__ = ("_first", "_segments", "_starts", "_states", "digest")
 
-    def __init__(self, columns: DecisionColumns, *, chunk: int | None = None) -> None:
-        size = CHUNK if chunk is None else chunk
-        self._chunk = size
-        ids = list(map(enc, columns.member_ids))
-        choice_keys = list(map(enc, columns.choices))
-        ballots = _BallotWriter(columns)
-        n_ballots = columns.ballot_member.size
-        segments = [b'{"ballots":[']
-        segments += [
-            _joined(ballots(columns, s, min(s + size, n_ballots)), s)
-            for s in range(0, n_ballots, size)
-        ]
-        self._ballot_chunks = len(segments) - 1
-        segments.append(f'],"choices":[{",".join(choice_keys)}],"followings":['.encode("ascii"))
-        follow_tags = list(map(_tags_text, columns.follow_tag_sets))
-        src, dst = columns.follow_src.tolist(), columns.follow_dst.tolist()
-        order, code = columns.follow_order.tolist(), columns.follow_tag_code.tolist()
-        for s in range(0, len(src), size):
-            stop = min(s + size, len(src))
-            text = ",".join(
-                [
-                    f'{{"followee":{ids[d]},"follower":{ids[f]},"order":{o},"tags":{follow_tags[t]}}}'
-                    for f, d, o, t in zip(
-                        src[s:stop], dst[s:stop], order[s:stop], code[s:stop], strict=True
-                    )
-                ]
-            )
-            segments.append(_joined(text, s))
-        segments.append(b'],"members":[')
-        voter = columns.is_voter.tolist()
-        for s in range(0, len(ids), size):
-            stop = min(s + size, len(ids))
-            text = ",".join(
-                [
-                    '{"id":' + i + (_VOTER if v else _LOBBYIST)
-                    for i, v in zip(ids[s:stop], voter[s:stop], strict=True)
-                ]
-            )
-            segments.append(_joined(text, s))
+    def __init__(self, columns: DecisionColumns) -> None:
+        size = CHUNK
+        sizes = _sizes(columns)
+        self._starts = [np.arange(0, max(count, 1), size, dtype=np.int64) for count in sizes]
+        choice_keys = ",".join(map(enc, columns.choices))
+        separators = (
+            b'{"ballots":[',
+            f'],"choices":[{choice_keys}],"followings":['.encode("ascii"),
+            b'],"members":[',
+        )
+        segments: list[bytes] = []
+        first: list[int] = []
+        for section in (BALLOTS, FOLLOWINGS, MEMBERS):
+            segments.append(separators[section])
+            first.append(len(segments))
+            starts, count = self._starts[section], sizes[section]
+            bounds = [*starts.tolist(), count]
+            segments += [_joined(_WRITERS[section](columns, a, b), a) for a, b in pairwise(bounds)]
         segments.append(f'],"tieBreakPolicy":{enc(columns.tie_break_policy.value)}}}'.encode())
+        self._first = first
         self._segments = segments
         self._states: list[hashlib._Hash] = []
         self.digest = self._hash_from(0, hashlib.sha256())
@@ -93,55 +139,45 @@ class CanonicalText:
             state.update(segment)
         return state.hexdigest()
 
-    def with_ballots(self, columns: DecisionColumns, changed: Sequence[int]) -> CanonicalText:
-        """Return the text of ``columns``, which differ from this one's only in the stars of
-        the ballots at positions ``changed`` (same members, same tags).
+    def edited(self, columns: DecisionColumns, edits: Sequence[Edit]) -> CanonicalText:
+        """Return the text of ``columns``: this one's input after ``edits``, in order (the
+        choices and the policy unchanged).
         """
+        if not edits:
+            return self
+        starts = [s.copy() for s in self._starts]
+        dirty: set[tuple[Section, int]] = set()
+        for section, kind, index in edits:
+            at = starts[section]
+            # The chunk holding item ``index`` (for an insert: the one it joins).
+            chunk = max(int(np.searchsorted(at, index, side="right")) - 1, 0)
+            if kind == "insert":
+                at[chunk + 1 :] += 1
+            elif kind == "delete":
+                at[chunk + 1 :] -= 1
+            dirty.add((section, chunk))
+        sizes = _sizes(columns)
+        for part in (BALLOTS, FOLLOWINGS, MEMBERS):
+            # A chunk whose items became its section's first (or stopped being) gains or
+            # loses its leading comma.
+            moved = np.flatnonzero((starts[part] == 0) != (self._starts[part] == 0))
+            dirty.update((part, int(c)) for c in moved.tolist())
         new = object.__new__(CanonicalText)
-        new._chunk, new._ballot_chunks = self._chunk, self._ballot_chunks
+        new._first, new._starts = self._first, starts
         new._segments = list(self._segments)
         new._states = list(self._states)
-        chunks = sorted({i // self._chunk for i in changed})
-        if not chunks:
-            new.digest = self.digest
-            return new
-        ballots = _BallotWriter(columns)
-        n_ballots = columns.ballot_member.size
-        for c in chunks:
-            start = c * self._chunk
-            text = ballots(columns, start, min(start + self._chunk, n_ballots))
-            new._segments[1 + c] = _joined(text, start)
-        first = 1 + chunks[0]
+        for part, chunk in sorted(dirty):
+            at = starts[part]
+            a = int(at[chunk])
+            b = int(at[chunk + 1]) if chunk + 1 < at.size else sizes[part]
+            if b - a > REBUILD_FROM * CHUNK:
+                return CanonicalText(columns)
+            new._segments[self._first[part] + chunk] = _joined(_WRITERS[part](columns, a, b), a)
+        first = min(self._first[s] + c for s, c in dirty)
         new.digest = new._hash_from(first, new._states[first].copy())
         return new
 
 
 def _joined(text: str, start: int) -> bytes:
-    """Return a chunk's items as bytes, after a comma unless it is its list's first."""
-    return (text if start == 0 else "," + text).encode("ascii")
-
-
-class _BallotWriter:
-    """Writes ballots ``start:stop`` of sorted columns as canonical JSON items."""
-
-    def __init__(self, columns: DecisionColumns) -> None:
-        choice_keys = list(map(enc, columns.choices))
-        self.template = (
-            '{"member":%s,"stars":{'
-            + ",".join(k.replace("%", "%%") + ":%d" for k in choice_keys)
-            + '},"tags":%s}'
-        )
-        self.tags = list(map(_tags_text, columns.ballot_tag_sets))
-
-    def __call__(self, columns: DecisionColumns, start: int, stop: int) -> str:
-        ids = columns.member_ids
-        rows = columns.ballot_member[start:stop].tolist()
-        stars = columns.ballot_stars[start:stop].tolist()
-        codes = columns.ballot_tag_code[start:stop].tolist()
-        template, tags = self.template, self.tags
-        return ",".join(
-            [
-                template % (enc(ids[m]), *row, tags[t])
-                for m, row, t in zip(rows, stars, codes, strict=True)
-            ]
-        )
+    """Return a chunk's items as bytes, after a comma unless they start their list."""
+    return (text if start == 0 or not text else "," + text).encode("ascii")

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from calc.engine.averaging import solve_float
-from calc.engine.canonical import CanonicalText
+from calc.engine.canonical import BALLOTS, FOLLOWINGS, MEMBERS, CanonicalText
 from calc.engine.columns import MAX_STARS, MIN_STARS, DecisionColumns, decision_columns
 from calc.engine.delegation import StarSolution, resolve_indexed
 from calc.engine.exact import solve_exact
@@ -50,6 +50,7 @@ from calc.engine.validation import index_columns
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from calc.engine.canonical import Edit
     from calc.engine.columns import Decision
     from calc.engine.types import InfluenceRanking, ResolvedBallots, StarResult
     from calc.engine.validation import Indexed
@@ -154,7 +155,7 @@ def build_state(
 ) -> IncrementalState:
     """Return the state of a full resolve and tally of ``decision`` (validated first)."""
     columns = decision if isinstance(decision, DecisionColumns) else decision_columns(decision)
-    return _full(columns, choice_titles, mode="build")
+    return _full(columns, choice_titles, None, mode="build")
 
 
 def _sorted_columns(ix: Indexed, policy: TieBreakPolicy) -> DecisionColumns:
@@ -191,16 +192,15 @@ def apply_changes(
     for change in changes:
         edit.apply(change)
     columns = edit.columns()
+    text = state.text.edited(columns, edit.edits)
     if edit.full or _too_uncertain(state):
-        new = _full(_compact_tags(columns), state.choice_titles, mode="full")
+        new = _full(_compact_tags(columns), state.choice_titles, text, mode="full")
         state.consumed = True
         return new, new.resolved, new.result
     state.consumed = True  # from here on its arrays change
-    updated = _update_stars(
-        state, columns, edit.star_changes, following_changed=edit.following_changed
-    )
+    updated = _update_stars(state, columns, edit.star_changes, text)
     if updated is None:  # the exact step gave up: resolve in full, as a fresh calculation would
-        updated = _full(_compact_tags(columns), state.choice_titles, mode="full")
+        updated = _full(_compact_tags(columns), state.choice_titles, text, mode="full")
     return updated, updated.resolved, updated.result
 
 
@@ -210,12 +210,19 @@ def _too_uncertain(state: IncrementalState) -> bool:
 
 
 def _full(
-    columns: DecisionColumns, choice_titles: Mapping[str, str] | None, *, mode: str
+    columns: DecisionColumns,
+    choice_titles: Mapping[str, str] | None,
+    text: CanonicalText | None,
+    *,
+    mode: str,
 ) -> IncrementalState:
+    """Return the state of a full resolve of ``columns``; ``text`` is their canonical text
+    if known (the columns are then in id order already).
+    """
     ix = index_columns(columns)
     resolved, solution = resolve_indexed(ix, keep_solution=True)
     columns = _sorted_columns(ix, columns.tie_break_policy)
-    text = CanonicalText(columns)
+    text = CanonicalText(columns) if text is None else text
     digest = text.digest
     counted_rows = np.flatnonzero(resolved.counted)
     counted_stars = np.ascontiguousarray(resolved.stars[counted_rows])
@@ -282,8 +289,7 @@ def _update_stars(
     state: IncrementalState,
     columns: DecisionColumns,
     changed: dict[int, IntArray],
-    *,
-    following_changed: bool,
+    text: CanonicalText,
 ) -> IncrementalState | None:
     """Return the state with the stars of ``changed`` direct voters (row -> old stars, in
     whole stars) updated, and of everyone upstream; None if the exact step gives up.
@@ -292,10 +298,6 @@ def _update_stars(
     new_stars = columns.ballot_stars
     touched_direct = np.array(sorted(changed), dtype=np.int64)
     at = np.searchsorted(columns.ballot_member, touched_direct)
-    if following_changed:  # the followings' part of the text moved: write it again
-        text = CanonicalText(columns)
-    else:
-        text = state.text.with_ballots(columns, at.tolist())
     digest = text.digest
     delta = {
         d: new_stars[i] - changed[d]
@@ -466,7 +468,7 @@ class _Edit:
         self.ballot_sets, self.ballot_code = columns.ballot_tag_sets, columns.ballot_tag_code
         self.choice_at = {c: j for j, c in enumerate(columns.choices)}
         self.full = False
-        self.following_changed = False
+        self.edits: list[Edit] = []
         self.star_changes: dict[int, IntArray] = {}
 
     def columns(self) -> DecisionColumns:
@@ -516,6 +518,7 @@ class _Edit:
             if bool(self.is_voter[row]) != (role == Role.VOTER):
                 self.is_voter = self.is_voter.copy()
                 self.is_voter[row] = role == Role.VOTER
+                self.edits.append((MEMBERS, "set", row))
                 self.full = True
         else:
             raise EngineInputError(f"not a change: {change!r}")
@@ -556,8 +559,10 @@ class _Edit:
             self.voter_row = np.insert(self.voter_row, i, row)
             self.stars = np.insert(self.stars.reshape(-1, values.size), i, values, axis=0)
             self.ballot_code = np.insert(self.ballot_code, i, code)
+            self.edits.append((BALLOTS, "insert", i))
             self.full = True
             return
+        self.edits.append((BALLOTS, "set", at))
         if int(self.ballot_code[at]) != code:
             self.ballot_code = self.ballot_code.copy()
             self.ballot_code[at] = code
@@ -574,6 +579,7 @@ class _Edit:
         self.voter_row = np.delete(self.voter_row, at)
         self.stars = np.delete(self.stars, at, axis=0)
         self.ballot_code = np.delete(self.ballot_code, at)
+        self.edits.append((BALLOTS, "delete", at))
         self.full = True
 
     def _following_at(self, src: int, dst: int) -> tuple[int, bool]:
@@ -606,7 +612,9 @@ class _Edit:
         if found:
             self.follow_code, self.order = self.follow_code.copy(), self.order.copy()
             self.follow_code[i], self.order[i] = code, order
+            self.edits.append((FOLLOWINGS, "set", i))
         else:
+            self.edits.append((FOLLOWINGS, "insert", i))
             self.src, self.dst = np.insert(self.src, i, src), np.insert(self.dst, i, dst)
             self.follow_code = np.insert(self.follow_code, i, code)
             self.order = np.insert(self.order, i, order)
@@ -619,11 +627,11 @@ class _Edit:
             raise EngineInputError(f"no following {follower!r} -> {followee!r} to remove")
         self.src, self.dst = np.delete(self.src, i), np.delete(self.dst, i)
         self.follow_code, self.order = np.delete(self.follow_code, i), np.delete(self.order, i)
+        self.edits.append((FOLLOWINGS, "delete", i))
         self._note_following(src)
 
     def _note_following(self, src: int) -> None:
         # Followings out of a direct voter are ignored: only the input changes.
-        self.following_changed = True
         if self.ballot_at(src) is None:
             self.full = True
 
@@ -635,6 +643,7 @@ class _Edit:
             raise EngineInputError(f"duplicate member {member.id!r}")
         self.ids = (*self.ids[:i], member.id, *self.ids[i:])
         self.is_voter = np.insert(self.is_voter, i, member.role == Role.VOTER)
+        self.edits.append((MEMBERS, "insert", i))
         self.src, self.dst = self.src + (self.src >= i), self.dst + (self.dst >= i)
         self.voter_row = self.voter_row + (self.voter_row >= i)
         self.star_changes = {r + (r >= i): s for r, s in self.star_changes.items()}
@@ -645,6 +654,9 @@ class _Edit:
         self.ids = (*self.ids[:i], *self.ids[i + 1 :])
         self.is_voter = np.delete(self.is_voter, i)
         keep = (self.src != i) & (self.dst != i)
+        self.edits += [(FOLLOWINGS, "delete", j) for j in np.flatnonzero(~keep)[::-1].tolist()]
+        self.edits += [(BALLOTS, "delete", j) for j in np.flatnonzero(self.voter_row == i).tolist()]
+        self.edits.append((MEMBERS, "delete", i))
         self.src, self.dst = self.src[keep], self.dst[keep]
         self.follow_code, self.order = self.follow_code[keep], self.order[keep]
         self.src, self.dst = self.src - (self.src > i), self.dst - (self.dst > i)
