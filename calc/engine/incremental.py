@@ -15,6 +15,8 @@ A following out of a member holding a direct ballot is ignored by every rule, so
 changing or removing one changes the input (and its content hash) but no ballot. Every
 other change (a ballot cast or retracted, or one whose tags change; any other following;
 members joining, leaving or changing role) is applied to the input and resolved in full.
+Either way the canonical text behind the content hash is edited, not written again
+(``canonical.py``).
 """
 
 from __future__ import annotations
