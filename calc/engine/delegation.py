@@ -9,6 +9,7 @@ one) is recomputed with exact fractions over the members it depends on (``exact.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,7 +43,27 @@ MAX_TAG_ROUNDS = 256
 # From this many delegated members, chains of single delegates are collapsed before the solve
 # (see ``_collapse_links``); below, the system is small enough either way.
 COLLAPSE_LINKS_FROM = 4096
+_U = 2.0**-53
 _SCALING_SLACK = 8.0 * float(np.spacing(5.0 * STAR_SCALE))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StarSolution:
+    """The delegated members' float stars behind a resolve, for incremental updates.
+
+    ``delegated`` are the member rows of the unknowns; ``k x - adjacency x = rhs`` is their
+    averaging system (positions in ``delegated``, uncollapsed, ``rhs`` in whole stars), ``x``
+    its float solution in stars and ``err`` a rigorous bound on each row's distance to the
+    exact values (the rounded stars are the exact ones, whatever ``x``).
+    """
+
+    delegated: npt.NDArray[np.int64]
+    k: npt.NDArray[np.int64]
+    rhs: npt.NDArray[np.int64]
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    x: npt.NDArray[np.float64]
+    err: npt.NDArray[np.float64]
 
 
 def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> ResolvedBallots:
@@ -59,6 +80,15 @@ def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> Re
     (('x', Decimal('4.00000000')),)
     """
     ix = index_decision(decision) if indexed is None else indexed
+    return resolve_indexed(ix, keep_solution=False)[0]
+
+
+def resolve_indexed(
+    ix: Indexed, *, keep_solution: bool
+) -> tuple[ResolvedBallots, StarSolution | None]:
+    """Return ``resolve_ballots`` of a validated decision, and with ``keep_solution`` the float
+    solution of its stars (None without delegated members).
+    """
     n = len(ix.member_ids)
     n_choices = len(ix.choice_ids)
 
@@ -95,10 +125,10 @@ def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> Re
     stars = np.zeros((n, n_choices), dtype=np.int64)
     stars[ix.ballot_member] = ix.ballot_stars * STAR_SCALE
     delegated = np.flatnonzero(has_ballot & ~is_direct)
-    system = None
+    system = solution = None
     if delegated.size:
-        stars[delegated], system = _solve_stars(
-            n, delegated, src, dst, ix.ballot_member, ix.ballot_stars
+        stars[delegated], system, solution = _solve_stars(
+            n, delegated, src, dst, ix.ballot_member, ix.ballot_stars, keep_solution=keep_solution
         )
     weight = influence(
         n=n,
@@ -121,7 +151,7 @@ def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> Re
         src, dst, order, matched = src[perm], dst[perm], order[perm], matched[perm]
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
-    return ResolvedBallots(
+    resolved = ResolvedBallots(
         member_ids=ix.member_ids,
         choice_ids=ix.choice_ids,
         tag_names=tag_names,
@@ -137,6 +167,7 @@ def resolve_ballots(decision: Decision, *, indexed: Indexed | None = None) -> Re
         influence=weight,
         member_index=ix.member_index,
     )
+    return resolved, solution
 
 
 def _tag_int(tags: frozenset[str], bit_of: dict[str, int]) -> int:
@@ -286,9 +317,11 @@ def _solve_stars(
     dst: npt.NDArray[np.int64],
     ballot_member: npt.NDArray[np.int64],
     ballot_stars: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], AveragingSystem]:
+    *,
+    keep_solution: bool = False,
+) -> tuple[npt.NDArray[np.int64], AveragingSystem, StarSolution | None]:
     """Return the scaled, rounded stars of the delegated members (rows like ``delegated``),
-    and the system they were solved on.
+    the system they were solved on, and with ``keep_solution`` their float solution.
     """
     m = delegated.size
     n_choices = ballot_stars.shape[1]
@@ -311,14 +344,24 @@ def _solve_stars(
     indices = pos[dst[to_u]]
     indptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[to_u], minlength=m), out=indptr[1:])
-    if m >= COLLAPSE_LINKS_FROM:
-        collapsed = _collapse_links(k, rhs_int, indptr, indices)
-        if collapsed is not None:
-            root_of, (k_r, rhs_r, indptr_r, indices_r) = collapsed
-            rounded, order = _solve_rounded(k_r, rhs_r, indptr_r, indices_r)
-            return rounded[root_of], AveragingSystem(k_r, indptr_r, indices_r, root_of, order)
-    rounded, order = _solve_rounded(k, rhs_int, indptr, indices)
-    return rounded, AveragingSystem(k, indptr, indices, np.arange(m, dtype=np.int64), order)
+    floats: list[npt.NDArray[np.float64]] | None = [] if keep_solution else None
+    collapsed = _collapse_links(k, rhs_int, indptr, indices) if m >= COLLAPSE_LINKS_FROM else None
+    if collapsed is not None:
+        unknown_of, (k_r, rhs_r, indptr_r, indices_r) = collapsed
+        rounded, order = _solve_rounded(k_r, rhs_r, indptr_r, indices_r, floats)
+        system = AveragingSystem(k_r, indptr_r, indices_r, unknown_of, order)
+        rounded = rounded[unknown_of]
+    else:
+        unknown_of = np.arange(m, dtype=np.int64)
+        rounded, order = _solve_rounded(k, rhs_int, indptr, indices, floats)
+        system = AveragingSystem(k, indptr, indices, unknown_of, order)
+    solution = None
+    if floats is not None:
+        x, err = floats
+        solution = StarSolution(
+            delegated, k, rhs_int, indptr, indices, x[unknown_of], err[unknown_of]
+        )
+    return rounded, system, solution
 
 
 def _collapse_links(
@@ -371,19 +414,26 @@ def _solve_rounded(
     rhs_int: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
+    floats: list[npt.NDArray[np.float64]] | None = None,
 ) -> tuple[npt.NDArray[np.int64], SolveOrder | None]:
     """Return the scaled stars of ``k x - adjacency x = rhs``, rounded half to even exactly,
-    and the order of the layered solve if there was one.
+    and the order of the layered solve if there was one. ``floats``, if given, receives the
+    float solution and its error bounds.
     """
     m, n_choices = rhs_int.shape
     rounded = np.empty((m, n_choices), dtype=np.int64)
     if indices.size == 0:
         # Everyone follows direct voters only: x = b / k, rounded exactly with integers.
         rounded[:] = divide_half_even(rhs_int * STAR_SCALE, k[:, None])
+        if floats is not None:
+            # One division of exact integers: within half an ulp of at most 5.
+            floats += [rhs_int / k[:, None], np.full(m, 8.0 * _U)]
         return rounded, None
 
     x, err, order = solve_float(k, rhs_int, indptr, indices)
     np.clip(x, 0.0, 5.0, out=x)
+    if floats is not None:
+        floats += [x.copy(), err]
     y = x
     y *= STAR_SCALE
     np.rint(y, out=rounded, casting="unsafe")

@@ -15,11 +15,14 @@ from calc.engine.types import (
     Participation,
     Runoff,
     StarResult,
+    TieBreakPolicy,
     scaled_to_decimal,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import numpy.typing as npt
 
     from calc.engine.columns import Decision
     from calc.engine.types import ResolvedBallots
@@ -50,11 +53,40 @@ def tally_star(
         raise EngineInputError("resolved ballots do not belong to this decision")
     if not isinstance(content_hash, str) or not content_hash:
         raise EngineInputError("content_hash must be a non-empty string")
-    titles = choice_titles or {}
     counted = resolved.counted
     ballots = np.ascontiguousarray(resolved.stars[counted])
     totals = tuple(int(v) for v in ballots.sum(axis=0, dtype=np.int64).tolist())
     fives = tuple(int(v) for v in np.count_nonzero(ballots == FIVE_STARS, axis=0).tolist())
+    return star_result(
+        resolved,
+        ballots=ballots,
+        totals=totals,
+        fives=fives,
+        policy=decision.tie_break_policy,
+        content_hash=content_hash,
+        choice_titles=choice_titles,
+        influence=influence_ranking(resolved),
+    )
+
+
+def star_result(
+    resolved: ResolvedBallots,
+    *,
+    ballots: npt.NDArray[np.int64],
+    totals: tuple[int, ...],
+    fives: tuple[int, ...],
+    policy: TieBreakPolicy,
+    content_hash: str,
+    choice_titles: Mapping[str, str] | None,
+    influence: InfluenceRanking,
+) -> StarResult:
+    """Return the STAR result from the counted ballots' figures: ``ballots`` (a row per
+    counted ballot), each choice's total and five-star count, and the influence ranking.
+
+    ``tally_star`` computes them; an incremental recalculation keeps them up to date.
+    """
+    choice_ids = resolved.choice_ids
+    titles = choice_titles or {}
     count = int(ballots.shape[0])
     contest = Contest(
         choices=choice_ids,
@@ -62,7 +94,7 @@ def tally_star(
         totals=totals,
         fives=fives,
         ballots=ballots,
-        policy=decision.tie_break_policy,
+        policy=policy,
         content_hash=content_hash,
     )
     outcome = decide(contest)
@@ -99,13 +131,13 @@ def tally_star(
         tiebreaks=outcome.steps,
         participation=participation,
         content_hash=content_hash,
-        tie_break_policy=decision.tie_break_policy,
+        tie_break_policy=policy,
         protocol=PROTOCOL,
-        influence=_influence(resolved),
+        influence=influence,
     )
 
 
-def _influence(resolved: ResolvedBallots) -> InfluenceRanking:
+def influence_ranking(resolved: ResolvedBallots) -> InfluenceRanking:
     """Return every direct voter's influence, highest first, equal ones by member id."""
     direct = np.flatnonzero(resolved.is_direct)
     values = resolved.influence[direct]
