@@ -59,17 +59,20 @@ def request_recalculation(
     existing QUEUED one absorbs this request (bursts coalesce into one pending calculation).
     """
     decisions = Decision.objects.filter(community_id=community_id)
-    if decision_ids is None:
-        decisions = decisions.filter(status=DecisionStatus.OPEN)
-    else:
-        decisions = decisions.filter(pk__in=list(decision_ids)).exclude(status=DecisionStatus.DRAFT)
+    bump = {"calc_requested_gen": F("calc_requested_gen") + 1, "calc_failures": 0}
     with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
-        ids = sorted(decisions.values_list("pk", flat=True))
         # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
         # decision queue up here and each sees the other's QUEUED calculation.
-        Decision.objects.filter(pk__in=ids).update(
-            calc_requested_gen=F("calc_requested_gen") + 1, calc_failures=0, calc_retry_at=None
-        )
+        if decision_ids is None:
+            ids = sorted(decisions.filter(status=DecisionStatus.OPEN).values_list("pk", flat=True))
+            Decision.objects.filter(pk__in=ids).update(**bump, calc_retry_at=None)
+        else:
+            # The usual case, a ballot: one statement for the decisions named, and a second
+            # only when some of them were not there to bump (a draft, another community's).
+            wanted = sorted(set(decision_ids))
+            named = decisions.filter(pk__in=wanted).exclude(status=DecisionStatus.DRAFT)
+            bumped = named.update(**bump, calc_retry_at=None)
+            ids = wanted if bumped == len(wanted) else sorted(named.values_list("pk", flat=True))
         existing = {
             calc.decision_id: calc
             for calc in Calculation.objects.filter(

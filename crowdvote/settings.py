@@ -158,7 +158,13 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     if _database["ENGINE"] == "django.db.backends.postgresql":
-        _database.setdefault("OPTIONS", {})
+        # A pool per process: opening a connection per request (a new server process and
+        # its authentication) cost more than the request's own queries.
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": int(os.environ.get("DATABASE_POOL_MAX", "16")),
+            "timeout": 10,
+        }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _database = {

@@ -240,7 +240,13 @@ class DemocracyMutation:
     @mutation_payload(BallotPayload)
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
-        decision = _decision(input.decision_id)
+        # Choices prefetched: the service checks the stars and the payload lists them.
+        decision = load(
+            DECISIONS.prefetch_related("choices"),
+            input.decision_id,
+            type_name="Decision",
+            field="decisionId",
+        )
         stars = [
             StarsSpec(
                 choice_id=decode_pk(s.choice_id, type_name="Choice", field="stars"), stars=s.stars
@@ -256,7 +262,9 @@ class DemocracyMutation:
         )
         calculations = queued(decision_ids=[decision.pk])
         return BallotPayload(
-            ballot=direct_ballot(ballot, decision.choices.all()),
+            ballot=direct_ballot(
+                ballot, decision.choices.all(), {s.choice_id: s.stars for s in stars}
+            ),
             calculations=calculations,
             message=confirmation(VOTE_RECORDED, calculations),
         )
