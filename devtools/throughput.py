@@ -142,6 +142,9 @@ def throughput_run(
             for i in range(options.clients)
         ]
         log(f"Casting from {_clients(options.clients)} for {options.seconds:g} s ...")
+        # Workers start in the background: casting waits for their first result, so neither
+        # their start-up nor a late first calculation is timed.
+        _settle(running, decision, 0)
         pids = [process.pid for process in running.server.processes]
         with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
             cpu_before = sum(map(cpu_seconds, pids))
