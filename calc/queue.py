@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from calc.broadcast import broadcast
@@ -46,6 +46,25 @@ def _broadcast_all(calculations: list[Calculation]) -> None:
         broadcast(calculation)
 
 
+def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
+    """Count one more change into each decision's QUEUED calculation; return them by decision.
+
+    A queued calculation covers every change made before it runs: it says how many it
+    gathered. One ``UPDATE … RETURNING`` rather than a read and an update: it runs while the
+    decisions' rows are locked, where every statement of a ballot storm waits in line.
+    """
+    if not decision_ids:
+        return {}
+    table = connection.ops.quote_name(Calculation._meta.db_table)
+    marks = ", ".join(["%s"] * len(decision_ids))
+    counted = Calculation.objects.raw(
+        f"UPDATE {table} SET change_count = change_count + 1 "
+        f"WHERE decision_id IN ({marks}) AND status = %s RETURNING *",
+        [*decision_ids, CalculationStatus.QUEUED.value],
+    )
+    return {calc.decision_id: calc for calc in counted}
+
+
 def request_recalculation(
     *,
     community_id: int,
@@ -59,35 +78,26 @@ def request_recalculation(
     existing QUEUED one absorbs this request (bursts coalesce into one pending calculation).
     """
     decisions = Decision.objects.filter(community_id=community_id)
-    if decision_ids is None:
-        decisions = decisions.filter(status=DecisionStatus.OPEN)
-    else:
-        decisions = decisions.filter(pk__in=list(decision_ids)).exclude(status=DecisionStatus.DRAFT)
+    bump = {"calc_requested_gen": F("calc_requested_gen") + 1, "calc_failures": 0}
     with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
-        ids = sorted(decisions.values_list("pk", flat=True))
         # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
         # decision queue up here and each sees the other's QUEUED calculation.
-        Decision.objects.filter(pk__in=ids).update(
-            calc_requested_gen=F("calc_requested_gen") + 1, calc_failures=0, calc_retry_at=None
-        )
-        existing = {
-            calc.decision_id: calc
-            for calc in Calculation.objects.filter(
-                decision_id__in=ids, status=CalculationStatus.QUEUED
-            )
-        }
+        if decision_ids is None:
+            ids = sorted(decisions.filter(status=DecisionStatus.OPEN).values_list("pk", flat=True))
+            Decision.objects.filter(pk__in=ids).update(**bump, calc_retry_at=None)
+        else:
+            # The usual case, a ballot: one statement for the decisions named, and a second
+            # only when some of them were not there to bump (a draft, another community's).
+            wanted = sorted(set(decision_ids))
+            named = decisions.filter(pk__in=wanted).exclude(status=DecisionStatus.DRAFT)
+            bumped = named.update(**bump, calc_retry_at=None)
+            ids = wanted if bumped == len(wanted) else sorted(named.values_list("pk", flat=True))
+        existing = _count_into_queued(ids)
         created = [
             Calculation.objects.create(decision_id=pk, trigger=trigger[:250])
             for pk in ids
             if pk not in existing
         ]
-    if existing:
-        # The queued calculation will cover these changes too: say how many it gathered.
-        Calculation.objects.filter(pk__in=[c.pk for c in existing.values()]).update(
-            change_count=F("change_count") + 1
-        )
-        for calc in existing.values():
-            calc.change_count += 1
     for calc in created:
         log_event(
             Event.CALC_QUEUED,

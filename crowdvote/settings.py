@@ -157,8 +157,15 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
-    if _database["ENGINE"] == "django.db.backends.postgresql":
-        _database.setdefault("OPTIONS", {})
+    _pool_max = int(os.environ.get("DATABASE_POOL_MAX", "16"))
+    if _database["ENGINE"] == "django.db.backends.postgresql" and _pool_max:
+        # A pool per process: opening a connection per request (a new server process and
+        # its authentication) cost more than the request's own queries. 0 turns it off.
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_max,
+            "timeout": 10,
+        }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _database = {

@@ -61,6 +61,7 @@ class LatencyOptions:
     seed: int = 0
     postgres_url: str = ""
     redis_url: str = ""
+    servers: int = 2  # daphne servers in the distributed setup
     first_result_timeout: float = 600
     result_timeout: float = 120
 
@@ -107,7 +108,8 @@ def _totals(event: JsonObject) -> dict[str, Decimal]:
 class Running:
     """A started setup: where to cast, where to listen, and the seeded community.
 
-    ``tokens`` holds a bearer token per extra voter; ``token`` is the first one's.
+    ``tokens`` holds a bearer token per extra voter; ``token`` is the first one's. ``apis``
+    has one client per server; ``server`` started them all.
     """
 
     cast_api: HttpGraphQL
@@ -115,6 +117,8 @@ class Running:
     tokens: dict[str, str]
     seeded: JsonObject
     seed_seconds: float
+    apis: list[HttpGraphQL]
+    server: ServerProcess
 
     @property
     def token(self) -> str:
@@ -173,14 +177,16 @@ def started(
         tokens = server.tokens(*voters)
         if options.setup == "embedded":
             port = server.start("serve")
-            cast_api = listen_api = HttpGraphQL(f"http://127.0.0.1:{port}/graphql")
+            apis = [HttpGraphQL(f"http://127.0.0.1:{port}/graphql")]
         else:
-            cast_api, listen_api = (
-                HttpGraphQL(f"http://127.0.0.1:{server.start_daphne()}/graphql") for _ in range(2)
-            )
+            apis = [
+                HttpGraphQL(f"http://127.0.0.1:{server.start_daphne()}/graphql")
+                for _ in range(options.servers)
+            ]
             for index in range(2):
                 server.start_worker(f"worker-{index}")
-        yield Running(cast_api, listen_api, tokens, seeded, seed_seconds)
+        cast_api, listen_api = apis[0], apis[-1]
+        yield Running(cast_api, listen_api, tokens, seeded, seed_seconds, apis, server)
 
 
 async def _measure(

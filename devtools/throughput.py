@@ -3,8 +3,10 @@
 A setup (embedded or distributed) is started from scratch with a small synthetic community
 and V extra voters. C client processes then cast ballots over HTTP keep-alive for S seconds,
 each cycling through its share of the voters, every cast changing that voter's stars; the
-distributed clients alternate between two daphne servers. The clients run on the same
-machine as the servers, so the figure is what the machine as a whole sustains.
+distributed clients are spread over ``servers`` daphne servers (two by default). The clients
+run on the same machine as the servers, so the figure is what the machine as a whole
+sustains; the CPU time the server processes (servers and workers) spent while casting is
+reported per ballot apart from it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,18 +42,21 @@ class ThroughputOptions:
     seconds: float = 15.0
     voters: int = 40
     members: int = 100
+    servers: int = 2
     postgres_url: str = ""
     redis_url: str = ""
 
 
 class ThroughputReport(TypedDict):
     setup: str
+    servers: int
     clients: int
     seconds: float
     voters: int
     members: int
     ballots: int
     ballots_per_second: float
+    server_cpu_ms_per_ballot: float
     calculations: int
 
 
@@ -113,6 +119,7 @@ def throughput_run(
         choices=4,
         postgres_url=options.postgres_url,
         redis_url=options.redis_url,
+        servers=options.servers,
     )
     with (
         tempfile.TemporaryDirectory(prefix="crowdvote-throughput-") as tmp,
@@ -121,11 +128,11 @@ def throughput_run(
         me = running.cast_api(FIND_DECISION, running.token)
         node = me["me"]["memberships"][0]["community"]["decisions"]["edges"][0]["node"]
         decision, choices = node["id"], [c["id"] for c in node["choices"]]
-        urls = [running.cast_api.url, running.listen_api.url]
+        urls = [api.url for api in running.apis]
         tokens = list(running.tokens.values())
         shares = [
             _Share(
-                url=urls[i % 2],
+                url=urls[i % len(urls)],
                 tokens=tokens[i :: options.clients],
                 decision=decision,
                 choices=choices,
@@ -135,20 +142,35 @@ def throughput_run(
             for i in range(options.clients)
         ]
         log(f"Casting from {_clients(options.clients)} for {options.seconds:g} s ...")
+        # Workers start in the background: casting waits for their first result, so neither
+        # their start-up nor a late first calculation is timed.
+        _settle(running, decision, 0)
+        pids = [process.pid for process in running.server.processes]
         with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
+            cpu_before = sum(map(cpu_seconds, pids))
             counts = pool.map(cast_for, shares)
+            server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
         calculations = _settle(running, decision, options.voters)
     ballots = sum(counts)
+    servers = 1 if options.setup == "embedded" else options.servers
     return {
         "setup": options.setup,
+        "servers": servers,
         "clients": options.clients,
         "seconds": options.seconds,
         "voters": options.voters,
         "members": options.members,
         "ballots": ballots,
         "ballots_per_second": round(ballots / options.seconds, 1),
+        "server_cpu_ms_per_ballot": round(server_cpu * 1000 / max(ballots, 1), 2),
         "calculations": calculations,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user and system) a live process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _clients(count: int) -> str:
@@ -157,10 +179,13 @@ def _clients(count: int) -> str:
 
 def throughput_summary(report: ThroughputReport) -> str:
     """Return the report as a few readable lines."""
+    servers = report["servers"]
     return (
-        f"{report['setup']}: {report['ballots']:,} ballots on one decision in "
+        f"{report['setup']} ({servers} server{'' if servers == 1 else 's'}): "
+        f"{report['ballots']:,} ballots on one decision in "
         f"{report['seconds']:g} s from {_clients(report['clients'])} "
         f"({report['voters']} voters, {report['members']} members): "
-        f"{report['ballots_per_second']:.1f} ballots/s; "
+        f"{report['ballots_per_second']:.1f} ballots/s; server CPU "
+        f"{report['server_cpu_ms_per_ballot']:.2f} ms per ballot; "
         f"{report['calculations']} calculations\n"
     )

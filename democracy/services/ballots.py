@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -14,7 +15,7 @@ from core.logs import Event, log_event
 from democracy import errors
 from democracy.access import member_require
 from democracy.errors import DemocracyErrorCode
-from democracy.models import Ballot, BallotStar, Decision, DecisionStatus
+from democracy.models import Ballot, BallotStar, Decision, DecisionStatus, Membership
 from democracy.pseudonyms import display_name
 from democracy.tags import normalize_tags
 from democracy.text import BALLOT_COMMENT, clean_text
@@ -48,7 +49,7 @@ def _require_open(decision: Decision) -> None:
 
 
 def _clean_stars(decision: Decision, stars: Sequence[StarsSpec]) -> dict[int, int]:
-    choice_ids = set(decision.choices.values_list("id", flat=True))
+    choice_ids = {choice.pk for choice in decision.choices.all()}
     rated: dict[int, int] = {}
     for spec in stars:
         if isinstance(spec.stars, bool) or not isinstance(spec.stars, int):
@@ -76,34 +77,84 @@ def ballot_cast(
     tags: Iterable[str] = (),
     comment: str = "",
 ) -> Ballot:
-    """Cast or replace the member's ballot; a choice left out counts as 0 stars."""
-    decision = Decision.objects.select_for_update().select_related("community").get(pk=decision.pk)
+    """Cast or replace the member's ballot; a choice left out counts as 0 stars.
+
+    The decision's row is locked only at the end (``_lock_open``), just before the save
+    signal asks for the recalculation: in a storm of ballots on one decision each holds it
+    for its last few statements, not for its whole transaction. Its choices are read from
+    ``decision.choices`` (prefetched by callers that want to spare the query).
+    """
     membership = member_require(user, decision.community)
-    _require_open(decision)
+    if decision.status != DecisionStatus.DRAFT:
+        # Early: a decision that has opened never opens again once closed. A draft may have
+        # opened since the caller loaded it: only the check under the lock tells.
+        _require_open(decision)
     rated = _clean_stars(decision, stars)
     clean_tags = normalize_tags(tags)
     comment = clean_text(
         comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
     )
-
-    ballot = Ballot.objects.filter(decision=decision, membership=membership).first()
-    created = ballot is None
-    ballot = ballot or Ballot()
+    # Locked, so the same member's ballots cast at once replace one another in turn.
+    ballot = (
+        Ballot.objects.select_for_update().filter(decision=decision, membership=membership).first()
+    )
+    created = False
+    if ballot is None:
+        ballot, created = _ballot_insert(decision, membership, clean_tags, comment)
+    if not created:
+        ballot.tags, ballot.comment, ballot.updated_at = clean_tags, comment, timezone.now()
+        Ballot.objects.filter(pk=ballot.pk).update(
+            tags=clean_tags, comment=comment, updated_at=ballot.updated_at
+        )
+        ballot.stars.all().delete()
     # The loaded rows, not ids: the save signal names the member without fetching them again.
     ballot.decision, ballot.membership = decision, membership
-    ballot.tags = clean_tags
-    ballot.comment = comment
-    ballot.save()
-    ballot.stars.all().delete()
     BallotStar.objects.bulk_create(
         BallotStar(ballot=ballot, choice_id=choice_id, stars=value)
         for choice_id, value in rated.items()
+    )
+    _lock_open(decision)
+    # Rows written without signals above, so that the one save signal (the recalculation
+    # request, which updates the decision's row) comes last, under the lock just taken.
+    post_save.send(
+        sender=Ballot,
+        instance=ballot,
+        created=created,
+        update_fields=None,
+        raw=False,
+        using=ballot._state.db,
     )
     verb = "cast" if created else "replaced"
     log_event(
         Event.VOTE_CAST, display_name(membership), f"Vote {verb} on decision '{decision.title}'"
     )
     return ballot
+
+
+def _ballot_insert(
+    decision: Decision, membership: Membership, tags: list[str], comment: str
+) -> tuple[Ballot, bool]:
+    """Insert the member's first ballot: return it and True, or the one that won a race."""
+    ballot = Ballot(decision=decision, membership=membership, tags=tags, comment=comment)
+    try:
+        with transaction.atomic():
+            Ballot.objects.bulk_create([ballot])  # No signal yet: see ballot_cast.
+    except IntegrityError:
+        # The same member's first ballot, cast twice at once: the other committed first.
+        won = Ballot.objects.select_for_update().get(decision=decision, membership=membership)
+        return won, False
+    return ballot, True
+
+
+def _lock_open(decision: Decision) -> None:
+    """Lock the decision's row and check it is still open (a close may have committed since)."""
+    decision.status, decision.closes_at = (
+        Decision.objects.select_for_update()
+        .filter(pk=decision.pk)
+        .values_list("status", "closes_at")
+        .get()
+    )
+    _require_open(decision)
 
 
 @transaction.atomic

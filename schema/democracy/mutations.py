@@ -58,9 +58,10 @@ def _decision(raw_id: str, field: str = "decisionId") -> models.Decision:
     return load(DECISIONS, raw_id, type_name="Decision", field=field)
 
 
-def _ballot_decision(user: User, raw_id: str) -> models.Decision:
+def _ballot_decision(user: User, raw_id: str, *, with_choices: bool = False) -> models.Decision:
     """Return the decision a ballot is for: a draft is unknown to all but its managers."""
-    decision = _decision(raw_id)
+    decisions = DECISIONS.prefetch_related("choices") if with_choices else DECISIONS
+    decision = load(decisions, raw_id, type_name="Decision", field="decisionId")
     visible = selectors.decision_list_visible(user).filter(pk=decision.pk)
     if decision.status == DecisionStatus.DRAFT and not visible.exists():
         raise not_found("decisionId", "decision")
@@ -250,7 +251,8 @@ class DemocracyMutation:
     @mutation_payload(BallotPayload)
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
-        decision = _ballot_decision(user, input.decision_id)
+        # Choices prefetched: the service checks the stars and the payload lists them.
+        decision = _ballot_decision(user, input.decision_id, with_choices=True)
         stars = [
             StarsSpec(
                 choice_id=decode_pk(s.choice_id, type_name="Choice", field="stars"), stars=s.stars
@@ -266,7 +268,9 @@ class DemocracyMutation:
         )
         calculations = queued(decision_ids=[decision.pk])
         return BallotPayload(
-            ballot=direct_ballot(ballot, decision.choices.all()),
+            ballot=direct_ballot(
+                ballot, decision.choices.all(), {s.choice_id: s.stars for s in stars}
+            ),
             calculations=calculations,
             message=confirmation(VOTE_RECORDED, calculations),
         )

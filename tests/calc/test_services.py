@@ -419,6 +419,55 @@ def test_a_change_arriving_before_the_snapshot_leaves_no_orphan_queued_calculati
     assert not Calculation.objects.filter(status=CalculationStatus.QUEUED).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs concurrent writers: SQLite's snapshot holds the one writer's lock",
+)
+def test_a_ballot_committed_while_the_worker_snapshots_is_counted_by_the_next_calculation(
+    settings,
+):
+    """Real concurrent transactions: the worker is held inside its snapshot's read (decision
+    row and generation read, ballots not yet) while a ballot is cast and committed. The
+    snapshot does not see it, so the worker must calculate again, and that calculation
+    counts it."""
+    settings.CALC_DEBOUNCE_MS = 0
+    decision = DecisionFactory(choices=["Park", "Road"])
+    BallotFactory(decision=decision, stars={"Park": 5})
+    late = MembershipFactory(community=decision.community)
+    park = decision.choices.get(title="Park").pk
+    in_snapshot, committed = threading.Event(), threading.Event()
+
+    def hold_the_snapshot(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if '"democracy_membership"' in sql and not in_snapshot.is_set():
+            in_snapshot.set()  # Inside the snapshot's transaction, after the generation.
+            assert committed.wait(10)
+        return execute(sql, params, many, context)
+
+    def calculate() -> list[Calculation]:
+        try:
+            with connection.execute_wrapper(hold_the_snapshot):
+                return decision_calculate(decision.pk, owner="held-worker")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(calculate)
+        assert in_snapshot.wait(10)
+        try:
+            ballot_cast(user=late.user, decision=decision, stars=[StarsSpec(park, 3)])
+        finally:
+            committed.set()
+        first, *later = running.result(timeout=30)
+    counted = [c.results["participation"]["countedBallots"] for c in (first, *later)]
+    assert counted[0] == 1  # The held snapshot was read before the ballot committed ...
+    assert later  # ... and the worker went on to count it.
+    assert counted[-1] == 2
+    current = fresh(decision)
+    assert current.calc_completed_gen == current.calc_requested_gen == later[-1].generation
+    assert not Calculation.objects.filter(status=CalculationStatus.QUEUED).exists()
+
+
 CASTERS = 50
 CASTS_EACH = 10
 CALCULATORS = 2

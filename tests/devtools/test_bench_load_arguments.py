@@ -16,6 +16,7 @@ from devtools.latency import percentile, star_vector
         (["--clients", "5", "--voters", "4"], "--voters must be at least --clients"),
         (["--seconds", "0"], "--seconds must be positive"),
         (["--members", "0"], "--members must be at least 1"),
+        (["--servers", "0"], "--servers must be at least 1"),
         (["--setup", "cloud"], "invalid choice: 'cloud'"),
     ],
 )

@@ -23,6 +23,9 @@ class Command(SetupBenchCommand):
         parser.add_argument("--seconds", type=float, default=15.0, help="how long to cast (S)")
         parser.add_argument("--voters", type=int, default=40, help="members who cast")
         parser.add_argument("--members", type=int, default=100, help="community size")
+        parser.add_argument(
+            "--servers", type=int, default=2, help="daphne servers (distributed setup only)"
+        )
         self.add_setup_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -32,6 +35,8 @@ class Command(SetupBenchCommand):
             raise CommandError("--voters must be at least --clients (each client casts for some)")
         if options["seconds"] <= 0:
             raise CommandError("--seconds must be positive")
+        if options["servers"] < 1:
+            raise CommandError("--servers must be at least 1")
         if options["members"] < 1:
             raise CommandError("--members must be at least 1")
         settings = self.settings_from(ThroughputOptions, options)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.utils import timezone
 
 from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Ballot, BallotStar, DecisionStatus, Role
 from democracy.pseudonyms import pseudonym
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_retract
+from democracy.services.decisions import decision_close
 from tests.democracy.conftest import assert_error
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 
@@ -227,3 +231,42 @@ def test_votes_log_an_anonymous_member_by_pseudonym(decision, events):
     assert events.one("VOTE_CAST").actor == pseudonym(member.pk)
     assert events.one("VOTE_RETRACTED").actor == pseudonym(member.pk)
     assert "secretsam" not in " ".join(events.lines())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs concurrent writers: SQLite runs one write transaction at a time",
+)
+def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, member):
+    """The decision's row is locked only at the end of a cast: a close that commits while
+    the ballot is being written is seen there, and the ballot rolls back instead of landing
+    after the final result."""
+    manager = MembershipFactory(community=decision.community, is_manager=True)
+    at_lock, closed = threading.Event(), threading.Event()
+
+    def close_first(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if "FOR UPDATE" in sql and '"democracy_decision"' in sql and not at_lock.is_set():
+            at_lock.set()  # Every ballot row is written; the lock and the check come next.
+            assert closed.wait(10)
+        return execute(sql, params, many, context)
+
+    def cast() -> None:
+        try:
+            with connection.execute_wrapper(close_first):
+                ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=5))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        casting = pool.submit(cast)
+        assert at_lock.wait(10)
+        try:
+            decision_close(user=manager.user, decision=decision)
+        finally:
+            closed.set()
+        with pytest.raises(DomainError) as refused:
+            casting.result(timeout=30)
+    assert refused.value.code == "DECISION_NOT_OPEN"
+    assert not Ballot.objects.exists()
+    assert not BallotStar.objects.exists()

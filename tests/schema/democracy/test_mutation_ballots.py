@@ -85,6 +85,30 @@ def test_replacing_a_ballot_does_not_fetch_the_member_again(graphql_as, voter, d
     assert len(statements) <= 20
 
 
+def test_the_decisions_row_is_locked_for_the_last_few_statements_only(graphql_as, voter, decision):
+    """Ballots on one decision queue for its row: each holds it only from the check that the
+    decision is still open to its commit, so a storm of ballots is not serialised whole."""
+    client = graphql_as(voter.user)
+    ballot = {"decisionId": gid(decision), "stars": stars_input(decision, Park=5)}
+    assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
+    with CaptureQueriesContext(connection) as captured:
+        assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
+    statements = [q["sql"] for q in captured.captured_queries]
+    stars = max(i for i, sql in enumerate(statements) if 'INTO "democracy_ballotstar"' in sql)
+    locked = next(
+        i for i, sql in enumerate(statements) if i > stars and '"democracy_decision"' in sql
+    )
+    # The mutation's transaction (a savepoint inside the test's) ends with its last release.
+    end = max(i for i, sql in enumerate(statements) if sql.startswith("RELEASE SAVEPOINT"))
+    held = [sql for sql in statements[locked:end] if "SAVEPOINT" not in sql]
+    assert all("democracy_ballot" not in sql for sql in held)  # Every ballot row written before.
+    if connection.vendor == "postgresql":
+        assert "FOR UPDATE" in held[0]
+    # The lock and check, the generation bump, the change counted into the queued
+    # calculation, and the payload's read of it.
+    assert len(held) <= 4, held
+
+
 def test_a_queued_calculation_counts_the_changes_it_gathered(graphql_as, voter, decision):
     cast = """mutation($input: CastBallotInput!) { castBallot(input: $input) {
       calculations { status trigger changeCount } } }"""
