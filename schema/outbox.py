@@ -1,0 +1,111 @@
+"""What one websocket still has to send: bounded, the newest result wins, stalled readers go.
+
+Daphne takes every frame at once and buffers what the client has not read yet, without
+limit. Before each shared result the outbox looks at that buffer: while it holds more than
+``WEBSOCKET_BACKLOG_BYTES``, results wait here instead, one per subscription (a newer one
+replaces the older, so the newest is never lost), and are sent once the client has caught
+up. A client still behind after ``WEBSOCKET_STALL_SECONDS`` has stopped reading: it is
+closed with 4408 and a reason, and reconnects to start afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+
+SLOW_CLIENT = 4408
+SLOW_REASON = "Too slow: this client stopped reading live updates. Reconnect to resume."
+CHECK_SECONDS = 0.25
+logger = logging.getLogger("crowdvote.fanout")
+
+
+def _transport_of(send: Any) -> Any | None:
+    """Return the server's transport behind an ASGI ``send`` (daphne), else None."""
+    for _ in range(5):  # Middleware wraps send (sessions keep the inner one as real_send).
+        if isinstance(send, functools.partial):
+            protocol = send.args[0] if send.args else None
+            return getattr(protocol, "transport", None)
+        send = getattr(getattr(send, "__self__", None), "real_send", None)
+        if send is None:
+            return None
+    return None
+
+
+def _buffered(transport: Any) -> int:
+    """Bytes Twisted holds for the client: written by the server, not yet taken by the kernel."""
+    try:
+        return int(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
+    except (AttributeError, TypeError):
+        return 0
+
+
+class Outbox:
+    """The sending side of one websocket consumer."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.transport = _transport_of(consumer.base_send)
+        self.pending: dict[str, str] = {}  # frames waiting for the client, by subscription
+        self.stalled_since: float | None = None
+
+    def backlog(self) -> int:
+        return 0 if self.transport is None else _buffered(self.transport)
+
+    async def send(self, key: str, frame: str) -> None:
+        """Send ``frame`` now, or keep it (replacing ``key``'s older one) while behind."""
+        if self.stalled_since is None and self.backlog() <= settings.WEBSOCKET_BACKLOG_BYTES:
+            await self.consumer.send(frame)
+            return
+        self.pending[key] = frame
+        if self.stalled_since is None:
+            self.stalled_since = time.monotonic()
+            _watch(self)
+
+    async def check(self, now: float) -> bool:
+        """Send what waited once the client caught up, or close it; True when settled."""
+        assert self.stalled_since is not None
+        if self.backlog() <= settings.WEBSOCKET_BACKLOG_BYTES:
+            frames = list(self.pending.values())
+            self.pending.clear()
+            self.stalled_since = None
+            for frame in frames:
+                await self.consumer.send(frame)
+            return True
+        if now - self.stalled_since < settings.WEBSOCKET_STALL_SECONDS:
+            return False
+        self.pending.clear()
+        logger.info("Closed a websocket that stopped reading (%d bytes behind)", self.backlog())
+        await self.consumer.close(code=SLOW_CLIENT, reason=SLOW_REASON)
+        return True
+
+
+_stalled: dict[asyncio.AbstractEventLoop, set[Outbox]] = {}
+_watchers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def _watch(outbox: Outbox) -> None:
+    loop = asyncio.get_running_loop()
+    _stalled.setdefault(loop, set()).add(outbox)
+    task = _watchers.get(loop)
+    if task is None or task.done():
+        _watchers[loop] = loop.create_task(_check_stalled(_stalled[loop]))
+
+
+async def _check_stalled(stalled: set[Outbox]) -> None:
+    """One task per process: settle every outbox that is behind, a few times a second."""
+    while stalled:
+        await asyncio.sleep(CHECK_SECONDS)
+        now = time.monotonic()
+        for outbox in list(stalled):
+            try:
+                settled = await outbox.check(now)
+            except Exception:  # A socket that went away meanwhile.
+                logger.debug("Settling a websocket failed", exc_info=True)
+                settled = True
+            if settled:
+                stalled.discard(outbox)
