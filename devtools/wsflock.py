@@ -15,6 +15,7 @@ import json
 import os
 import random
 import resource
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -59,6 +60,7 @@ class Subscriber(asyncio.Protocol):
     path: str
     subscribe: bytes
     reconnect: bool = False
+    rcvbuf: int | None = None  # a small receive buffer, for clients that stop reading
     events: list[tuple[float, bytes]] = field(default_factory=list)
     connects: int = 0
     closes: list[int] = field(default_factory=list)
@@ -67,13 +69,21 @@ class Subscriber(asyncio.Protocol):
     upgraded: bool = False
     acked: asyncio.Future[None] | None = None
     stopping: bool = False
+    lost: int = 0  # connections that ended
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         self.acked = loop.create_future()
         self.upgraded = False
         self.buffer.clear()
-        await loop.create_connection(lambda: self, self.host, self.port)
+        if self.rcvbuf is None:
+            await loop.create_connection(lambda: self, self.host, self.port)
+        else:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (self.host, self.port))
+            await loop.create_connection(lambda: self, sock=sock)
         await self.acked
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,6 +153,10 @@ class Subscriber(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
 
+    def send_text(self, payload: bytes) -> None:
+        """Send one more message (another subscription, say) on this socket."""
+        self._send(OP_TEXT, payload)
+
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(frame(opcode, payload))
@@ -155,6 +169,7 @@ class Subscriber(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.lost += 1
         if self.acked is not None and not self.acked.done():
             self.acked.set_exception(exc or ConnectionError("closed before connection_ack"))
         if self.reconnect and not self.stopping:
@@ -176,8 +191,12 @@ class Subscriber(asyncio.Protocol):
             self.transport.close()
 
 
-def subscribe_message(query: str, variables: dict[str, Any]) -> bytes:
-    message = {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+def subscribe_message(query: str, variables: dict[str, Any], op_id: str = "1") -> bytes:
+    message = {
+        "id": op_id,
+        "type": "subscribe",
+        "payload": {"query": query, "variables": variables},
+    }
     return json.dumps(message, separators=(",", ":")).encode()
 
 
