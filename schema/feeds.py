@@ -65,11 +65,18 @@ class Outlet:
         self.outbox, self.op_id, self.prefix = outbox, op_id, prefix
         self.sent: str | None = None
 
-    async def send(self, payload: str) -> None:
+    async def send(self, payload: str, frames: dict[str, bytes] | None = None) -> None:
+        """Send ``payload`` in this operation's frame; ``frames`` caches them by prefix."""
         if self.sent is payload:
             return
         self.sent = payload
-        await self.outbox.send(self.op_id, f"{self.prefix}{payload}}}")
+        if frames is None:
+            await self.outbox.send(self.op_id, f"{self.prefix}{payload}}}")
+            return
+        frame = frames.get(self.prefix)
+        if frame is None:
+            frame = frames[self.prefix] = f"{self.prefix}{payload}}}".encode()
+        await self.outbox.send(self.op_id, frame)
 
 
 class Feed:
@@ -116,6 +123,7 @@ class Feed:
         Feed.payloads_computed += 1
         self.latest = payload
         outlets = list(self.outlets)
+        frames: dict[str, bytes] = {}  # sockets with the same operation id share a frame
         logger.debug(
             "Payload computed once for %d subscriber(s) (%d computed so far)",
             len(outlets),
@@ -123,7 +131,7 @@ class Feed:
         )
         for index, outlet in enumerate(outlets):
             try:
-                await outlet.send(payload)
+                await outlet.send(payload, frames)
             except Exception:  # That socket is closing; the others go on.
                 logger.debug("Sending to a websocket failed", exc_info=True)
             if index % YIELD_EVERY == YIELD_EVERY - 1:

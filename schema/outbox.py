@@ -24,12 +24,12 @@ CHECK_SECONDS = 0.25
 logger = logging.getLogger("crowdvote.fanout")
 
 
-def _transport_of(send: Any) -> Any | None:
-    """Return the server's transport behind an ASGI ``send`` (daphne), else None."""
+def _protocol_of(send: Any) -> Any | None:
+    """Return daphne's websocket protocol behind an ASGI ``send``, else None."""
     for _ in range(5):  # Middleware wraps send (sessions keep the inner one as real_send).
         if isinstance(send, functools.partial):
             protocol = send.args[0] if send.args else None
-            return getattr(protocol, "transport", None)
+            return protocol if hasattr(protocol, "sendMessage") else None
         send = getattr(getattr(send, "__self__", None), "real_send", None)
         if send is None:
             return None
@@ -49,17 +49,23 @@ class Outbox:
 
     def __init__(self, consumer: Any) -> None:
         self.consumer = consumer
-        self.transport = _transport_of(consumer.base_send)
-        self.pending: dict[str, str] = {}  # frames waiting for the client, by subscription
+        # Under daphne, shared results are handed to its protocol directly: the ASGI path
+        # (consumer, session middleware, server) costs more than the rest of a send.
+        self.protocol = _protocol_of(consumer.base_send)
+        self.pending: dict[str, str | bytes] = {}  # frames waiting for the client, by key
         self.stalled_since: float | None = None
 
     def backlog(self) -> int:
-        return 0 if self.transport is None else _buffered(self.transport)
+        transport = getattr(self.protocol, "transport", None)
+        return 0 if transport is None else _buffered(transport)
 
-    async def send(self, key: str, frame: str) -> None:
-        """Send ``frame`` now, or keep it (replacing ``key``'s older one) while behind."""
+    async def send(self, key: str, frame: str | bytes) -> None:
+        """Send ``frame`` now, or keep it (replacing ``key``'s older one) while behind.
+
+        ``frame`` is text, or text already encoded as UTF-8 (shared by many sockets).
+        """
         if self.stalled_since is None and self.backlog() <= settings.WEBSOCKET_BACKLOG_BYTES:
-            await self.consumer.send(frame)
+            await self._write(frame)
             return
         self.pending[key] = frame
         if self.stalled_since is None:
@@ -74,7 +80,7 @@ class Outbox:
             self.pending.clear()
             self.stalled_since = None
             for frame in frames:
-                await self.consumer.send(frame)
+                await self._write(frame)
             return True
         if now - self.stalled_since < settings.WEBSOCKET_STALL_SECONDS:
             return False
@@ -82,6 +88,14 @@ class Outbox:
         logger.info("Closed a websocket that stopped reading (%d bytes behind)", self.backlog())
         await self.consumer.close(code=SLOW_CLIENT, reason=SLOW_REASON)
         return True
+
+    async def _write(self, frame: str | bytes) -> None:
+        protocol = self.protocol
+        if protocol is not None:
+            if protocol.state == protocol.STATE_OPEN:
+                protocol.sendMessage(frame if isinstance(frame, bytes) else frame.encode())
+            return  # Closing or closed: nothing more goes out.
+        await self.consumer.send(frame if isinstance(frame, str) else frame.decode())
 
 
 _stalled: dict[asyncio.AbstractEventLoop, set[Outbox]] = {}
