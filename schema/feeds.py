@@ -27,7 +27,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from schema.calc.access import Viewer, viewer_of
-from schema.outbox import Outbox
+from schema.outbox import Frame, Outbox
 from schema.relay import RelayListener
 from schema.schema import schema
 
@@ -65,7 +65,7 @@ class Outlet:
         self.outbox, self.op_id, self.prefix = outbox, op_id, prefix
         self.sent: str | None = None
 
-    async def send(self, payload: str, frames: dict[str, bytes] | None = None) -> None:
+    async def send(self, payload: str, frames: dict[str, Frame] | None = None) -> None:
         """Send ``payload`` in this operation's frame; ``frames`` caches them by prefix."""
         if self.sent is payload:
             return
@@ -75,7 +75,7 @@ class Outlet:
             return
         frame = frames.get(self.prefix)
         if frame is None:
-            frame = frames[self.prefix] = f"{self.prefix}{payload}}}".encode()
+            frame = frames[self.prefix] = Frame.of(f"{self.prefix}{payload}}}")
         await self.outbox.send(self.op_id, frame)
 
 
@@ -123,7 +123,7 @@ class Feed:
         Feed.payloads_computed += 1
         self.latest = payload
         outlets = list(self.outlets)
-        frames: dict[str, bytes] = {}  # sockets with the same operation id share a frame
+        frames: dict[str, Frame] = {}  # sockets with the same operation id share a frame
         logger.debug(
             "Payload computed once for %d subscriber(s) (%d computed so far)",
             len(outlets),

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import struct
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +46,58 @@ def _buffered(transport: Any) -> int:
         return 0
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A text message, with its websocket frame on the wire (shared by many sockets)."""
+
+    text: str
+    wire: bytes
+
+    @classmethod
+    def of(cls, text: str) -> Frame:
+        data = text.encode()
+        size = len(data)
+        if size < 126:
+            head = struct.pack("!BB", 0x81, size)
+        elif size < 65536:
+            head = struct.pack("!BBH", 0x81, 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x81, 127, size)
+        return cls(text=text, wire=head + data)
+
+
+def _write_wire(protocol: Any, wire: bytes) -> None:
+    """Write a whole frame to a plain TCP socket, through Twisted only for what is left.
+
+    Twisted would buffer it, watch the socket and write on the next turn of the loop: for
+    thousands of sockets that bookkeeping costs more than the writes. Sockets with TLS,
+    compression or bytes already waiting go through autobahn as usual.
+    """
+    transport = protocol.transport
+    sock = getattr(transport, "socket", None)
+    plain = type(transport).__module__ == "twisted.internet.tcp" and not transport.TLS
+    if (
+        sock is None
+        or not plain
+        or transport.disconnecting
+        or _buffered(transport)
+        or getattr(protocol, "_perMessageCompress", None) is not None
+    ):
+        protocol.sendMessage(wire[_header_size(wire) :])
+        return
+    try:
+        sent = sock.send(wire)
+    except OSError:  # Would block, or the socket is failing: Twisted finds out and says so.
+        sent = 0
+    if sent < len(wire):
+        transport.write(wire[sent:])
+
+
+def _header_size(wire: bytes) -> int:
+    size = wire[1] & 0x7F
+    return 2 if size < 126 else 4 if size == 126 else 10
+
+
 class Outbox:
     """The sending side of one websocket consumer."""
 
@@ -52,18 +106,15 @@ class Outbox:
         # Under daphne, shared results are handed to its protocol directly: the ASGI path
         # (consumer, session middleware, server) costs more than the rest of a send.
         self.protocol = _protocol_of(consumer.base_send)
-        self.pending: dict[str, str | bytes] = {}  # frames waiting for the client, by key
+        self.pending: dict[str, str | Frame] = {}  # frames waiting for the client, by key
         self.stalled_since: float | None = None
 
     def backlog(self) -> int:
         transport = getattr(self.protocol, "transport", None)
         return 0 if transport is None else _buffered(transport)
 
-    async def send(self, key: str, frame: str | bytes) -> None:
-        """Send ``frame`` now, or keep it (replacing ``key``'s older one) while behind.
-
-        ``frame`` is text, or text already encoded as UTF-8 (shared by many sockets).
-        """
+    async def send(self, key: str, frame: str | Frame) -> None:
+        """Send ``frame`` now, or keep it (replacing ``key``'s older one) while behind."""
         if self.stalled_since is None and self.backlog() <= settings.WEBSOCKET_BACKLOG_BYTES:
             await self._write(frame)
             return
@@ -89,13 +140,16 @@ class Outbox:
         await self.consumer.close(code=SLOW_CLIENT, reason=SLOW_REASON)
         return True
 
-    async def _write(self, frame: str | bytes) -> None:
+    async def _write(self, frame: str | Frame) -> None:
         protocol = self.protocol
-        if protocol is not None:
-            if protocol.state == protocol.STATE_OPEN:
-                protocol.sendMessage(frame if isinstance(frame, bytes) else frame.encode())
+        if protocol is None:
+            await self.consumer.send(frame if isinstance(frame, str) else frame.text)
+        elif protocol.state != protocol.STATE_OPEN:
             return  # Closing or closed: nothing more goes out.
-        await self.consumer.send(frame if isinstance(frame, str) else frame.decode())
+        elif isinstance(frame, Frame):
+            _write_wire(protocol, frame.wire)
+        else:
+            protocol.sendMessage(frame.encode())
 
 
 _stalled: dict[asyncio.AbstractEventLoop, set[Outbox]] = {}
