@@ -26,13 +26,20 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
+from calc import layer as layer_health
 from schema.calc.access import Viewer, viewer_of
 from schema.outbox import Frame, Outbox
-from schema.relay import RelayListener
+from schema.relay import UNAVAILABLE, RelayListener
 from schema.schema import schema
 
 logger = logging.getLogger("crowdvote.fanout")
 YIELD_EVERY = 500  # sockets written between two yields to the event loop
+UNAVAILABLE_PAYLOAD = json.dumps(
+    {
+        "data": None,
+        "errors": [GraphQLError(UNAVAILABLE, extensions={"code": "SERVICE_UNAVAILABLE"}).formatted],
+    }
+)
 
 
 @lru_cache(maxsize=1024)
@@ -176,6 +183,11 @@ async def follow(
     ``prefix`` opens the socket's frame up to its payload. Returns the errors that ended the
     subscription before it started, or None once it completed.
     """
+    if not layer_health.health.up:
+        # As if it had started now: while Redis is away no subscription starts, and the
+        # client is told to try again (a running feed waits for Redis and goes on).
+        await Outlet(outbox, op_id, prefix).send(UNAVAILABLE_PAYLOAD)
+        return None
     key = FeedKey(
         query=query,
         operation_name=operation_name,
