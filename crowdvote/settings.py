@@ -80,6 +80,11 @@ WEBSOCKET_ALLOWED_ORIGINS = env_list(
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Front ends on other origins (a dev server, a site embedding results) call /graphql with
 # bearer tokens; cookies ride along only when CORS_ALLOW_CREDENTIALS is on.
+# A websocket whose client reads slower than results come: past this many unread bytes,
+# results wait (the newest replacing older ones) and after this many seconds behind it is
+# closed with 4408 (schema.outbox).
+WEBSOCKET_BACKLOG_BYTES = int(os.environ.get("WEBSOCKET_BACKLOG_BYTES", str(256 * 1024)))
+WEBSOCKET_STALL_SECONDS = float(os.environ.get("WEBSOCKET_STALL_SECONDS", "15"))
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ",".join(WEBSOCKET_ALLOWED_ORIGINS))
 CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS")
 CORS_URLS_REGEX = r"^/graphql/?$"

@@ -4,30 +4,37 @@ A client signs in with ``{"authorization": "Bearer <token>"}`` in its ``connecti
 payload; a browser may rely on its session cookie instead. Cross-origin pages are refused
 unless listed in ``WEBSOCKET_ALLOWED_ORIGINS``; clients that send no Origin are allowed.
 
-Sockets ride out a Redis outage: they stay open, a subscription started meanwhile gets a
-``SERVICE_UNAVAILABLE`` error, and when Redis is back each socket rejoins its groups and
-sends every subscription the state it missed.
+Subscriptions are served by shared feeds (``schema.feeds``): one execution per distinct
+subscription and viewer in a process, its results serialized once and written to every
+socket that asked for it, through each socket's bounded outbox (``schema.outbox``). Feeds
+listen through the process's group relay (``schema.relay``), which rides out a Redis
+outage: sockets stay open, a subscription started meanwhile gets a ``SERVICE_UNAVAILABLE``
+error, and when Redis is back every feed gets the state it missed.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any
+import asyncio
+import json
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from graphql import GraphQLError
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from accounts.middleware import bearer_token
 from accounts.services.tokens import token_authenticate
-from calc import layer
-from calc.broadcast import decision_of_group, state_messages
 from schema.errors import ErrorCode
+from schema.feeds import follow, shareable
+from schema.outbox import Outbox
 from schema.schema import schema
 
 INVALID_TOKEN: dict[str, object] = {
@@ -39,13 +46,84 @@ INVALID_TOKEN: dict[str, object] = {
 REFUSED = 4403
 # A close frame carries at most 123 bytes of reason.
 INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again for a new token."
-UNAVAILABLE = "Live updates are unavailable right now; try again in a few seconds."
+
+
+class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws, with subscriptions served by shared feeds (``schema.feeds``)."""
+
+    async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
+        if not shareable(operation.query, operation.operation_name):
+            await super().run_operation(operation)
+            return
+        prefix = f'{{"id":{json.dumps(operation.id)},"type":"next","payload":'
+        errors = await follow(
+            consumer.outbox,
+            operation.id,
+            prefix,
+            operation.query,
+            operation.variables,
+            operation.operation_name,
+            consumer.scope,
+        )
+        operation.completed = True
+        self.operations.pop(operation.id, None)
+        end: dict[str, object] = {
+            "id": operation.id,
+            "type": "error" if errors is not None else "complete",
+        }
+        if errors is not None:
+            end["payload"] = errors
+        # After any result still waiting in the outbox.
+        await consumer.outbox.send(f"{operation.id}\0end", json.dumps(end))
+
+
+class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    """graphql-ws (the older protocol), with subscriptions served by shared feeds."""
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
+        if not shareable(query, operation_name):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+            return
+        prefix = f'{{"type":"data","id":{json.dumps(operation_id)},"payload":'
+        end: dict[str, object] = {"type": "complete", "id": operation_id}
+        try:
+            errors = await follow(
+                consumer.outbox,
+                operation_id,
+                prefix,
+                query,
+                variables,
+                operation_name,
+                consumer.scope,
+            )
+            if errors:
+                end = {"type": "error", "id": operation_id, "payload": errors[0]}
+        except asyncio.CancelledError:
+            pass  # Stopped by the client: strawberry answers "complete" too.
+        finally:
+            self.tasks.pop(operation_id, None)
+        await consumer.outbox.send(f"{operation_id}\0end", json.dumps(end))
 
 
 class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
+    graphql_transport_ws_handler_class = SharedTransportWSHandler
+    graphql_ws_handler_class = SharedLegacyWSHandler
+    # No channel of its own per socket: subscriptions listen through the process's group
+    # relay (``schema.relay``), one layer channel per group, so no layer is named here.
+    channel_layer_alias = "none: subscriptions listen through schema.relay"
+
     def __init__(self) -> None:
         super().__init__(schema=schema, allowed_origins=settings.WEBSOCKET_ALLOWED_ORIGINS)
         self.refusal: str | None = None
+        self._outbox: Outbox | None = None
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         params = context.get("connection_params") or {}
@@ -72,46 +150,8 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
             code, reason = REFUSED, self.refusal
         await super().close(code=code, reason=reason)
 
-    # AsyncConsumer.__call__ stores the layer's own receive here; reading it back gives the
-    # receive that waits out a Redis outage instead of failing the socket (a 1011 close).
     @property
-    def channel_receive(self) -> Callable[[], Awaitable[Any]]:
-        return self._receive_riding_out
-
-    @channel_receive.setter
-    def channel_receive(self, receive: Callable[[], Awaitable[Any]]) -> None:
-        pass  # Replaced by _receive_riding_out, which receives on the same channel.
-
-    async def _receive_riding_out(self) -> Any:
-        return await layer.receive(self.channel_layer, self.channel_name, watcher=self)
-
-    @contextlib.asynccontextmanager
-    async def listen_to_channel(
-        self, type: str, *, timeout: float | None = None, groups: Sequence[str] = ()
-    ) -> AsyncGenerator[Any, None]:
-        """Strawberry's, with a clear error when Redis is away as the subscription starts."""
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                listening = super().listen_to_channel(type, timeout=timeout, groups=groups)
-                messages = await stack.enter_async_context(listening)
-            except layer.LAYER_ERRORS as error:
-                layer.health.failed(error)
-                raise GraphQLError(
-                    UNAVAILABLE, extensions={"code": "SERVICE_UNAVAILABLE"}
-                ) from error
-            yield messages
-
-    async def layer_returned(self) -> None:
-        """Redis is back: rejoin this socket's groups, then send what was missed meanwhile."""
-        assert self.channel_layer is not None
-        groups = list(self._group_refs)
-        try:
-            for group in groups:
-                await self.channel_layer.group_add(group, self.channel_name)
-        except layer.LAYER_ERRORS:
-            return  # Gone again: called once more when it is back.
-        for group in groups:
-            decision_id = decision_of_group(group)
-            if decision_id is not None:
-                for message in await database_sync_to_async(state_messages)(decision_id):
-                    await self.dispatch(message)
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox = Outbox(self)
+        return self._outbox

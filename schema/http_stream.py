@@ -3,19 +3,16 @@
 Two transports strawberry streams from its async view: multipart subscriptions (Apollo
 Client's HttpLink, ``Accept: multipart/mixed;subscriptionSpec=1.0``) and graphql-sse in its
 distinct connections mode (``Accept: text/event-stream``). Subscription resolvers listen to
-the channel layer through ``context["ws"]``; here that is a listener of the request's own,
-not a websocket consumer.
+the channel layer through ``context["ws"]``; here that is the process's group relay
+(``schema.relay``), not a websocket consumer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
 from django.http import HttpRequest, HttpResponse
 from graphql import GraphQLError
 from strawberry.django.views import AsyncGraphQLView
@@ -25,6 +22,7 @@ from strawberry.types import ExecutionResult
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.errors import ErrorCode
+from schema.relay import RelayListener
 from schema.schema import schema
 
 TRANSPORTS = (MultipartSubscriptionTransport(), SSETransport())
@@ -36,43 +34,12 @@ def wants_stream(headers: Mapping[str, str]) -> bool:
     return any(transport.accepts(accept) for transport in TRANSPORTS)
 
 
-class ChannelListener:
-    """``listen_to_channel`` of strawberry's websocket consumer, for one HTTP stream.
+class ChannelListener(RelayListener):
+    """``listen_to_channel`` for one HTTP stream, through the process's group relay.
 
     ``scope`` holds what a websocket's scope would (user, session, the bearer token's id),
     so subscriptions re-check the viewer's access the same way over both transports.
     """
-
-    def __init__(self, scope: dict[str, Any]) -> None:
-        self.scope = scope
-
-    @contextlib.asynccontextmanager
-    async def listen_to_channel(
-        self, type: str, *, timeout: float | None = None, groups: Sequence[str] = ()
-    ) -> AsyncIterator[AsyncGenerator[Any, None]]:
-        layer = get_channel_layer()
-        if layer is None:
-            raise RuntimeError("Subscriptions need a channel layer (CHANNEL_LAYERS).")
-        channel = await layer.new_channel()
-        joined: list[str] = []
-        try:
-            for group in groups:
-                await layer.group_add(group, channel)
-                joined.append(group)
-            yield self._messages(layer, channel, type, timeout)
-        finally:
-            for group in joined:
-                with contextlib.suppress(Exception):  # The stream ends either way.
-                    await layer.group_discard(group, channel)
-
-    @staticmethod
-    async def _messages(
-        layer: BaseChannelLayer, channel: str, type: str, timeout: float | None
-    ) -> AsyncGenerator[Any, None]:
-        while True:
-            message = await asyncio.wait_for(layer.receive(channel), timeout)
-            if message.get("type") == type:
-                yield message
 
 
 class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
