@@ -348,3 +348,28 @@ def redis_prefix_delete(url: str, prefix: str) -> None:
 def new_redis_prefix(prefix: str = "crowdvote_e2e") -> str:
     """Return a Redis key prefix no other run uses."""
     return f"{prefix}_{secrets.token_hex(4)}"
+
+
+def bench_server(
+    stack: contextlib.ExitStack,
+    *,
+    setup: str,
+    workdir: Path,
+    postgres_admin_url: str,
+    redis: str,
+) -> ServerProcess:
+    """Return a migrated setup for a benchmark, torn down (database dropped) with ``stack``."""
+    if setup == "embedded":
+        server = ServerProcess(env=embedded_env(workdir), workdir=workdir)
+    else:
+        problem = services_missing(postgres_admin_url, redis)
+        if problem:
+            raise RuntimeError(problem)
+        url = stack.enter_context(temporary_database(postgres_admin_url, "crowdvote_bench"))
+        prefix = new_redis_prefix("crowdvote_bench")
+        stack.callback(redis_prefix_delete, redis, prefix)
+        env = distributed_env(workdir, database_url=url, redis_url=redis, redis_prefix=prefix)
+        server = ServerProcess(env=env, workdir=workdir)
+    stack.callback(server.stop)
+    server.manage("migrate", "--no-input")
+    return server

@@ -33,13 +33,8 @@ from typing import Any, Literal, TypedDict
 from devtools.benchsetup import (
     HttpGraphQL,
     ServerProcess,
-    distributed_env,
-    embedded_env,
+    bench_server,
     free_port,
-    new_redis_prefix,
-    redis_prefix_delete,
-    services_missing,
-    temporary_database,
 )
 from devtools.latency import percentile, star_vector
 from devtools.wsflock import Subscriber, open_all, raise_fd_limit, subscribe_message
@@ -229,21 +224,13 @@ class Started:
 @contextlib.contextmanager
 def started(options: FanoutOptions, workdir: Path, log: Callable[[str], None]) -> Iterator[Started]:
     with contextlib.ExitStack() as stack:
-        if options.setup == "embedded":
-            server = ServerProcess(env=embedded_env(workdir), workdir=workdir)
-        else:
-            problem = services_missing(options.postgres_url, options.redis_url)
-            if problem:
-                raise RuntimeError(problem)
-            url = stack.enter_context(temporary_database(options.postgres_url, "crowdvote_bench"))
-            prefix = new_redis_prefix("crowdvote_bench")
-            stack.callback(redis_prefix_delete, options.redis_url, prefix)
-            env = distributed_env(
-                workdir, database_url=url, redis_url=options.redis_url, redis_prefix=prefix
-            )
-            server = ServerProcess(env=env, workdir=workdir)
-        stack.callback(server.stop)
-        server.manage("migrate", "--no-input")
+        server = bench_server(
+            stack,
+            setup=options.setup,
+            workdir=workdir,
+            postgres_admin_url=options.postgres_url,
+            redis=options.redis_url,
+        )
         ports = [free_port() for _ in range(options.servers)]
         web: list[int] = []  # indexes of the web servers in server.processes
 

@@ -31,12 +31,7 @@ from devtools.benchsetup import (
     HttpGraphQL,
     JsonObject,
     ServerProcess,
-    distributed_env,
-    embedded_env,
-    new_redis_prefix,
-    redis_prefix_delete,
-    services_missing,
-    temporary_database,
+    bench_server,
 )
 
 Setup = Literal["embedded", "distributed"]
@@ -157,21 +152,13 @@ def started(
     Every process is stopped (and the database dropped) after.
     """
     with contextlib.ExitStack() as stack:
-        if options.setup == "embedded":
-            server = ServerProcess(env=embedded_env(workdir), workdir=workdir)
-        else:
-            problem = services_missing(options.postgres_url, options.redis_url)
-            if problem:
-                raise RuntimeError(problem)
-            url = stack.enter_context(temporary_database(options.postgres_url, "crowdvote_bench"))
-            prefix = new_redis_prefix("crowdvote_bench")
-            stack.callback(redis_prefix_delete, options.redis_url, prefix)
-            env = distributed_env(
-                workdir, database_url=url, redis_url=options.redis_url, redis_prefix=prefix
-            )
-            server = ServerProcess(env=env, workdir=workdir)
-        stack.callback(server.stop)
-        server.manage("migrate", "--no-input")
+        server = bench_server(
+            stack,
+            setup=options.setup,
+            workdir=workdir,
+            postgres_admin_url=options.postgres_url,
+            redis=options.redis_url,
+        )
         log(f"Seeding {options.members:,} members ({options.setup}) ...")
         seeded, seed_seconds = _seed(server, options, voters)
         tokens = server.tokens(*voters)
