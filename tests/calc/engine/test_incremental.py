@@ -395,3 +395,23 @@ def test_a_newcomer_moves_rows_but_resolves_nothing() -> None:
     assert new.last_mode == "stars"
     assert result.participation.members == 6
     assert_same_as_full(resolved, result, model)
+
+
+@pytest.mark.parametrize(
+    ("member", "role", "mode"),
+    [
+        ("a", Role.LOBBYIST, "input"),  # a direct voter: one tally row, one unit of influence
+        ("l", Role.VOTER, "input"),  # a lobbyist's ballot now counted
+        ("b", Role.LOBBYIST, "full"),  # a delegated ballot: influences downstream change
+    ],
+)
+def test_a_role_change_resolves_in_full_only_for_a_delegated_ballot(
+    member: str, role: Role, mode: str
+) -> None:
+    decision, state = _small()
+    model = Model.of(decision)
+    change = RoleChanged(member, role)
+    model.apply(change)
+    new, resolved, result = apply_changes(state, [change])
+    assert new.last_mode == mode
+    assert_same_as_full(resolved, result, model)
