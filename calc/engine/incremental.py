@@ -12,9 +12,13 @@ output is the full recalculation's, byte for byte. The tally is redone from per-
 totals updated by the changed rows.
 
 A following out of a member holding a direct ballot is ignored by every rule, so adding,
-changing or removing one changes the input (and its content hash) but no ballot. Every
+changing or removing one changes the input (and its content hash) but no ballot. A member
+who joins holds no ballot and follows nobody: every later row moves up, nothing else
+changes. A member without a delegated ballot who changes role changes a head count, and
+for a direct ballot one tally row and exactly one unit of its owner's influence. Every
 other change (a ballot cast or retracted, or one whose tags change; any other following;
-members joining, leaving or changing role) is applied to the input and resolved in full.
+members leaving; a member with a delegated ballot changing role) is applied to the input
+and resolved in full.
 Either way the canonical text behind the content hash is edited, not written again
 (``canonical.py``).
 """
@@ -24,7 +28,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,6 +48,7 @@ from calc.engine.types import (
     Following,
     Member,
     Role,
+    SortedIdIndex,
     TieBreakPolicy,
     coerce_enum,
 )
@@ -59,6 +64,7 @@ if TYPE_CHECKING:
 
     IntArray = npt.NDArray[np.int64]
 
+T = TypeVar("T", bound=np.generic)
 _U = 2.0**-53
 # Rounding of the update x + p·Δs (|p·Δs| ≤ 5, |x| ≤ 5) and of the scaled comparison, in
 # units of 2⁻⁵³, as in a full resolve.
@@ -195,15 +201,114 @@ def apply_changes(
         edit.apply(change)
     columns = edit.columns()
     text = state.text.edited(columns, edit.edits)
-    if edit.full or _too_uncertain(state):
+    if edit.full or _too_uncertain(state) or _delegated_role_change(state, edit):
         new = _full(_compact_tags(columns), state.choice_titles, text, mode="full")
         state.consumed = True
         return new, new.resolved, new.result
     state.consumed = True  # from here on its arrays change
+    if edit.joined:
+        rows = np.array(sorted(map(SortedIdIndex(columns.member_ids).__getitem__, edit.joined)))
+        state = _with_newcomers(state, columns, rows)
+    if edit.roles:
+        state = _with_roles(state, columns)
     updated = _update_stars(state, columns, edit.star_changes, text)
     if updated is None:  # the exact step gave up: resolve in full, as a fresh calculation would
         updated = _full(_compact_tags(columns), state.choice_titles, text, mode="full")
     return updated, updated.resolved, updated.result
+
+
+def _with_newcomers(
+    state: IncrementalState, columns: DecisionColumns, rows: IntArray
+) -> IncrementalState:
+    """Return ``state`` with members without ballot or following at ``rows`` (of
+    ``columns``): every member row moves up past them; nothing resolves differently.
+    """
+    old = state.resolved
+    n = len(columns.member_ids)
+    kept = np.ones(n, dtype=np.bool_)
+    kept[rows] = False
+    moved = np.flatnonzero(kept)  # each old row's new row
+
+    def spread(values: npt.NDArray[T]) -> npt.NDArray[T]:
+        out = np.zeros((n, *values.shape[1:]), dtype=values.dtype)
+        out[moved] = values
+        return out
+
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(spread(np.diff(old.active_ptr)), out=ptr[1:])
+    # Roles as they were (a role change in the same batch is applied next), newcomers' own.
+    is_voter = spread(old.is_voter)
+    is_voter[rows] = columns.is_voter[rows]
+    resolved = replace(
+        old,
+        member_ids=columns.member_ids,
+        member_index=SortedIdIndex(columns.member_ids),
+        is_voter=is_voter,
+        is_direct=spread(old.is_direct),
+        has_ballot=spread(old.has_ballot),
+        stars=spread(old.stars),
+        tag_bits=spread(old.tag_bits),
+        active_ptr=ptr,
+        active_followee=moved[old.active_followee],
+        influence=spread(old.influence),
+    )
+    solution = state.solution
+    if solution is not None:
+        solution = replace(solution, delegated=moved[solution.delegated])
+    position = np.full(n, -1, dtype=np.int64)
+    position[moved] = state.position
+    graph = state.followers.tocoo()
+    followers = sp.csr_matrix(
+        (graph.data, (moved[graph.row], moved[graph.col])), shape=(n, n), dtype=np.float64
+    )
+    followers.sum_duplicates()
+    return replace(
+        state,
+        resolved=resolved,
+        solution=solution,
+        position=position,
+        followers=followers,
+        counted_rows=moved[state.counted_rows],
+    )
+
+
+def _delegated_role_change(state: IncrementalState, edit: _Edit) -> bool:
+    """Return whether a member holding a delegated ballot changed role: their walk's weight
+    in every influence downstream changes (resolved in full).
+    """
+    old = state.resolved
+    return any(m not in edit.joined and bool(old.is_delegated[old.index_of(m)]) for m in edit.roles)
+
+
+def _with_roles(state: IncrementalState, columns: DecisionColumns) -> IncrementalState:
+    """Return ``state`` with the roles of ``columns``, changed only for members without a
+    delegated ballot: a direct ballot now counted (or no longer) adds (or takes) exactly one
+    to its owner's influence and one row to the tally; an abstainer changes a head count.
+    """
+    old = state.resolved
+    is_voter = columns.is_voter
+    flipped = np.flatnonzero(old.is_voter != is_voter)
+    direct = flipped[old.is_direct[flipped]]
+    if not direct.size:
+        return replace(state, resolved=replace(old, is_voter=is_voter))
+    influence = old.influence.copy()
+    sign = np.where(is_voter[direct], 1, -1).astype(np.int64)
+    influence[direct] += sign * STAR_SCALE
+    resolved = replace(old, is_voter=is_voter, influence=influence)
+    counted_rows = np.flatnonzero(resolved.counted)
+    counted_stars = np.ascontiguousarray(resolved.stars[counted_rows])
+    rows = resolved.stars[direct]
+    totals = state.totals + (sign[:, None] * rows).sum(axis=0)
+    fives = state.fives + (sign[:, None] * (rows == FIVE_STARS)).sum(axis=0)
+    return replace(
+        state,
+        resolved=resolved,
+        counted_rows=counted_rows,
+        counted_stars=counted_stars,
+        totals=totals,
+        fives=fives,
+        influence=influence_ranking(resolved),
+    )
 
 
 def _too_uncertain(state: IncrementalState) -> bool:
@@ -470,6 +575,8 @@ class _Edit:
         self.ballot_sets, self.ballot_code = columns.ballot_tag_sets, columns.ballot_tag_code
         self.choice_at = {c: j for j, c in enumerate(columns.choices)}
         self.full = False
+        self.joined: set[str] = set()
+        self.roles: set[str] = set()  # members whose role changed
         self.edits: list[Edit] = []
         self.star_changes: dict[int, IntArray] = {}
 
@@ -521,7 +628,7 @@ class _Edit:
                 self.is_voter = self.is_voter.copy()
                 self.is_voter[row] = role == Role.VOTER
                 self.edits.append((MEMBERS, "set", row))
-                self.full = True
+                self.roles.add(change.member)
         else:
             raise EngineInputError(f"not a change: {change!r}")
 
@@ -649,10 +756,12 @@ class _Edit:
         self.src, self.dst = self.src + (self.src >= i), self.dst + (self.dst >= i)
         self.voter_row = self.voter_row + (self.voter_row >= i)
         self.star_changes = {r + (r >= i): s for r, s in self.star_changes.items()}
-        self.full = True
+        # A newcomer holds no ballot and follows nobody: nothing resolves differently.
+        self.joined.add(member.id)
 
     def leave(self, member: str) -> None:
         i = self.row(member)
+        self.joined.discard(member)
         self.ids = (*self.ids[:i], *self.ids[i + 1 :])
         self.is_voter = np.delete(self.is_voter, i)
         keep = (self.src != i) & (self.dst != i)

@@ -205,7 +205,8 @@ def a_change(data: st.DataObject, model: Model, serial: int) -> Change:
     if kind == "role":
         return RoleChanged(data.draw(st.sampled_from(ids)), data.draw(st.sampled_from(list(Role))))
     role = data.draw(st.sampled_from([Role.VOTER, Role.VOTER, Role.LOBBYIST]))
-    return MemberJoined(Member(f"n{serial:03d}", role))
+    # Between the ids already there, so that every later row moves.
+    return MemberJoined(Member(f"m{data.draw(st.integers(0, 24)):02d}j{serial:03d}", role))
 
 
 @calc_settings
@@ -378,3 +379,39 @@ def test_error_bounds_past_the_limit_start_afresh_with_a_full_resolve() -> None:
             state, resolved, result = apply_changes(state, [change])
         assert state.last_mode == mode
         assert_same_as_full(resolved, result, model)
+
+
+def test_a_newcomer_moves_rows_but_resolves_nothing() -> None:
+    decision, state = _small()
+    model = Model.of(decision)
+    batch: list[Change] = [
+        MemberJoined(Member("aa")),
+        BallotCast(DirectBallot.of("a", {"y": 1})),
+        MemberJoined(Member("0", Role.LOBBYIST)),
+    ]
+    for change in batch:
+        model.apply(change)
+    new, resolved, result = apply_changes(state, batch)
+    assert new.last_mode == "stars"
+    assert result.participation.members == 6
+    assert_same_as_full(resolved, result, model)
+
+
+@pytest.mark.parametrize(
+    ("member", "role", "mode"),
+    [
+        ("a", Role.LOBBYIST, "input"),  # a direct voter: one tally row, one unit of influence
+        ("l", Role.VOTER, "input"),  # a lobbyist's ballot now counted
+        ("b", Role.LOBBYIST, "full"),  # a delegated ballot: influences downstream change
+    ],
+)
+def test_a_role_change_resolves_in_full_only_for_a_delegated_ballot(
+    member: str, role: Role, mode: str
+) -> None:
+    decision, state = _small()
+    model = Model.of(decision)
+    change = RoleChanged(member, role)
+    model.apply(change)
+    new, resolved, result = apply_changes(state, [change])
+    assert new.last_mode == mode
+    assert_same_as_full(resolved, result, model)
