@@ -46,9 +46,10 @@ FAST := not e2e and not browser and not distributed and not slow
 pytest-fast:
 	CALC_EXAMPLES=$${CALC_EXAMPLES:-50} $(BIN)/python -m pytest --no-cov -q -m "$(FAST)" $(PYTEST_ARGS)
 
+# The race tests hold 30 connections at once: the pool must be at least that large.
 pytest-postgres:
 	@if [ -n "$$CROWDVOTE_TEST_POSTGRES_URL" ]; then \
-		DATABASE_URL="$$CROWDVOTE_TEST_POSTGRES_URL" $(BIN)/python -m pytest --no-cov -q \
+		DATABASE_URL="$$CROWDVOTE_TEST_POSTGRES_URL" DATABASE_POOL_MAX=$${DATABASE_POOL_MAX:-64} $(BIN)/python -m pytest --no-cov -q \
 			tests/accounts tests/democracy tests/schema tests/calc tests/devtools/test_seeding.py \
 			--ignore=tests/calc/engine; \
 	else \

@@ -29,6 +29,12 @@ def run_together(count: int, work: Callable[[int], T]) -> list[T | Exception]:
     Each thread opens its own database connection before the barrier, so the transactions
     really overlap; what each returns or raises is collected in order.
     """
+    pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict) and pool.get("max_size", count) < count:
+        pytest.fail(
+            f"{count} threads each hold a connection at once, but the pool holds "
+            f"{pool['max_size']}: run with DATABASE_POOL_MAX={count} or more (make test does)"
+        )
     barrier = threading.Barrier(count)
     outcomes: list[T | Exception] = [RuntimeError("did not run")] * count
 
