@@ -146,10 +146,16 @@ def throughput_run(
         # their start-up nor a late first calculation is timed.
         _settle(running, decision, 0)
         pids = [process.pid for process in running.server.processes]
-        with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
+        # Closed and joined rather than terminated: terminate() SIGTERMs the workers, and
+        # under coverage's SIGTERM handler an idle worker could hang the join for ever.
+        pool = multiprocessing.get_context("spawn").Pool(options.clients)
+        try:
             cpu_before = sum(map(cpu_seconds, pids))
             counts = pool.map(cast_for, shares)
             server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
+        finally:
+            pool.close()
+            pool.join()
         calculations = _settle(running, decision, options.voters)
     ballots = sum(counts)
     servers = 1 if options.setup == "embedded" else options.servers
