@@ -52,6 +52,8 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """graphql-transport-ws, with subscriptions served by shared feeds (``schema.feeds``)."""
 
     async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        # The handler's websocket is typed as the protocol-neutral adapter; under Channels it
+        # is strawberry's, which holds the consumer.
         consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
         if not shareable(operation.query, operation.operation_name):
             await super().run_operation(operation)
@@ -88,6 +90,8 @@ class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
+        # The handler's websocket is typed as the protocol-neutral adapter; under Channels it
+        # is strawberry's, which holds the consumer.
         consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
         if not shareable(query, operation_name):
             await super().handle_async_results(operation_id, query, operation_name, variables)
