@@ -95,20 +95,59 @@ class Calculation(models.Model):
 
 
 class StoredSnapshot(models.Model):
-    """The frozen input of one calculation, in a row of its own.
+    """The frozen input of one calculation, in a row of its own: whole, or as what changed.
 
-    Apart from the calculation, so that its status updates never rewrite megabytes.
-    ``canonical`` is the canonical JSON, zlib-compressed: its SHA-256 is the content hash,
-    and anyone can re-run it (``bench_calc --input``) to get ``results`` back bit for bit.
-    ``columns`` holds the same input as compressed arrays, read back in milliseconds for
-    resolved ballots and explanations; empty for snapshots stored before it existed.
+    Apart from the calculation, so that its status updates never rewrite megabytes. A whole
+    snapshot holds ``canonical``, the canonical JSON zlib-compressed (its SHA-256 is the
+    content hash), and ``columns``, the same input as compressed arrays read back in
+    milliseconds (empty for snapshots stored before it existed). A snapshot stored as what
+    changed holds only ``delta``, the changes from ``previous`` (``calc/snapshot_delta.py``);
+    ``depth`` counts the deltas back to a whole one.
     """
 
     calculation = models.OneToOneField(
         Calculation, on_delete=models.CASCADE, primary_key=True, related_name="stored_snapshot"
     )
-    canonical = models.BinaryField()
+    canonical = models.BinaryField(blank=True, default=b"")
     columns = models.BinaryField(blank=True, default=b"")
+    # RESTRICT: a snapshot another one is built on cannot go alone (pruning re-bases first),
+    # but both may go together, as when their decision is deleted.
+    previous = models.ForeignKey(
+        "self", on_delete=models.RESTRICT, null=True, blank=True, related_name="next"
+    )
+    delta = models.BinaryField(blank=True, default=b"")
+    depth = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"Snapshot of calculation {self.pk}"
+
+
+class ChangeKind(models.TextChoices):
+    BALLOT = "BALLOT", "A ballot (member_id's on this decision)"
+    FOLLOWING = "FOLLOWING", "A following (member_id follows other_id)"
+    MEMBERSHIP = "MEMBERSHIP", "A membership (member_id), with its ballot and followings"
+    WHOLE = "WHOLE", "Anything else: the next calculation reads the decision whole"
+
+
+class Change(models.Model):
+    """What one generation of a decision changed: which rows to read again, not their values.
+
+    Written in the change's own transaction, after the generation bump and under the
+    decision's row lock, so a decision's changes commit in generation order: a worker that
+    kept generation N reads N+1… from here, and reads the decision whole when any is missing.
+    """
+
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="+")
+    generation = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=10, choices=ChangeKind.choices)
+    member_id = models.BigIntegerField(null=True, blank=True)
+    other_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "generation"], name="change_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Change {self.generation} of decision {self.decision_id} ({self.kind})"

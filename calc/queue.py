@@ -8,14 +8,16 @@ requested generation is ahead of their completed one.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from calc.broadcast import broadcast
 from calc.layer import send_or_skip
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from core.logs import Event, log_event
 from democracy.models import Decision, DecisionStatus
 
@@ -39,6 +41,36 @@ def wake(decision_ids: Iterable[int]) -> None:
     for decision_id in decision_ids:
         if not send_or_skip(layer.send, CALC_CHANNEL, wake_message(decision_id)):
             return
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeKey:
+    """Which rows a change touched: the worker reads them again (``calc.delta_read``)."""
+
+    kind: ChangeKind
+    member_id: int | None = None
+    other_id: int | None = None
+
+
+WHOLE = ChangeKey(ChangeKind.WHOLE)
+
+
+def _record(decision_ids: list[int], change: ChangeKey) -> None:
+    """Log ``change`` under each decision's new generation, in one statement.
+
+    Runs right after the bump, while the rows are locked: generations and their changes
+    commit together and in order.
+    """
+    q = connection.ops.quote_name
+    changes, decisions = q(Change._meta.db_table), q(Decision._meta.db_table)
+    marks = ", ".join(["%s"] * len(decision_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {changes} (decision_id, generation, kind, member_id, other_id, "
+            f"created_at) SELECT id, calc_requested_gen, %s, %s, %s, %s FROM {decisions} "
+            f"WHERE id IN ({marks})",
+            [change.kind.value, change.member_id, change.other_id, timezone.now(), *decision_ids],
+        )
 
 
 def _broadcast_all(calculations: list[Calculation]) -> None:
@@ -69,13 +101,15 @@ def request_recalculation(
     *,
     community_id: int,
     trigger: str,
+    change: ChangeKey = WHOLE,
     actor: str = "-",
     decision_ids: Iterable[int] | None = None,
 ) -> list[Calculation]:
     """Ask for a recalculation of the community's open decisions, or of ``decision_ids``.
 
-    Runs in the caller's transaction. Returns the queued calculation of each decision: an
-    existing QUEUED one absorbs this request (bursts coalesce into one pending calculation).
+    Runs in the caller's transaction. ``change`` names the rows that changed (by default:
+    read the decision whole). Returns the queued calculation of each decision: an existing
+    QUEUED one absorbs this request (bursts coalesce into one pending calculation).
     """
     decisions = Decision.objects.filter(community_id=community_id)
     bump = {"calc_requested_gen": F("calc_requested_gen") + 1, "calc_failures": 0}
@@ -92,6 +126,8 @@ def request_recalculation(
             named = decisions.filter(pk__in=wanted).exclude(status=DecisionStatus.DRAFT)
             bumped = named.update(**bump, calc_retry_at=None)
             ids = wanted if bumped == len(wanted) else sorted(named.values_list("pk", flat=True))
+        if ids:
+            _record(ids, change)
         existing = _count_into_queued(ids)
         created = [
             Calculation.objects.create(decision_id=pk, trigger=trigger[:250])

@@ -27,18 +27,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calc.broadcast import broadcast
-from calc.engine import resolve_ballots, tally_star
-from calc.engine.validation import index_decision
+from calc.calculation_input import input_read
+from calc.kept import Kept, kept_states
 from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.result_json import result_to_json
 from calc.results import resolution_keep
-from calc.snapshot import (
-    Snapshot,
-    collector_paused,
-    snapshot_pack,
-    snapshot_read,
-    snapshot_store,
-)
+from calc.snapshot import collector_paused
 from core.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
@@ -173,7 +167,11 @@ def _start(decision_id: int, owner: str) -> Calculation:
 
 
 def _complete(
-    calculation: Calculation, snapshot: Snapshot, choices: list[Choice], lease: Lease
+    calculation: Calculation,
+    status: DecisionStatus,
+    generation: int,
+    choices: list[Choice],
+    lease: Lease,
 ) -> None:
     absorbed: Calculation | None = None
     try:
@@ -186,7 +184,7 @@ def _complete(
             final_taken = Calculation.objects.filter(
                 decision_id=calculation.decision_id, is_final=True
             ).exists()
-            calculation.is_final = snapshot.status == DecisionStatus.CLOSED and not final_taken
+            calculation.is_final = status == DecisionStatus.CLOSED and not final_taken
             calculation.status = CalculationStatus.COMPLETED
             calculation.finished_at = timezone.now()
             assert calculation.started_at is not None
@@ -196,9 +194,9 @@ def _complete(
                 update_fields=["is_final", "status", "finished_at", "duration_ms", "results"]
             )
             Decision.objects.filter(
-                pk=calculation.decision_id, calc_completed_gen__lt=snapshot.generation
-            ).update(calc_completed_gen=snapshot.generation, calc_failures=0, calc_retry_at=None)
-            if decision.calc_requested_gen <= snapshot.generation:
+                pk=calculation.decision_id, calc_completed_gen__lt=generation
+            ).update(calc_completed_gen=generation, calc_failures=0, calc_retry_at=None)
+            if decision.calc_requested_gen <= generation:
                 # Requests that arrived between the claim and the snapshot were absorbed by a
                 # QUEUED calculation this snapshot already covers; left QUEUED, it would absorb
                 # the next request too, and that request would wake nobody. Its ID was handed
@@ -231,34 +229,38 @@ def _absorb(calculation: Calculation) -> Calculation | None:
 
 
 def calculation_run(decision_id: int, lease: Lease) -> Calculation:
-    """Calculate one generation of a decision under ``lease``; record and re-raise failures."""
+    """Calculate one generation of a decision under ``lease``; record and re-raise failures.
+
+    From the state this worker kept of the decision when it has one (reading only what
+    changed since), else from the decision read whole.
+    """
     calculation = _start(decision_id, lease.owner)
+    kept = kept_states.take(decision_id)
     try:
         debounce = settings.CALC_DEBOUNCE_MS / 1000
         if debounce:
             time.sleep(debounce)  # Gathers a burst of changes into this snapshot.
         started = time.perf_counter()
-        snapshot = snapshot_read(decision_id)
-        read = time.perf_counter() - started
-        calculation.generation = snapshot.generation
-        indexed = index_decision(snapshot.frozen)  # Validated once for the pack and the resolve.
-        packed = snapshot_pack(snapshot.frozen, indexed=indexed)
-        calculation.content_hash = packed.content_hash
+        read = input_read(decision_id, kept)
+        elapsed = time.perf_counter() - started
+        calculation.generation = read.generation
+        calculation.content_hash = read.content_hash
         calculation.status = CalculationStatus.READY
         lease.renew()
         with transaction.atomic():
             calculation.save(update_fields=["generation", "content_hash", "status"])
-            snapshot_store(calculation, packed)
+            stored = read.store(calculation)
         broadcast(calculation)
-        frozen = snapshot.frozen
+        columns = read.columns
         changes = calculation.change_count
         log_event(
             Event.SNAPSHOT_CREATED,
             SYSTEM,
             f"Snapshot of decision {decision_id} for calculation {calculation.pk}: "
-            f"{frozen.member_count} members, {frozen.follow_src.size} followings, "
-            f"{frozen.ballot_member.size} direct ballots; generation {snapshot.generation} "
-            f"({changes} change{'s' if changes != 1 else ''}), read in {duration(read)}",
+            f"{len(columns.member_ids)} members, {columns.follow_src.size} followings, "
+            f"{columns.ballot_member.size} direct ballots; generation {read.generation} "
+            f"({changes} change{'s' if changes != 1 else ''}), {read.read_as} in "
+            f"{duration(elapsed)}",
         )
 
         _set_status(calculation, CalculationStatus.STAGING, lease)
@@ -266,27 +268,24 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             Event.STAGING_START, SYSTEM, f"Resolving ballots for calculation {calculation.pk}"
         )
         started = time.perf_counter()
-        resolved = resolve_ballots(snapshot.frozen, indexed=indexed)
+        state = read.solve()
+        resolved = state.resolved
         log_event(
             Event.STAGING_COMPLETE,
             SYSTEM,
             f"Calculation {calculation.pk}: "
             f"{int(resolved.counted.sum())} ballots counted, "
-            f"{int(resolved.is_delegated.sum())} delegated, "
-            f"{duration(time.perf_counter() - started)}",
+            f"{int(resolved.is_delegated.sum())} delegated, resolved and tallied "
+            f"({state.last_mode}) in {duration(time.perf_counter() - started)}",
         )
 
+        # The engine tallies as it resolves; this stage writes the result down.
         _set_status(calculation, CalculationStatus.TALLYING, lease)
         log_event(Event.TALLY_START, SYSTEM, f"Tallying calculation {calculation.pk}")
         started = time.perf_counter()
-        result = tally_star(
-            snapshot.frozen,
-            resolved,
-            content_hash=calculation.content_hash,
-            choice_titles=snapshot.choice_titles,
-        )
+        result = state.result
         calculation.results = result_to_json(result)
-        winner = snapshot.choice_titles.get(result.winner or "", "no winner")
+        winner = (state.choice_titles or {}).get(result.winner or "", "no winner")
         log_event(
             Event.TALLY_COMPLETE,
             SYSTEM,
@@ -295,8 +294,10 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         )
         lease.renew()
         choices = list(Choice.objects.filter(decision_id=decision_id))
-        _complete(calculation, snapshot, choices, lease)
-        resolution_keep(calculation, snapshot.frozen, resolved)
+        _complete(calculation, read.status, read.generation, choices, lease)
+        resolution_keep(calculation, state.columns, resolved)
+        if read.status == DecisionStatus.OPEN:
+            kept_states.put(decision_id, Kept(state, read.generation, stored))
         return calculation
     except Exception as error:
         calculation_fail(calculation, error)

@@ -17,7 +17,8 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save
 
-from calc.queue import request_recalculation
+from calc.models import ChangeKind
+from calc.queue import ChangeKey, request_recalculation
 from democracy.models import (
     Ballot,
     Community,
@@ -42,12 +43,21 @@ def _deleted_directly(origin: object, model: type[Model]) -> bool:
     return isinstance(origin, model) or (isinstance(origin, QuerySet) and origin.model is model)
 
 
+def _ballot(ballot: Ballot) -> ChangeKey:
+    return ChangeKey(ChangeKind.BALLOT, ballot.membership_id)
+
+
+def _following(following: Following) -> ChangeKey:
+    return ChangeKey(ChangeKind.FOLLOWING, following.follower_id, following.followee_id)
+
+
 def ballot_saved(sender: type[Ballot], instance: Ballot, **kwargs: Any) -> None:
     request_recalculation(
         community_id=instance.membership.community_id,
         actor=display_name(instance.membership),
         decision_ids=[instance.decision_id],
         trigger=BALLOT_CAST,
+        change=_ballot(instance),
     )
 
 
@@ -60,6 +70,7 @@ def ballot_deleted(
             actor=display_name(instance.membership),
             decision_ids=[instance.decision_id],
             trigger=BALLOT_RETRACTED,
+            change=_ballot(instance),
         )
 
 
@@ -68,6 +79,7 @@ def following_saved(sender: type[Following], instance: Following, **kwargs: Any)
         community_id=instance.community_id,
         actor=display_name(instance.follower),
         trigger=FOLLOWING_CHANGED,
+        change=_following(instance),
     )
 
 
@@ -79,6 +91,7 @@ def following_deleted(
             community_id=instance.community_id,
             actor=display_name(instance.follower),
             trigger=FOLLOWING_REMOVED,
+            change=_following(instance),
         )
 
 
@@ -89,6 +102,7 @@ def membership_saved(
         community_id=instance.community_id,
         actor=display_name(instance),
         trigger=MEMBER_JOINED if created else MEMBERSHIP_CHANGED,
+        change=ChangeKey(ChangeKind.MEMBERSHIP, instance.pk),
     )
 
 
@@ -97,7 +111,10 @@ def membership_deleted(
 ) -> None:
     if not _deleted_directly(origin, Community):
         request_recalculation(
-            community_id=instance.community_id, actor=display_name(instance), trigger=MEMBER_LEFT
+            community_id=instance.community_id,
+            actor=display_name(instance),
+            trigger=MEMBER_LEFT,
+            change=ChangeKey(ChangeKind.MEMBERSHIP, instance.pk),
         )
 
 

@@ -275,6 +275,11 @@ CALC_RETRY_LIMIT = int(os.environ.get("CALC_RETRY_LIMIT", "5"))
 CALC_RETRY_BACKOFF_SECONDS = float(os.environ.get("CALC_RETRY_BACKOFF_SECONDS", "2"))
 CALC_SWEEP_SECONDS = float(os.environ.get("CALC_SWEEP_SECONDS", "2"))
 CALC_RETENTION_DAYS = int(os.environ.get("CALC_RETENTION_DAYS", "30"))
+# Incremental recalculation (calc.kept): members of the decisions whose state a worker keeps
+# between calculations (0: read every decision whole each time), and how many snapshots
+# in a row are stored as what changed before one is stored whole again.
+CALC_KEPT_MEMBERS = int(os.environ.get("CALC_KEPT_MEMBERS", "2000000"))
+CALC_SNAPSHOT_CHAIN = int(os.environ.get("CALC_SNAPSHOT_CHAIN", "64"))
 
 LOGGING = {
     "version": 1,

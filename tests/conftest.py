@@ -24,6 +24,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
+from calc.kept import kept_states
 from tests.factories import UserFactory
 
 try:
@@ -98,6 +99,14 @@ class GraphQLClient:
             **headers,
         )
         return GraphQLResponse(status=response.status_code, body=response.json())
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_states() -> Iterator[None]:
+    """Each test starts with a worker that kept nothing (as after a restart)."""
+    kept_states.clear()
+    yield
+    kept_states.clear()
 
 
 @pytest.fixture(autouse=True, scope="session")

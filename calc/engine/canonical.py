@@ -139,6 +139,9 @@ class CanonicalText:
             state.update(segment)
         return state.hexdigest()
 
+    def __bytes__(self) -> bytes:
+        return b"".join(self._segments)
+
     def edited(self, columns: DecisionColumns, edits: Sequence[Edit]) -> CanonicalText:
         """Return the text of ``columns``: this one's input after ``edits``, in order (the
         choices and the policy unchanged).

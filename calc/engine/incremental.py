@@ -158,12 +158,33 @@ class IncrementalState:
     consumed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedInput:
+    """A validated input in id order and its canonical text: what a full resolve starts from."""
+
+    indexed: Indexed
+    columns: DecisionColumns
+    text: CanonicalText
+
+    @property
+    def content_hash(self) -> str:
+        return self.text.digest
+
+
+def prepare_input(decision: Decision) -> PreparedInput:
+    """Validate ``decision`` and write its canonical text (``content_hash`` without resolving)."""
+    columns = decision if isinstance(decision, DecisionColumns) else decision_columns(decision)
+    ix = index_columns(columns)
+    ordered = _sorted_columns(ix, columns.tie_break_policy)
+    return PreparedInput(ix, ordered, CanonicalText(ordered))
+
+
 def build_state(
-    decision: Decision, *, choice_titles: Mapping[str, str] | None = None
+    decision: Decision | PreparedInput, *, choice_titles: Mapping[str, str] | None = None
 ) -> IncrementalState:
     """Return the state of a full resolve and tally of ``decision`` (validated first)."""
-    columns = decision if isinstance(decision, DecisionColumns) else decision_columns(decision)
-    return _full(columns, choice_titles, None, mode="build")
+    prepared = decision if isinstance(decision, PreparedInput) else prepare_input(decision)
+    return _full(prepared.columns, choice_titles, prepared.text, mode="build", ix=prepared.indexed)
 
 
 def _sorted_columns(ix: Indexed, policy: TieBreakPolicy) -> DecisionColumns:
@@ -185,14 +206,23 @@ def _sorted_columns(ix: Indexed, policy: TieBreakPolicy) -> DecisionColumns:
     )
 
 
-def apply_changes(
-    state: IncrementalState, changes: Iterable[Change]
-) -> tuple[IncrementalState, ResolvedBallots, StarResult]:
-    """Return the new state, resolved ballots and result after ``changes``, in order.
+@dataclass(frozen=True, slots=True)
+class EditedInput:
+    """Changes applied to a state's input, not yet resolved: the new input and its hash."""
 
-    The output is byte-identical to ``resolve_ballots`` and ``tally_star`` of the changed
-    input (with its ``content_hash``). A malformed change raises EngineInputError and
-    leaves ``state`` as it was; otherwise ``state`` is consumed.
+    edit: _Edit
+    columns: DecisionColumns
+    text: CanonicalText
+
+    @property
+    def content_hash(self) -> str:
+        return self.text.digest
+
+
+def edit_input(state: IncrementalState, changes: Iterable[Change]) -> EditedInput:
+    """Return the input after ``changes``, in order; ``state`` is left as it was.
+
+    A malformed change raises EngineInputError.
     """
     if state.consumed:
         raise EngineInputError("this incremental state was already used; use the one returned")
@@ -200,9 +230,18 @@ def apply_changes(
     for change in changes:
         edit.apply(change)
     columns = edit.columns()
-    text = state.text.edited(columns, edit.edits)
+    return EditedInput(edit, columns, state.text.edited(columns, edit.edits))
+
+
+def apply_edited(
+    state: IncrementalState, edited: EditedInput
+) -> tuple[IncrementalState, ResolvedBallots, StarResult]:
+    """Resolve and tally ``edited`` (from ``edit_input(state, …)``); ``state`` is consumed."""
+    if state.consumed:
+        raise EngineInputError("this incremental state was already used; use the one returned")
+    edit, columns, text = edited.edit, edited.columns, edited.text
     if edit.full or _too_uncertain(state) or _delegated_role_change(state, edit):
-        new = _full(_compact_tags(columns), state.choice_titles, text, mode="full")
+        new = _full(compact_tags(columns), state.choice_titles, text, mode="full")
         state.consumed = True
         return new, new.resolved, new.result
     state.consumed = True  # from here on its arrays change
@@ -213,8 +252,31 @@ def apply_changes(
         state = _with_roles(state, columns)
     updated = _update_stars(state, columns, edit.star_changes, text)
     if updated is None:  # the exact step gave up: resolve in full, as a fresh calculation would
-        updated = _full(_compact_tags(columns), state.choice_titles, text, mode="full")
+        updated = _full(compact_tags(columns), state.choice_titles, text, mode="full")
     return updated, updated.resolved, updated.result
+
+
+def apply_changes(
+    state: IncrementalState, changes: Iterable[Change]
+) -> tuple[IncrementalState, ResolvedBallots, StarResult]:
+    """Return the new state, resolved ballots and result after ``changes``, in order.
+
+    The output is byte-identical to ``resolve_ballots`` and ``tally_star`` of the changed
+    input (with its ``content_hash``). A malformed change raises EngineInputError and
+    leaves ``state`` as it was; otherwise ``state`` is consumed.
+    """
+    return apply_edited(state, edit_input(state, changes))
+
+
+def changes_applied(columns: DecisionColumns, changes: Iterable[Change]) -> DecisionColumns:
+    """Return ``columns`` (in id order, as a state keeps them) after ``changes``, unresolved.
+
+    What rebuilds an input stored as changes: the columns a state would hold after them.
+    """
+    edit = _Edit(columns)
+    for change in changes:
+        edit.apply(change)
+    return compact_tags(edit.columns())
 
 
 def _with_newcomers(
@@ -322,11 +384,12 @@ def _full(
     text: CanonicalText | None,
     *,
     mode: str,
+    ix: Indexed | None = None,
 ) -> IncrementalState:
     """Return the state of a full resolve of ``columns``; ``text`` is their canonical text
-    if known (the columns are then in id order already).
+    if known (the columns are then in id order already), ``ix`` their index if known.
     """
-    ix = index_columns(columns)
+    ix = index_columns(columns) if ix is None else ix
     resolved, solution = resolve_indexed(ix, keep_solution=True)
     columns = _sorted_columns(ix, columns.tie_break_policy)
     text = CanonicalText(columns) if text is None else text
@@ -546,7 +609,7 @@ def _round(sol: StarSolution, positions: IntArray) -> IntArray | None:
     return rounded
 
 
-def _compact_tags(columns: DecisionColumns) -> DecisionColumns:
+def compact_tags(columns: DecisionColumns) -> DecisionColumns:
     """Return ``columns`` with only the tag sets in use (a full resolve names the tags of
     every ballot tag set, used or not).
     """

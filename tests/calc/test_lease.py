@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+import calc.calculation_input
 import calc.services
 from calc.models import Calculation, CalculationStatus
 from calc.services import (
@@ -72,7 +73,7 @@ def hold(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[threading.Event, t
 def test_the_heartbeat_keeps_a_slow_calculation_s_lease(decision, settings, monkeypatch):
     settings.CALC_LEASE_SECONDS = 0.6
     settings.CALC_HEARTBEAT_SECONDS = 0.1
-    reached, gate = hold(monkeypatch, "resolve_ballots")
+    reached, gate = hold(monkeypatch, "result_to_json")
     running = in_thread(lambda: decision_calculate(decision.pk, owner="slow-worker"))
     assert reached.wait(10)
     time.sleep(1.5)  # Well past the lease: only the heartbeat can have kept it.
@@ -168,13 +169,13 @@ def test_a_worker_whose_lease_was_taken_over_cannot_store_its_late_result(
 
 
 def test_a_lost_lease_leaves_the_decision_s_retries_to_the_new_holder(decision, monkeypatch):
-    original = calc.services.resolve_ballots
+    original = calc.calculation_input.build_state
 
     def stolen(frozen: Any, **kwargs: Any) -> Any:
         Decision.objects.filter(pk=decision.pk).update(calc_lease_owner="thief")
         return original(frozen, **kwargs)
 
-    monkeypatch.setattr(calc.services, "resolve_ballots", stolen)
+    monkeypatch.setattr(calc.calculation_input, "build_state", stolen)
     with pytest.raises(LeaseLost):
         decision_calculate(decision.pk)
     current = fresh(decision)

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+import calc.calculation_input
 import calc.results
 import calc.services
 from accounts.models import User
@@ -199,13 +201,13 @@ def test_the_first_holder_of_a_lease_taken_over_loses_it_even_with_the_same_name
 
 
 def test_a_lease_lost_mid_run_raises_and_records_failed(decision, monkeypatch):
-    original = calc.services.resolve_ballots
+    original = calc.calculation_input.build_state
 
     def stolen(frozen, **kwargs):
         Decision.objects.filter(pk=decision.pk).update(calc_lease_owner="thief")
         return original(frozen, **kwargs)
 
-    monkeypatch.setattr(calc.services, "resolve_ballots", stolen)
+    monkeypatch.setattr(calc.calculation_input, "build_state", stolen)
     with pytest.raises(LeaseLost):
         decision_calculate(decision.pk)
     calculation = Calculation.objects.get()
@@ -220,7 +222,7 @@ def test_a_failure_is_recorded_and_retried_with_backoff_until_the_limit(
 ):
     settings.CALC_RETRY_BACKOFF_SECONDS = 10
     settings.CALC_RETRY_LIMIT = 2
-    monkeypatch.setattr(calc.services, "tally_star", boom)
+    monkeypatch.setattr(calc.services, "result_to_json", boom)
 
     started = timezone.now()
     with pytest.raises(RuntimeError):
@@ -362,9 +364,10 @@ def test_each_phase_is_logged_in_one_line(decision, events, monkeypatch):
     # The fixture's joins and ballots were gathered into the one queued calculation.
     changes = calculation.change_count
     assert changes > 1
-    assert re.search(rf"\({changes} changes\), read in \d+(\.\d)? ms$", snapshot), snapshot
+    assert re.search(rf"\({changes} changes\), read whole in \d+(\.\d)? ms$", snapshot), snapshot
     staging = events.one("STAGING_COMPLETE").getMessage()
-    assert re.search(r"3 ballots counted, 0 delegated, \d+(\.\d)? ms$", staging), staging
+    counted = r"3 ballots counted, 0 delegated, resolved and tallied \(build\) in \d+(\.\d)? ms$"
+    assert re.search(counted, staging), staging
     tally = events.one("TALLY_COMPLETE")
     assert LINE.match(formatter.format(tally))
     assert "winner 'Park'" in tally.getMessage()
@@ -372,7 +375,7 @@ def test_each_phase_is_logged_in_one_line(decision, events, monkeypatch):
     request_recalculation(
         community_id=decision.community_id, trigger="again", decision_ids=[decision.pk]
     )
-    monkeypatch.setattr(calc.services, "tally_star", boom)
+    monkeypatch.setattr(calc.services, "result_to_json", boom)
     with pytest.raises(RuntimeError):
         decision_calculate(decision.pk)
     failed = events.one("CALC_FAILED")
@@ -404,18 +407,18 @@ def test_status_broadcasts_go_to_the_group_with_full_results_last(decision, laye
 def test_a_change_arriving_before_the_snapshot_leaves_no_orphan_queued_calculation(
     decision, monkeypatch
 ):
-    original = calc.services.snapshot_read
+    original = calc.services.input_read
     arrived: list[int] = []
 
-    def read_after_a_change(decision_id: int):
+    def read_after_a_change(decision_id: int, kept: Any):
         if not arrived:
             arrived.append(decision_id)
             request_recalculation(
                 community_id=decision.community_id, trigger="late", decision_ids=[decision_id]
             )
-        return original(decision_id)
+        return original(decision_id, kept)
 
-    monkeypatch.setattr(calc.services, "snapshot_read", read_after_a_change)
+    monkeypatch.setattr(calc.services, "input_read", read_after_a_change)
     [calculation] = decision_calculate(decision.pk)
     current = fresh(decision)
     assert calculation.generation == current.calc_requested_gen == current.calc_completed_gen

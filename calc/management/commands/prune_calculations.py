@@ -5,16 +5,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from calc.models import Calculation, CalculationStatus
+from calc.snapshot import snapshots_detach
 
 
 class Command(BaseCommand):
     help = (
         "Delete non-final calculations older than the retention (CALC_RETENTION_DAYS), "
-        "keeping each decision's latest completed one."
+        "keeping each decision's latest completed one. A kept snapshot stored as changes to "
+        "a deleted one is stored whole first."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,6 +43,9 @@ class Command(BaseCommand):
         ).exclude(pk=Subquery(latest_completed))
         count = old.count()
         if not dry_run:
-            old.delete()
+            with transaction.atomic():
+                doomed = list(old.values_list("pk", flat=True))
+                snapshots_detach(doomed)
+                Calculation.objects.filter(pk__in=doomed).delete()
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{verb} {count} calculation(s) older than {days} days.")

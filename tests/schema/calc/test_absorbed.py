@@ -41,15 +41,15 @@ def managed():
 
 def while_running(monkeypatch: pytest.MonkeyPatch, change: Callable[[], Any]) -> list[Any]:
     """Make ``change`` happen once a calculation has started, before it reads its snapshot."""
-    original = calc.services.snapshot_read
+    original = calc.services.input_read
     done: list[Any] = []
 
-    def read_after_the_change(decision_id: int):
+    def read_after_the_change(decision_id: int, kept: Any):
         if not done:
             done.append(change())
-        return original(decision_id)
+        return original(decision_id, kept)
 
-    monkeypatch.setattr(calc.services, "snapshot_read", read_after_the_change)
+    monkeypatch.setattr(calc.services, "input_read", read_after_the_change)
     return done
 
 

@@ -1,0 +1,59 @@
+"""Decisions' incremental states kept by this worker process between calculations.
+
+A state is taken out while a calculation uses it and put back only once that calculation
+completed, so a failure anywhere leaves nothing half-applied behind: the next calculation
+reads the decision whole. Least recently used states go first once the members kept
+exceed ``CALC_KEPT_MEMBERS``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from calc.engine.incremental import IncrementalState
+    from calc.models import StoredSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A decision's state at ``generation``; ``snapshot`` stores exactly its input."""
+
+    state: IncrementalState
+    generation: int
+    snapshot: StoredSnapshot
+
+    @property
+    def members(self) -> int:
+        return len(self.state.columns.member_ids)
+
+
+class KeptStates:
+    def __init__(self) -> None:
+        self._states: OrderedDict[int, Kept] = OrderedDict()
+        self._lock = Lock()
+
+    def take(self, decision_id: int) -> Kept | None:
+        with self._lock:
+            return self._states.pop(decision_id, None)
+
+    def put(self, decision_id: int, kept: Kept) -> None:
+        limit = settings.CALC_KEPT_MEMBERS
+        with self._lock:
+            self._states[decision_id] = kept
+            total = sum(k.members for k in self._states.values())
+            while total > limit and self._states:
+                _, evicted = self._states.popitem(last=False)
+                total -= evicted.members
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+kept_states = KeptStates()

@@ -1,0 +1,261 @@
+"""The worker's incremental path: changes read from the log, applied to the state it kept.
+
+Every calculation is compared with a whole read of the same moment made apart: content
+hash, stored result and the stored snapshot rebuilt from its chain of changes.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.db.models import RestrictedError
+from django.utils import timezone
+
+from calc.calculation_input import input_read
+from calc.engine.incremental import build_state, prepare_input
+from calc.kept import kept_states
+from calc.models import Calculation, Change, StoredSnapshot
+from calc.queue import request_recalculation
+from calc.result_json import result_to_json
+from calc.services import decision_calculate
+from calc.snapshot import snapshot_load, snapshot_read
+from core.errors import DomainError, Forbidden
+from democracy.models import Decision, Membership, Role
+from democracy.services.ballots import StarsSpec, ballot_cast, ballot_retract
+from democracy.services.followings import following_delete, following_upsert
+from democracy.services.memberships import membership_join, membership_leave, membership_update
+from tests.factories import DecisionFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TAGS = ["roads", "parks", "budget"]
+
+
+def whole(decision: Decision) -> tuple[str, dict[str, object]]:
+    """Return the content hash and stored result of a whole read, made apart from the worker."""
+    snapshot = snapshot_read(decision.pk)
+    state = build_state(prepare_input(snapshot.frozen), choice_titles=snapshot.choice_titles)
+    return state.content_hash, result_to_json(state.result)
+
+
+def calculate(decision: Decision) -> Calculation:
+    [calculation] = decision_calculate(decision.pk)
+    return calculation
+
+
+def community_with(decision: Decision, members: int, rng: random.Random) -> list[Membership]:
+    people = [MembershipFactory(community=decision.community) for _ in range(members)]
+    for member in people:
+        for followee in rng.sample(people, 2):
+            if followee != member:
+                following_upsert(
+                    user=member.user,
+                    community=decision.community,
+                    followee=followee,
+                    tags=rng.sample(TAGS, rng.randint(0, 1)),
+                )
+    for member in people[: members // 3]:
+        cast(decision, member, rng)
+    return people
+
+
+def cast(decision: Decision, member: Membership, rng: random.Random) -> None:
+    stars = [StarsSpec(c.pk, rng.randint(0, 5)) for c in decision.choices.all()]
+    ballot_cast(user=member.user, decision=decision, stars=stars, tags=rng.sample(TAGS, 1))
+
+
+def change_something(
+    decision: Decision, people: list[Membership], manager: Membership, rng: random.Random
+) -> str:
+    """Make one random change through the services; return what it was."""
+    community = decision.community
+    present = list(Membership.objects.filter(pk__in=[m.pk for m in people]))
+    approved = [m for m in present if m.is_approved]
+    member = rng.choice(approved)
+    kind = rng.choice(
+        [
+            "cast",
+            "cast",
+            "cast",
+            "retract",
+            "follow",
+            "unfollow",
+            "role",
+            "approval",
+            "leave",
+            "join",
+        ]
+    )
+    if kind == "retract":
+        member = rng.choice(list(Membership.objects.filter(ballots__decision=decision)) or [member])
+    elif kind == "unfollow":
+        member = rng.choice(list(Membership.objects.filter(following__isnull=False)) or [member])
+    if kind == "cast":
+        cast(decision, member, rng)
+    elif kind == "retract":
+        ballot_retract(user=member.user, decision=decision)
+    elif kind == "follow":
+        following_upsert(
+            user=member.user,
+            community=community,
+            followee=rng.choice([m for m in approved if m != member]),
+            tags=rng.sample(TAGS, rng.randint(0, 2)),
+            order=rng.randint(1, 3),
+        )
+    elif kind == "unfollow":
+        followee = rng.choice([f.followee for f in member.following.all()] or [member])
+        following_delete(user=member.user, community=community, followee=followee)
+    elif kind == "role":
+        role = Role.LOBBYIST if member.role == Role.VOTER else Role.VOTER
+        membership_update(user=member.user, membership=member, role=role)
+    elif kind == "approval":
+        member = rng.choice(present)
+        membership_update(user=manager.user, membership=member, is_approved=not member.is_approved)
+    elif kind == "leave":
+        membership_leave(user=member.user, community=community)
+    else:
+        people.append(membership_join(user=UserFactory(), community=community))
+    return kind
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_incremental_calculation_equals_a_whole_read(seed: int, settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    settings.CALC_SNAPSHOT_CHAIN = 8  # some whole snapshots along the way
+    rng = random.Random(seed)
+    decision = DecisionFactory(choices=["Park", "Road", "Bridge"])
+    manager = MembershipFactory(community=decision.community, is_manager=True)
+    people = community_with(decision, 12, rng)
+    first = calculate(decision)
+    assert StoredSnapshot.objects.get(pk=first.pk).depth == 0
+
+    made: list[str] = []
+    for _ in range(50):
+        try:
+            made.append(change_something(decision, people, manager, rng))
+        except (DomainError, Forbidden):
+            continue  # refused whole (no ballot to retract, the last manager…): nothing to do
+        calculation = calculate(decision)
+        content_hash, result = whole(decision)
+        assert calculation.content_hash == content_hash, made
+        assert calculation.results == result, made
+        rebuilt = build_state(prepare_input(snapshot_load(calculation.pk)))
+        assert rebuilt.content_hash == content_hash, made
+    depths = list(StoredSnapshot.objects.values_list("depth", flat=True))
+    assert max(depths) == 7  # chains, re-based every 8
+    assert depths.count(0) >= 4
+    assert "cast" in made
+    assert set(made) & {"follow", "unfollow"}
+    assert set(made) & {"leave", "join", "approval"}
+
+
+def test_a_ballot_is_read_as_one_change_and_stored_as_it(settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(7)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 9, rng)
+    first = calculate(decision)
+    kept = kept_states.take(decision.pk)
+    assert kept is not None
+    assert kept.generation == first.generation
+    kept_states.put(decision.pk, kept)
+
+    cast(decision, people[-1], rng)
+    read = input_read(decision.pk, kept)
+    assert read.read_as == f"1 change to generation {first.generation}"
+    second = calculate(decision)
+    stored = StoredSnapshot.objects.get(pk=second.pk)
+    assert (stored.previous_id, stored.depth, bytes(stored.canonical)) == (first.pk, 1, b"")
+    whole_size = len(StoredSnapshot.objects.get(pk=first.pk).columns)
+    assert len(stored.delta) < whole_size / 4
+
+
+def test_a_worker_that_kept_nothing_reads_the_decision_whole(settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(3)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 6, rng)
+    calculate(decision)
+    kept_states.clear()  # a restart, or another worker
+    cast(decision, people[0], rng)
+    calculation = calculate(decision)
+    stored = StoredSnapshot.objects.get(pk=calculation.pk)
+    assert (stored.previous_id, stored.depth) == (None, 0)
+    assert calculation.content_hash == whole(decision)[0]
+
+
+@pytest.mark.parametrize("gap", ["log pruned", "bump without a change", "whole change"])
+def test_a_gap_in_the_log_means_a_whole_read(gap: str, settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(5)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 6, rng)
+    calculate(decision)
+    cast(decision, people[1], rng)
+    if gap == "log pruned":
+        Change.objects.filter(decision=decision).delete()
+    elif gap == "bump without a change":
+        Decision.objects.filter(pk=decision.pk).update(calc_requested_gen=5_000)
+    else:
+        request_recalculation(
+            community_id=decision.community_id, trigger="t", decision_ids=[decision.pk]
+        )
+    read = input_read(decision.pk, kept_states.take(decision.pk))
+    assert read.read_as == "read whole"
+
+
+def test_a_kept_state_of_another_database_is_not_used(settings) -> None:
+    """Ids come back after a rollback (or a restored backup): the state must match by hash."""
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(11)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 6, rng)
+    first = calculate(decision)
+    Calculation.objects.filter(pk=first.pk).update(content_hash="0" * 64)
+    cast(decision, people[2], rng)
+    assert input_read(decision.pk, kept_states.take(decision.pk)).read_as == "read whole"
+
+
+def test_pruning_keeps_every_kept_snapshot_whole_or_on_a_kept_base(settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(13)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 6, rng)
+    calculations = [calculate(decision)]
+    for member in people[:3]:
+        cast(decision, member, rng)
+        calculations.append(calculate(decision))
+    hashes = [c.content_hash for c in calculations]
+    assert list(StoredSnapshot.objects.order_by("pk").values_list("depth", flat=True)) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    old = timezone.now() - timedelta(days=40)
+    Calculation.objects.filter(pk__in=[c.pk for c in calculations[:3]]).update(requested_at=old)
+    out = StringIO()
+    call_command("prune_calculations", stdout=out)
+    assert "Deleted 3 calculation(s)" in out.getvalue()
+    [kept] = StoredSnapshot.objects.all()
+    assert (kept.pk, kept.previous_id, kept.depth) == (calculations[-1].pk, None, 0)
+    assert build_state(prepare_input(snapshot_load(kept.pk))).content_hash == hashes[-1]
+
+
+def test_a_snapshot_built_on_another_cannot_lose_it_alone(settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(17)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 4, rng)
+    first = calculate(decision)
+    cast(decision, people[0], rng)
+    calculate(decision)
+    with pytest.raises(RestrictedError), transaction.atomic():
+        Calculation.objects.filter(pk=first.pk).delete()
+    decision.delete()  # both go together: nothing is left pointing anywhere
+    assert not StoredSnapshot.objects.exists()
