@@ -47,11 +47,11 @@ class CalculationAdmin(ReadOnlyAdmin):
         "worker",
     )
 
-    @admin.display(description="Snapshot size (compressed canonical JSON, bytes)")
+    @admin.display(description="Snapshot stored (bytes: whole, or the changes to the previous)")
     def snapshot_size(self, calculation: Calculation) -> int:
         return (
             StoredSnapshot.objects.filter(calculation=calculation)
-            .annotate(size=Length("canonical"))
+            .annotate(size=Length("canonical") + Length("columns") + Length("delta"))
             .values_list("size", flat=True)
             .first()
             or 0

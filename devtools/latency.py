@@ -75,6 +75,20 @@ class LatencyReport(TypedDict):
     p95_ms: float
     max_ms: float
     calculation_median_ms: float | None
+    whole_snapshot_bytes: int
+    stored_bytes_per_calculation: float
+
+
+# What each completed calculation stored for its snapshot (whole, or as changes), oldest first.
+SNAPSHOT_SIZES = """
+import json
+from django.db.models.functions import Length
+from calc.models import StoredSnapshot
+rows = StoredSnapshot.objects.order_by("pk").annotate(
+    size=Length("canonical") + Length("columns") + Length("delta")
+).values_list("size", "depth")
+print(json.dumps(list(rows)))
+"""
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -234,6 +248,10 @@ def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> 
     ):
         latencies, first_result = asyncio.run(_measure(running, options, log))
         calculation_median = _calculation_median(running, options.ballots + 1)
+        printed = running.server.manage("shell", "--no-imports", "-c", SNAPSHOT_SIZES)
+        sizes = json.loads(printed.strip().splitlines()[-1])
+    whole = max(size for size, depth in sizes if depth == 0)
+    timed = [size for size, _ in sizes[1:]] or [whole]
     seeded = running.seeded
     return {
         "setup": options.setup,
@@ -249,6 +267,8 @@ def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> 
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "max_ms": round(max(latencies), 1),
         "calculation_median_ms": calculation_median,
+        "whole_snapshot_bytes": whole,
+        "stored_bytes_per_calculation": round(statistics.median(timed), 1),
     }
 
 
@@ -265,4 +285,7 @@ def latency_summary(report: LatencyReport) -> str:
         f"max {report['max_ms']:.0f} ms\n"
         f"median calculation (durationMs): "
         f"{'-' if calc_ms is None else f'{calc_ms:.0f} ms'}\n"
+        f"snapshot stored per calculation after the first: median "
+        f"{report['stored_bytes_per_calculation']:,.0f} bytes "
+        f"(a whole one: {report['whole_snapshot_bytes']:,} bytes)\n"
     )

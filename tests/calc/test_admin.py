@@ -22,8 +22,9 @@ def test_calculation_history_is_readable_and_read_only(admin_client):
     assert page.status_code == 200
     body = page.content.decode()
     assert calculation.content_hash in body
-    assert "Snapshot size" in body
-    assert f">{len(calculation.stored_snapshot.canonical)}<" in body
+    assert "Snapshot stored" in body
+    stored = calculation.stored_snapshot
+    assert f">{len(stored.canonical) + len(stored.columns)}<" in body
     assert admin_client.get(reverse("admin:calc_calculation_add")).status_code == 403
     admin_client.post(
         reverse("admin:calc_calculation_change", args=[calculation.pk]), {"trigger": "edited"}
