@@ -80,13 +80,25 @@ def result_to_json(result: StarResult) -> JsonObject:
         "runoff": None if result.runoff is None else _counts_json(result.runoff),
         "tiebreaks": list(result.tiebreaks),
         "participation": _counts_json(result.participation),
-        "influence": None
-        if result.influence is None
-        else [
-            [m, _influence_text(v)]
-            for m, v in zip(result.influence.members, result.influence.scaled, strict=True)
-        ],
+        "influence": None if result.influence is None else _influence_json(result.influence),
     }
+
+
+# The last ranking written and its JSON: an incremental update that changes only stars keeps
+# the ranking object, and writing 20,000 entries again cost more than the update itself.
+_last_influence: tuple[InfluenceRanking, list[list[str]]] | None = None
+
+
+def _influence_json(ranking: InfluenceRanking) -> list[list[str]]:
+    global _last_influence  # one entry, replaced whole: safe across threads
+    last = _last_influence
+    if last is not None and last[0] is ranking:
+        return [list(entry) for entry in last[1]]
+    entries = [
+        [m, _influence_text(v)] for m, v in zip(ranking.members, ranking.scaled, strict=True)
+    ]
+    _last_influence = (ranking, entries)
+    return [list(entry) for entry in entries]
 
 
 def result_from_json(data: object) -> StarResult:
