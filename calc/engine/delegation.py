@@ -170,6 +170,14 @@ def resolve_indexed(
     return resolved, solution
 
 
+def ballot_tag_bits(
+    tag_sets: list[frozenset[str]], tag_names: tuple[str, ...], words: int
+) -> npt.NDArray[np.uint64]:
+    """Return the tag bits ``resolve_ballots`` gives direct ballots with these tag sets."""
+    bit_of = {t: i + 1 for i, t in enumerate(tag_names)}
+    return _masks([_tag_int(t, bit_of) for t in tag_sets], words)
+
+
 def _tag_int(tags: frozenset[str], bit_of: dict[str, int]) -> int:
     value = 0
     for t in tags:

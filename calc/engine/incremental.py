@@ -15,10 +15,13 @@ A following out of a member holding a direct ballot is ignored by every rule, so
 changing or removing one changes the input (and its content hash) but no ballot. A member
 who joins holds no ballot and follows nobody: every later row moves up, nothing else
 changes. A member without a delegated ballot who changes role changes a head count, and
-for a direct ballot one tally row and exactly one unit of its owner's influence. Every
-other change (a ballot cast or retracted, or one whose tags change; any other following;
-members leaving; a member with a delegated ballot changing role) is applied to the input
-and resolved in full.
+for a direct ballot one tally row and exactly one unit of its owner's influence. A first
+ballot of a member who held none and whom nobody follows, with tags some ballot already
+had, is only its own ballot: a tally row and its owner's influence (1, or 0 for a
+lobbyist). Every other change (a ballot cast by a member who held a delegated ballot or
+whom someone follows, retracted, or whose tags change; any other following; members
+leaving; a member with a delegated ballot changing role) is applied to the input and
+resolved in full.
 Either way the canonical text behind the content hash is edited, not written again
 (``canonical.py``).
 """
@@ -37,7 +40,7 @@ from scipy.sparse.csgraph import breadth_first_order
 from calc.engine.averaging import solve_float
 from calc.engine.canonical import BALLOTS, FOLLOWINGS, MEMBERS, CanonicalText
 from calc.engine.columns import MAX_STARS, MIN_STARS, DecisionColumns, decision_columns
-from calc.engine.delegation import StarSolution, resolve_indexed
+from calc.engine.delegation import StarSolution, ballot_tag_bits, resolve_indexed
 from calc.engine.exact import solve_exact
 from calc.engine.star import influence_ranking, star_result
 from calc.engine.tiebreak import FIVE_STARS
@@ -240,7 +243,12 @@ def apply_edited(
     if state.consumed:
         raise EngineInputError("this incremental state was already used; use the one returned")
     edit, columns, text = edited.edit, edited.columns, edited.text
-    if edit.full or _too_uncertain(state) or _delegated_role_change(state, edit):
+    if (
+        edit.full
+        or _too_uncertain(state)
+        or _delegated_role_change(state, edit)
+        or not _first_ballots_alone(state, columns, edit)
+    ):
         new = _full(compact_tags(columns), state.choice_titles, text, mode="full")
         state.consumed = True
         return new, new.resolved, new.result
@@ -250,7 +258,13 @@ def apply_edited(
         state = _with_newcomers(state, columns, rows)
     if edit.roles:
         state = _with_roles(state, columns)
-    updated = _update_stars(state, columns, edit.star_changes, text)
+    star_changes = edit.star_changes
+    if edit.first_ballots:
+        index = SortedIdIndex(columns.member_ids)
+        rows = np.array(sorted(map(index.__getitem__, edit.first_ballots)), dtype=np.int64)
+        state = _with_first_ballots(state, columns, rows)
+        star_changes = {r: s for r, s in star_changes.items() if r not in set(rows.tolist())}
+    updated = _update_stars(state, columns, star_changes, text)
     if updated is None:  # the exact step gave up: resolve in full, as a fresh calculation would
         updated = _full(compact_tags(columns), state.choice_titles, text, mode="full")
     return updated, updated.resolved, updated.result
@@ -369,6 +383,65 @@ def _with_roles(state: IncrementalState, columns: DecisionColumns) -> Incrementa
         counted_stars=counted_stars,
         totals=totals,
         fives=fives,
+        influence=influence_ranking(resolved),
+    )
+
+
+def _first_ballots_alone(state: IncrementalState, columns: DecisionColumns, edit: _Edit) -> bool:
+    """Return whether every first ballot of ``edit`` changes nobody else's ballot: its member
+    held no ballot, nobody follows them (a following could become active) and its tags are
+    known ones (a new tag renumbers every member's tag bits).
+    """
+    if not edit.first_ballots:
+        return True
+    old = state.resolved
+    known = set(old.tag_names)
+    index = SortedIdIndex(columns.member_ids)
+    for member in edit.first_ballots:
+        if member not in edit.joined and old.has_ballot[old.index_of(member)]:
+            return False
+        row = index[member]
+        at = int(np.searchsorted(columns.ballot_member, row))
+        if not columns.ballot_tag_sets[int(columns.ballot_tag_code[at])] <= known:
+            return False
+        if np.any(columns.follow_dst == row):
+            return False
+    return True
+
+
+def _with_first_ballots(
+    state: IncrementalState, columns: DecisionColumns, rows: IntArray
+) -> IncrementalState:
+    """Return ``state`` with first direct ballots of ``rows``, members nobody follows: each is
+    its own ballot, with its owner's influence (1 if counted, 0 for a lobbyist), and, when
+    counted, one more tally row.
+    """
+    old = state.resolved
+    at = np.searchsorted(columns.ballot_member, rows)
+    is_direct, has_ballot = old.is_direct.copy(), old.has_ballot.copy()
+    is_direct[rows] = has_ballot[rows] = True
+    stars, tag_bits, influence = old.stars.copy(), old.tag_bits.copy(), old.influence.copy()
+    stars[rows] = columns.ballot_stars[at] * STAR_SCALE
+    tag_sets = [columns.ballot_tag_sets[int(c)] for c in columns.ballot_tag_code[at].tolist()]
+    tag_bits[rows] = ballot_tag_bits(tag_sets, old.tag_names, tag_bits.shape[1])
+    influence[rows] = np.where(old.is_voter[rows], STAR_SCALE, 0)
+    resolved = replace(
+        old,
+        is_direct=is_direct,
+        has_ballot=has_ballot,
+        stars=stars,
+        tag_bits=tag_bits,
+        influence=influence,
+    )
+    counted_rows = np.flatnonzero(resolved.counted)
+    added = stars[rows[old.is_voter[rows]]]
+    return replace(
+        state,
+        resolved=resolved,
+        counted_rows=counted_rows,
+        counted_stars=np.ascontiguousarray(stars[counted_rows]),
+        totals=state.totals + added.sum(axis=0),
+        fives=state.fives + np.count_nonzero(added == FIVE_STARS, axis=0),
         influence=influence_ranking(resolved),
     )
 
@@ -642,6 +715,7 @@ class _Edit:
         self.roles: set[str] = set()  # members whose role changed
         self.edits: list[Edit] = []
         self.star_changes: dict[int, IntArray] = {}
+        self.first_ballots: set[str] = set()  # members casting a ballot they did not hold
 
     def columns(self) -> DecisionColumns:
         return DecisionColumns(
@@ -732,13 +806,13 @@ class _Edit:
             self.stars = np.insert(self.stars.reshape(-1, values.size), i, values, axis=0)
             self.ballot_code = np.insert(self.ballot_code, i, code)
             self.edits.append((BALLOTS, "insert", i))
-            self.full = True
+            self.first_ballots.add(ballot.member)
             return
         self.edits.append((BALLOTS, "set", at))
         if int(self.ballot_code[at]) != code:
             self.ballot_code = self.ballot_code.copy()
             self.ballot_code[at] = code
-            self.full = True
+            self.full = self.full or ballot.member not in self.first_ballots
         if row not in self.star_changes:
             self.star_changes[row] = np.array(self.stars[at])
         self.stars = self.stars.copy() if self.stars is self.base.ballot_stars else self.stars

@@ -415,3 +415,48 @@ def test_a_role_change_resolves_in_full_only_for_a_delegated_ballot(
     new, resolved, result = apply_changes(state, [change])
     assert new.last_mode == mode
     assert_same_as_full(resolved, result, model)
+
+
+@pytest.mark.parametrize(
+    ("batch", "mode"),
+    [
+        # Nobody follows them and they held no ballot: only their own ballot is new.
+        ([MemberJoined(Member("n")), BallotCast(DirectBallot.of("n", {"x": 3}))], "input"),
+        (
+            [
+                MemberJoined(Member("n", Role.LOBBYIST)),
+                BallotCast(DirectBallot.of("n", {"y": 5})),
+                BallotCast(DirectBallot.of("n", {"y": 4})),  # cast again in the same batch
+                BallotCast(DirectBallot.of("a", {"x": 1})),  # and another voter's stars
+            ],
+            "stars",
+        ),
+        # Each of these reaches someone else, or renumbers tag bits: resolved in full.
+        ([BallotCast(DirectBallot.of("c", {"x": 2}))], "full"),  # c held a delegated ballot
+        ([BallotCast(DirectBallot.of("b", {"x": 2}))], "full"),  # c follows b
+        (
+            [MemberJoined(Member("n")), BallotCast(DirectBallot.of("n", {"x": 3}, {"parks"}))],
+            "full",  # a tag no ballot had
+        ),
+        (
+            [
+                MemberJoined(Member("n")),
+                BallotCast(DirectBallot.of("n", {"x": 3})),
+                FollowingSet(Following("a", "n")),  # a follows n: ignored, a votes directly
+                FollowingSet(Following("b", "n")),  # b follows n: b's ballot changes
+            ],
+            "full",
+        ),
+    ],
+)
+def test_a_first_ballot_nobody_follows_is_added_without_a_resolve(
+    batch: list[Change], mode: str
+) -> None:
+    decision, state = _small()
+    model = Model.of(decision)
+    for change in batch:
+        model.apply(change)
+    new, resolved, result = apply_changes(state, batch)
+    assert new.last_mode == mode
+    assert_same_as_full(resolved, result, model)
+    assert_solution_holds(new, model)
