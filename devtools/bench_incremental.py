@@ -5,8 +5,8 @@ single-ballot changes are applied one at a time with ``calc.engine.incremental``
 direct voter gives new random stars, keeping their tags. Each is timed (``apply_changes``:
 the update, the tally and the content hash of the new input), and the hash alone is timed
 again apart. Then the direct voter with the highest influence (the largest upstream) does
-the same, timed apart (``hub_ms``), and a member without a ballot casts one (``first_cast_ms``:
-resolved in full, the canonical text edited). A full run (``resolve_ballots`` + ``tally_star``, best
+the same, timed apart (``hub_ms``), and a member holding a delegated ballot casts one
+(``first_cast_ms``: resolved in full, the canonical text edited). A full run (``resolve_ballots`` + ``tally_star``, best
 of ``--repeat``, and the content hash apart, as ``bench_calc`` reports them) on the final
 input is the comparison, and its output must equal the incremental one (every resolved
 array, the result's stored JSON and the content hash): ``identical`` in the report.
@@ -123,9 +123,9 @@ def run(
         hub_ms = (time.perf_counter() - start) * 1000
         hub_reached = state.last_solved
         modes.append(state.last_mode)
-    # A first ballot (a member without one casts): resolved in full, the text edited.
+    # A first ballot of a member who held a delegated one: resolved in full, the text edited.
     cols = state.columns
-    without = np.flatnonzero(~state.resolved.is_direct)
+    without = np.flatnonzero(state.resolved.is_delegated)
     newcomer = ids[int(without[rng.integers(without.size)])] if without.size else None
     cast_ms = 0.0
     if newcomer is not None:
