@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 Pair = tuple[int, int]
 Stars = tuple[int, ...]
+BallotNow = tuple[dict[str, int], frozenset[str]]  # stars by choice id, tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class _Rows:
 
     roles: dict[int, str]  # the touched members still approved here
     followings: dict[Pair, tuple[frozenset[str], int]]
-    ballots: dict[int, tuple[dict[str, int], frozenset[str]]]
+    ballots: dict[int, BallotNow]
 
 
 def delta_read(
@@ -128,40 +129,48 @@ def _keys(logged: list[tuple[str, int | None, int | None]]) -> _Keys | None:
 
 def _rows_now(keys: _Keys, decision: Decision) -> _Rows:
     community = decision.community_id
-    roles = dict(
-        Membership.objects.filter(
-            pk__in=keys.members, community_id=community, is_approved=True
-        ).values_list("pk", "role")
-    )
-    touching = Q(follower_id__in=keys.members) | Q(followee_id__in=keys.members)
-    named = Q(
-        follower_id__in={f for f, _ in keys.followings},
-        followee_id__in={g for _, g in keys.followings},
-    )
-    followings = {
-        (f, g): (frozenset(tags), order)
-        for f, g, tags, order in FollowingRow.objects.filter(community_id=community)
-        .filter(touching | named)
-        .values_list("follower_id", "followee_id", "tags", "order")
-        if (f, g) in keys.followings or f in keys.members or g in keys.members
-    }
+    rows = _Rows(roles={}, followings={}, ballots={})
+    if keys.members:
+        rows.roles = dict(
+            Membership.objects.filter(
+                pk__in=keys.members, community_id=community, is_approved=True
+            ).values_list("pk", "role")
+        )
+    if keys.members or keys.followings:
+        touching = Q(follower_id__in=keys.members) | Q(followee_id__in=keys.members)
+        named = Q(
+            follower_id__in={f for f, _ in keys.followings},
+            followee_id__in={g for _, g in keys.followings},
+        )
+        rows.followings = {
+            (f, g): (frozenset(tags), order)
+            for f, g, tags, order in FollowingRow.objects.filter(community_id=community)
+            .filter(touching | named)
+            .values_list("follower_id", "followee_id", "tags", "order")
+            if (f, g) in keys.followings or f in keys.members or g in keys.members
+        }
     voters = keys.ballots | keys.members
+    if voters:
+        rows.ballots = _ballots(decision.pk, voters)
+    return rows
+
+
+def _ballots(
+    decision_id: int, voters: set[int]
+) -> dict[int, tuple[dict[str, int], frozenset[str]]]:
+    """Return the ballots of ``voters`` on the decision: stars by choice id, and tags."""
     ballots = {
-        member: (tags, pk)
+        pk: (member, frozenset(tags))
         for pk, member, tags in Ballot.objects.filter(
-            decision_id=decision.pk, membership_id__in=voters
+            decision_id=decision_id, membership_id__in=voters
         ).values_list("pk", "membership_id", "tags")
     }
-    stars: dict[int, dict[str, int]] = {pk: {} for _, pk in ballots.values()}
-    for ballot, choice, value in BallotStar.objects.filter(ballot_id__in=stars).values_list(
-        "ballot_id", "choice_id", "stars"
-    ):
-        stars[ballot][str(choice)] = value
-    return _Rows(
-        roles=roles,
-        followings=followings,
-        ballots={m: (stars[pk], frozenset(tags)) for m, (tags, pk) in ballots.items()},
-    )
+    stars: dict[int, dict[str, int]] = {pk: {} for pk in ballots}
+    if ballots:
+        rated = BallotStar.objects.filter(ballot_id__in=ballots)
+        for ballot, choice, value in rated.values_list("ballot_id", "choice_id", "stars"):
+            stars[ballot][str(choice)] = value
+    return {member: (stars[pk], tags) for pk, (member, tags) in ballots.items()}
 
 
 class _Kept:

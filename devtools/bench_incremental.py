@@ -6,10 +6,11 @@ direct voter gives new random stars, keeping their tags. Each is timed (``apply_
 the update, the tally and the content hash of the new input), and the hash alone is timed
 again apart. Then the direct voter with the highest influence (the largest upstream) does
 the same, timed apart (``hub_ms``), and a member holding a delegated ballot casts one
-(``first_cast_ms``: resolved in full, the canonical text edited). A full run (``resolve_ballots`` + ``tally_star``, best
-of ``--repeat``, and the content hash apart, as ``bench_calc`` reports them) on the final
-input is the comparison, and its output must equal the incremental one (every resolved
-array, the result's stored JSON and the content hash): ``identical`` in the report.
+(``first_cast_ms``: resolved in full, the canonical text edited). A full run
+(``resolve_ballots`` + ``tally_star``, best of ``--repeat``, and the content hash apart, as
+``bench_calc`` reports them) on the final input is the comparison, and its output must
+equal the incremental one (every resolved array, the result's stored JSON and the content
+hash): ``identical`` in the report.
 """
 
 from __future__ import annotations
