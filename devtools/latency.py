@@ -77,6 +77,7 @@ class LatencyReport(TypedDict):
     calculation_median_ms: float | None
     whole_snapshot_bytes: int
     stored_bytes_per_calculation: float
+    peak_rss_mb: float  # the largest of the server and worker processes
 
 
 # What each completed calculation stored for its snapshot (whole, or as changes), oldest first.
@@ -89,6 +90,14 @@ rows = StoredSnapshot.objects.order_by("pk").annotate(
 ).values_list("size", "depth")
 print(json.dumps(list(rows)))
 """
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Return the peak resident memory of a live process (``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -250,6 +259,7 @@ def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> 
         calculation_median = _calculation_median(running, options.ballots + 1)
         printed = running.server.manage("shell", "--no-imports", "-c", SNAPSHOT_SIZES)
         sizes = json.loads(printed.strip().splitlines()[-1])
+        peak = max(peak_rss_mb(p.pid) for p in running.server.processes if p.poll() is None)
     whole = max(size for size, depth in sizes if depth == 0)
     timed = [size for size, _ in sizes[1:]] or [whole]
     seeded = running.seeded
@@ -269,6 +279,7 @@ def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> 
         "calculation_median_ms": calculation_median,
         "whole_snapshot_bytes": whole,
         "stored_bytes_per_calculation": round(statistics.median(timed), 1),
+        "peak_rss_mb": round(peak, 1),
     }
 
 
@@ -288,4 +299,5 @@ def latency_summary(report: LatencyReport) -> str:
         f"snapshot stored per calculation after the first: median "
         f"{report['stored_bytes_per_calculation']:,.0f} bytes "
         f"(a whole one: {report['whole_snapshot_bytes']:,} bytes)\n"
+        f"peak memory of the largest server or worker process: {report['peak_rss_mb']:,.0f} MB\n"
     )

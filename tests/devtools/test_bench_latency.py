@@ -29,3 +29,7 @@ def test_a_tiny_embedded_run_reports_latencies() -> None:
     assert report["ballots"] == len(report["latencies_ms"]) == 3
     assert 0 <= report["median_ms"] <= report["p95_ms"] <= report["max_ms"] < 30_000
     assert report["followings"] > 0
+    # The voter's ballots after the first are stored as what changed, a small part of a
+    # whole snapshot; the worker runs in the server process here.
+    assert 0 < report["stored_bytes_per_calculation"] < report["whole_snapshot_bytes"] / 4
+    assert 20 < report["peak_rss_mb"] < 4_000
