@@ -34,9 +34,14 @@ class Kept:
 
 
 class KeptStates:
+    """This process's kept states, and ``channel``: where wake-ups for them should go (the
+    process's own worker channel; empty when it runs no worker of its own).
+    """
+
     def __init__(self) -> None:
         self._states: OrderedDict[int, Kept] = OrderedDict()
         self._lock = Lock()
+        self.channel = ""
 
     def take(self, decision_id: int) -> Kept | None:
         with self._lock:

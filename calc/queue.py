@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from calc.broadcast import broadcast
@@ -22,6 +21,7 @@ from core.logs import Event, log_event
 from democracy.models import Decision, DecisionStatus
 
 CALC_CHANNEL = "calc"
+OPEN = DecisionStatus.OPEN.value
 WAKE = "calc.wake"
 
 
@@ -31,15 +31,21 @@ def wake_message(decision_id: int) -> dict[str, object]:
 
 
 def wake(decision_ids: Iterable[int]) -> None:
-    """Send wake-up calls to the worker channel; losing one only delays the work.
+    """Send wake-up calls to the workers; losing one only delays the work.
 
-    While Redis is away they are skipped: a worker's sweeper finds the work in the database.
+    A decision whose state a worker keeps is woken on that worker's own channel, so it
+    reads only what changed; any other goes to the shared channel ``calc``. While Redis is
+    away they are skipped: a worker's sweeper finds the work in the database.
     """
     layer = get_channel_layer()
     if layer is None:
         return
-    for decision_id in decision_ids:
-        if not send_or_skip(layer.send, CALC_CHANNEL, wake_message(decision_id)):
+    kept_by = dict(
+        Decision.objects.filter(pk__in=list(decision_ids)).values_list("pk", "calc_kept_by")
+    )
+    for decision_id, channel in sorted(kept_by.items()):
+        message = wake_message(decision_id)
+        if not send_or_skip(layer.send, channel or CALC_CHANNEL, message):
             return
 
 
@@ -55,22 +61,40 @@ class ChangeKey:
 WHOLE = ChangeKey(ChangeKind.WHOLE)
 
 
-def _record(decision_ids: list[int], change: ChangeKey) -> None:
-    """Log ``change`` under each decision's new generation, in one statement.
+def _bump(where: str, params: list[int | str], change: ChangeKey) -> list[int]:
+    """Raise the requested generation of the decisions ``where`` selects and log ``change``
+    under each new generation; return their ids.
 
-    Runs right after the bump, while the rows are locked: generations and their changes
-    commit together and in order.
+    The log's rows are written while the decisions' rows are locked, so generations and
+    their changes commit together and in order. On PostgreSQL the insert rides on the bump
+    (one statement, while a storm of ballots waits for the row); SQLite takes two.
     """
     q = connection.ops.quote_name
-    changes, decisions = q(Change._meta.db_table), q(Decision._meta.db_table)
-    marks = ", ".join(["%s"] * len(decision_ids))
+    decisions, changes = q(Decision._meta.db_table), q(Change._meta.db_table)
+    bump = (
+        f"UPDATE {decisions} SET calc_requested_gen = calc_requested_gen + 1, "
+        f"calc_failures = 0, calc_retry_at = NULL WHERE {where}"
+    )
+    insert = (
+        f"INSERT INTO {changes} (decision_id, generation, kind, member_id, other_id, created_at)"
+    )
+    logged = [change.kind.value, change.member_id, change.other_id, timezone.now()]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {changes} (decision_id, generation, kind, member_id, other_id, "
-            f"created_at) SELECT id, calc_requested_gen, %s, %s, %s, %s FROM {decisions} "
-            f"WHERE id IN ({marks})",
-            [change.kind.value, change.member_id, change.other_id, timezone.now(), *decision_ids],
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH bumped AS ({bump} RETURNING id, calc_requested_gen) {insert} "
+                "SELECT id, calc_requested_gen, %s, %s, %s, %s FROM bumped RETURNING decision_id",
+                [*params, *logged],
+            )
+            return sorted(pk for (pk,) in cursor.fetchall())
+        cursor.execute(f"{bump} RETURNING id, calc_requested_gen", params)
+        bumped = cursor.fetchall()
+        if bumped:
+            cursor.executemany(
+                f"{insert} VALUES (%s, %s, %s, %s, %s, %s)",
+                [(pk, generation, *logged) for pk, generation in bumped],
+            )
+        return sorted(pk for pk, _ in bumped)
 
 
 def _broadcast_all(calculations: list[Calculation]) -> None:
@@ -111,23 +135,19 @@ def request_recalculation(
     read the decision whole). Returns the queued calculation of each decision: an existing
     QUEUED one absorbs this request (bursts coalesce into one pending calculation).
     """
-    decisions = Decision.objects.filter(community_id=community_id)
-    bump = {"calc_requested_gen": F("calc_requested_gen") + 1, "calc_failures": 0}
     with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
         # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
         # decision queue up here and each sees the other's QUEUED calculation.
         if decision_ids is None:
-            ids = sorted(decisions.filter(status=DecisionStatus.OPEN).values_list("pk", flat=True))
-            Decision.objects.filter(pk__in=ids).update(**bump, calc_retry_at=None)
+            ids = _bump("community_id = %s AND status = %s", [community_id, OPEN], change)
+        elif wanted := sorted(set(decision_ids)):
+            # The usual case, a ballot: the decisions named, unless a draft (or another
+            # community's).
+            marks = ", ".join(["%s"] * len(wanted))
+            where = f"community_id = %s AND status <> %s AND id IN ({marks})"
+            ids = _bump(where, [community_id, DecisionStatus.DRAFT.value, *wanted], change)
         else:
-            # The usual case, a ballot: one statement for the decisions named, and a second
-            # only when some of them were not there to bump (a draft, another community's).
-            wanted = sorted(set(decision_ids))
-            named = decisions.filter(pk__in=wanted).exclude(status=DecisionStatus.DRAFT)
-            bumped = named.update(**bump, calc_retry_at=None)
-            ids = wanted if bumped == len(wanted) else sorted(named.values_list("pk", flat=True))
-        if ids:
-            _record(ids, change)
+            ids = []
         existing = _count_into_queued(ids)
         created = [
             Calculation.objects.create(decision_id=pk, trigger=trigger[:250])

@@ -196,6 +196,9 @@ def _complete(
             Decision.objects.filter(
                 pk=calculation.decision_id, calc_completed_gen__lt=generation
             ).update(calc_completed_gen=generation, calc_failures=0, calc_retry_at=None)
+            keeper = kept_states.channel if status == DecisionStatus.OPEN else ""
+            if decision.calc_kept_by != keeper:
+                Decision.objects.filter(pk=calculation.decision_id).update(calc_kept_by=keeper)
             if decision.calc_requested_gen <= generation:
                 # Requests that arrived between the claim and the snapshot were absorbed by a
                 # QUEUED calculation this snapshot already covers; left QUEUED, it would absorb

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import secrets
+import socket
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -18,6 +22,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from calc import layer
+from calc.kept import kept_states
+from calc.queue import CALC_CHANNEL
 from calc.services import calculations_fail_stuck, decision_calculate, decisions_due
 from core.errors import DomainError
 from democracy.models import Decision, DecisionStatus
@@ -145,12 +151,39 @@ class CalcConsumer(AsyncConsumer):
             logger.warning("Ignored a calc.wake message without a decision id: %r", message)
 
 
+def own_channel_name() -> str:
+    """Return a channel name for this worker process alone: ``calc.<host>-<pid>-<random>``."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40]
+    return f"{CALC_CHANNEL}.{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class CalcChannelRouter:
+    """Route ``calc`` and every worker's own ``calc.<…>`` channel to ``CalcConsumer``."""
+
+    def __init__(self) -> None:
+        self.consumer = CalcConsumer.as_asgi()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        channel = scope.get("channel", "")
+        if channel != CALC_CHANNEL and not channel.startswith(f"{CALC_CHANNEL}."):
+            raise ValueError(f"No route found for channel {channel!r}")
+        await self.consumer(scope, receive, send)
+
+
 class CalcWorker(Worker):
     """``runworker calc`` with the sweeper: it runs at start and every ``CALC_SWEEP_SECONDS``.
 
-    A Redis outage neither stops it nor its sweeper: the listener waits for Redis to come
-    back (calc.layer), while the sweeper keeps calculating from the database.
+    It also listens on a channel of its own, where the decisions whose state it keeps are
+    woken (``calc.queue.wake``), so their next calculation reads only what changed. A Redis
+    outage neither stops it nor its sweeper: the listener waits for Redis to come back
+    (calc.layer), while the sweeper keeps calculating from the database.
     """
+
+    def __init__(
+        self, application: Any, channels: list[str], channel_layer: Any, **kwargs: Any
+    ) -> None:
+        kept_states.channel = own_channel_name()
+        super().__init__(application, [*channels, kept_states.channel], channel_layer, **kwargs)
 
     async def handle(self) -> None:
         sweeper = asyncio.ensure_future(sweep_forever(get_runner()))

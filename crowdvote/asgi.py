@@ -17,11 +17,10 @@ secret_key_require()
 django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from calc.queue import CALC_CHANNEL  # noqa: E402
-from calc.worker import CalcConsumer  # noqa: E402
+from calc.worker import CalcChannelRouter  # noqa: E402
 from crowdvote.close_reasons import daphne_send_close_reasons  # noqa: E402
 from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
 
@@ -35,6 +34,6 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(
             URLRouter([re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())])
         ),
-        "channel": ChannelNameRouter({CALC_CHANNEL: CalcConsumer.as_asgi()}),
+        "channel": CalcChannelRouter(),
     }
 )

@@ -134,6 +134,8 @@ class Decision(models.Model):
     calc_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     calc_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     calc_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The channel of the worker keeping this decision's state: its wake-ups go there.
+    calc_kept_by = models.CharField(max_length=100, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

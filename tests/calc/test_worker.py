@@ -12,15 +12,23 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
-from channels.routing import ChannelNameRouter
 from django.db.models import F
 from django.utils import timezone
 
 import calc.worker
+from calc.kept import kept_states
 from calc.models import Calculation, CalculationStatus
-from calc.queue import CALC_CHANNEL, WAKE
+from calc.queue import CALC_CHANNEL, WAKE, wake_message
 from calc.services import decision_calculate
-from calc.worker import CalcConsumer, CalcRunner, get_runner, sweep, sweep_once
+from calc.worker import (
+    CalcChannelRouter,
+    CalcConsumer,
+    CalcRunner,
+    get_runner,
+    own_channel_name,
+    sweep,
+    sweep_once,
+)
 from democracy.models import Decision, DecisionStatus
 from democracy.services.ballots import StarsSpec, ballot_cast
 from tests.calc.conftest import received
@@ -156,7 +164,7 @@ async def test_a_message_without_a_decision_is_ignored_and_the_consumer_lives_on
     voted, layer, caplog
 ):
     caplog.set_level(logging.WARNING, logger="calc.worker")
-    app = ChannelNameRouter({CALC_CHANNEL: CalcConsumer.as_asgi()})
+    app = CalcChannelRouter()
     communicator = ApplicationCommunicator(app, {"type": "channel", "channel": CALC_CHANNEL})
     await communicator.send_input({"type": WAKE})
     await communicator.send_input({"type": WAKE, "decision_id": str(voted.pk)})
@@ -225,3 +233,41 @@ async def test_sweep_closes_due_decisions_and_their_final_calculation_follows(la
     final = await Calculation.objects.aget(decision_id=decision.pk, is_final=True)
     assert final.status == CalculationStatus.COMPLETED
     assert final.generation == closed.calc_requested_gen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_whose_state_a_worker_keeps_is_woken_on_that_worker_s_channel(layer):
+    decision = DecisionFactory(choices=["Yes", "No"])
+    BallotFactory(decision=decision, stars={"Yes": 5})
+    received(layer, CALC_CHANNEL)
+    mine = own_channel_name()
+    assert mine.startswith("calc.")
+    kept_states.channel = mine
+    try:
+        decision_calculate(decision.pk)
+    finally:
+        kept_states.channel = ""
+    assert Decision.objects.get(pk=decision.pk).calc_kept_by == mine
+
+    voter = MembershipFactory(community=decision.community)
+    yes = decision.choices.get(title="Yes").pk
+    ballot_cast(user=voter.user, decision=decision, stars=[StarsSpec(yes, 3)])
+    assert received(layer, mine) == [wake_message(decision.pk)]
+    assert received(layer, CALC_CHANNEL) == []
+
+    decision_calculate(decision.pk)  # by a process without a worker channel of its own
+    assert Decision.objects.get(pk=decision.pk).calc_kept_by == ""
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_router_takes_the_shared_and_the_workers_own_channels_only():
+    router = CalcChannelRouter()
+    with pytest.raises(ValueError, match="No route found for channel 'elsewhere'"):
+        await router({"type": "channel", "channel": "elsewhere"}, None, None)
+    communicator = ApplicationCommunicator(
+        router, {"type": "channel", "channel": own_channel_name()}
+    )
+    await communicator.send_input({"type": WAKE})  # ignored, but received: a route exists
+    await asyncio.sleep(0.05)
+    assert not communicator.future.done()
+    communicator.stop()

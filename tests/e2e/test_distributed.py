@@ -133,3 +133,31 @@ def test_a_lost_wake_up_is_recovered_by_the_sweeper(distributed: Distributed) ->
         f"WHERE id = {vote.decision_pk}"
     )
     assert requested == completed
+
+
+def test_a_decision_stays_with_the_worker_that_keeps_its_state(distributed: Distributed) -> None:
+    """Two workers: after the first result, every calculation of the decision is made by
+    the worker keeping its state, from the changes alone (each snapshot one more delta)."""
+    (server,) = distributed.servers(1)
+    distributed.workers(2)
+    vote = Vote(server, distributed.tokens(*NAMES))
+    sql = Sql(distributed.database_url)
+    first = pk(wait_for_results(vote, 0, 0, timeout=30)["calculationId"])
+    for name, park, road in (("ann", 5, 1), ("ben", 3, 4), ("cat", 0, 2), ("ann", 1, 1)):
+        vote.cast(name, park, road)
+    vote.cast("ben", 2, 2)
+    wait_for_results(vote, 3, 5, timeout=30)  # ann 1/1, ben 2/2, cat 0/2
+    rows = sql(
+        "SELECT c.worker, s.depth FROM calc_calculation c "
+        "JOIN calc_storedsnapshot s ON s.calculation_id = c.id "
+        f"WHERE c.decision_id = {vote.decision_pk} AND c.id > {first} AND c.status = 'COMPLETED' "
+        "ORDER BY c.id"
+    )
+    assert rows, "no calculation after the first result"
+    (first_depth,) = sql(f"SELECT depth FROM calc_storedsnapshot WHERE calculation_id = {first}")[0]
+    assert [depth for _, depth in rows] == list(range(first_depth + 1, first_depth + 1 + len(rows)))
+    assert len({worker.split("#")[0] for worker, _ in rows}) == 1
+    ((kept_by,),) = sql(
+        f"SELECT calc_kept_by FROM democracy_decision WHERE id = {vote.decision_pk}"
+    )
+    assert kept_by.startswith("calc.")
