@@ -18,6 +18,7 @@ import pytest
 from django.test import Client
 from strawberry.relay import to_base64
 
+import calc.results
 from calc.engine import (
     Explanation,
     decision_from_json,
@@ -25,13 +26,15 @@ from calc.engine import (
     resolve_ballots,
     tally_star,
 )
-from calc.models import Calculation
+from calc.models import Calculation, StoredSnapshot
 from calc.publish import member_keys
 from calc.result_json import result_to_json
+from calc.services import decision_calculate
 from calc.snapshot import snapshot_load
 from crowdvote_verify.check import verify
 from crowdvote_verify.document import canonical_hash, read, read_input
 from democracy.pseudonyms import display_name, pseudonym
+from democracy.services.ballots import StarsSpec, ballot_cast
 from tests.verify.support import CASES, build, download, load_case
 
 pytestmark = pytest.mark.django_db
@@ -326,3 +329,22 @@ def test_re_keyed_input_gives_the_stored_result_and_the_same_explanations(
         before = explain_ballot(stored, stored_resolved, member)
         after = explain_ballot(published, published_resolved, keys[member])
         assert (None if before is None else _renamed(before, keys)) == after, member
+
+
+def test_a_snapshot_stored_as_changes_is_published_whole_and_recounts_ok(graphql_as) -> None:
+    built = build(load_case("semantics_example_1_tags_averaging_lobbyist"))
+    decision = built.decision
+    voter = next(m for m in built.members.values() if m.ballots.filter(decision=decision).exists())
+    choices = list(decision.choices.all())
+    stars = [StarsSpec(c.pk, (i * 2) % 6) for i, c in enumerate(choices)]
+    ballot_cast(user=voter.user, decision=decision, stars=stars, tags=voter.ballots.get().tags)
+    [calculation] = decision_calculate(decision.pk)
+    stored = StoredSnapshot.objects.get(pk=calculation.pk)
+    assert (stored.depth, bytes(stored.canonical)) == (1, b"")  # only what changed
+    calc.results._cache.entries.clear()  # as in a process that did not calculate it
+
+    body = download(graphql_as(None), decision)
+
+    verdict = verify(read(body))
+    assert verdict.ok, verdict.lines
+    assert json.loads(body)["hashes"]["contentHash"] == calculation.content_hash
