@@ -23,12 +23,12 @@ from django.urls import re_path  # noqa: E402
 from calc.queue import CALC_CHANNEL  # noqa: E402
 from calc.worker import CalcConsumer  # noqa: E402
 from crowdvote.close_reasons import daphne_send_close_reasons  # noqa: E402
-from crowdvote.daphne_inbox import daphne_use_inboxes  # noqa: E402
+from crowdvote.daphne_memory import daphne_lean_connections  # noqa: E402
 from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
 
 # Served by daphne (`serve`, or `daphne crowdvote.asgi:application`): send close reasons.
 daphne_send_close_reasons()
-daphne_use_inboxes()  # an idle websocket costs less
+daphne_lean_connections()  # after the above: its protocol keeps the close reasons
 
 application = ProtocolTypeRouter(
     {
