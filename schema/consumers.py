@@ -17,23 +17,31 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import AsyncGenerator, Collection
 from datetime import timedelta
 from functools import cached_property, lru_cache
 from typing import Any, cast
 from weakref import WeakSet
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from django.conf import settings
 from strawberry.channels import GraphQLWSConsumer
+from strawberry.channels.handlers.ws_handler import ChannelsWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 
@@ -57,8 +65,49 @@ REFUSED = 4403
 INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again for a new token."
 
 
+class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
+    """Strawberry's adapter, not holding on to the last message while it waits for the next."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        queue = self.ws_consumer.message_queue
+        while True:
+            message = await queue.get()
+            if message["disconnected"]:
+                break
+            text = message["message"]
+            del message
+            if text is None:
+                raise NonTextMessageReceived
+            try:
+                decoded = [self.view.decode_json(text)]
+            except json.JSONDecodeError as error:
+                if not ignore_parsing_errors:
+                    raise NonJsonMessageReceived from error
+                continue
+            finally:
+                del text
+            yield decoded.pop()  # held by the handler alone while it handles it
+
+
 class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """graphql-transport-ws, with subscriptions served by shared feeds (``schema.feeds``)."""
+
+    async def handle(self) -> None:
+        """Strawberry's, but the last message handled is let go while the socket idles."""
+        self.on_request_accepted()
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(cast(Message, message))
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
@@ -151,6 +200,7 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
 
     graphql_transport_ws_handler_class = SharedTransportWSHandler
     graphql_ws_handler_class = SharedLegacyWSHandler
+    websocket_adapter_class = LeanWebSocketAdapter
     # No channel of its own per socket: subscriptions listen through the process's group
     # relay (``schema.relay``), one layer channel per group, so no layer is named here.
     channel_layer_alias = "none: subscriptions listen through schema.relay"
@@ -201,6 +251,19 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+
+    async def dispatch(self, message: Any) -> None:
+        """Hand a websocket message to its handler.
+
+        Channels first closes stale database connections, in a thread, for every message:
+        that thread hop would cost each socket ~1 KB of context for its whole life. This
+        consumer reaches the database only through ``database_sync_to_async``, which does
+        the same in its own thread.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         params = context.get("connection_params") or {}

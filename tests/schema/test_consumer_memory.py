@@ -70,3 +70,48 @@ async def test_a_socket_that_never_initialises_still_times_out() -> None:
 
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4408
+
+
+async def test_a_message_that_is_not_json_closes_with_4400() -> None:
+    socket = await open_socket(None)
+
+    await socket.send_to(text_data="{not json")
+
+    closed = await socket.receive_output(timeout=5)
+    assert (closed["code"], closed["reason"]) == (4400, "WebSocket message must be valid JSON")
+
+
+async def test_a_binary_message_closes_with_4400() -> None:
+    socket = await open_socket(None)
+
+    await socket.send_to(bytes_data=b"\x00")
+
+    closed = await socket.receive_output(timeout=5)
+    assert (closed["code"], closed["reason"]) == (4400, "WebSocket message type must be text")
+
+
+async def test_the_older_protocol_skips_what_is_not_json() -> None:
+    socket = WebsocketCommunicator(application, "/graphql", subprotocols=["graphql-ws"])
+    assert (await socket.connect())[0]
+
+    await socket.send_to(text_data="{not json")
+    await socket.send_json_to({"type": "connection_init", "payload": {}})
+
+    assert (await socket.receive_json_from(timeout=5))["type"] == "connection_ack"
+    await socket.disconnect()
+
+
+async def test_the_last_message_is_not_kept_while_the_socket_idles() -> None:
+    socket = await open_socket(None)
+    await socket.send_json_to({"type": "ping", "payload": {"marker": "kept?"}})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "pong"
+    await asyncio.sleep(0.05)
+
+    # What the waiting reader (the adapter) and handler (strawberry's loop) hold.
+    waiting = [o for o in gc.get_objects() if type(o).__name__ in ("async_generator", "coroutine")]
+    frames = [getattr(o, "ag_frame", None) or getattr(o, "cr_frame", None) for o in waiting]
+    names = {"iter_json", "handle"}
+    held = [repr(f.f_locals) for f in frames if f is not None and f.f_code.co_name in names]
+    assert held
+    assert not [text for text in held if "kept?" in text]
+    await socket.disconnect()
