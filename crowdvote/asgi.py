@@ -16,22 +16,24 @@ secret_key_require()
 # The project serves its own scripts and styles (widget, GraphiQL): no CDN, works offline.
 django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from calc.worker import CalcChannelRouter  # noqa: E402
 from crowdvote.close_reasons import daphne_send_close_reasons  # noqa: E402
+from crowdvote.daphne_memory import daphne_lean_connections  # noqa: E402
+from crowdvote.socket_session import SocketSessionMiddleware  # noqa: E402
 from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
 
 # Served by daphne (`serve`, or `daphne crowdvote.asgi:application`): send close reasons.
 daphne_send_close_reasons()
+daphne_lean_connections()  # after the above: its protocol keeps the close reasons
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Sessions give browsers their cookie user; a bearer token in connection_init wins.
-        "websocket": AuthMiddlewareStack(
+        "websocket": SocketSessionMiddleware(
             URLRouter([re_path(r"^graphql/?$", GraphQLSubscriptionConsumer.as_asgi())])
         ),
         "channel": CalcChannelRouter(),

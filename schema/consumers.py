@@ -16,22 +16,39 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter, defaultdict
+from collections.abc import AsyncGenerator, Collection
+from datetime import timedelta
+from functools import cached_property, lru_cache
 from typing import Any, cast
+from weakref import WeakSet
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from django.conf import settings
 from strawberry.channels import GraphQLWSConsumer
+from strawberry.channels.handlers.ws_handler import ChannelsWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.http.websocket_origin import normalize_allowed_origins
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from accounts.middleware import bearer_token
 from accounts.services.tokens import token_authenticate
+from core.inbox import Inbox
 from schema.errors import ErrorCode
 from schema.feeds import follow, shareable
 from schema.outbox import Outbox
@@ -48,8 +65,60 @@ REFUSED = 4403
 INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again for a new token."
 
 
+class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
+    """Strawberry's adapter, not holding on to the last message while it waits for the next."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        queue = self.ws_consumer.message_queue
+        while True:
+            message = await queue.get()
+            if message["disconnected"]:
+                break
+            text = message["message"]
+            del message
+            if text is None:
+                raise NonTextMessageReceived
+            try:
+                decoded = [self.view.decode_json(text)]
+            except json.JSONDecodeError as error:
+                if not ignore_parsing_errors:
+                    raise NonJsonMessageReceived from error
+                continue
+            finally:
+                del text
+            yield decoded.pop()  # held by the handler alone while it handles it
+
+
 class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """graphql-transport-ws, with subscriptions served by shared feeds (``schema.feeds``)."""
+
+    async def handle(self) -> None:
+        """Strawberry's, but the last message handled is let go while the socket idles."""
+        self.on_request_accepted()
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(cast(Message, message))
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
+
+    def on_request_accepted(self) -> None:
+        super().on_request_accepted()
+        assert self.connection_init_timeout_task is not None
+        self.connection_init_timeout_task.add_done_callback(self._forget_init_timeout)
+
+    def _forget_init_timeout(self, task: asyncio.Task[None]) -> None:
+        # Cancelled once connection_init arrives, the task would keep its CancelledError,
+        # traceback and frames (~1.5 KB) for as long as the socket lives.
+        if self.connection_init_timeout_task is task:
+            self.connection_init_timeout_task = None
 
     async def run_operation(self, operation: Operation[Any, Any]) -> None:
         # The handler's websocket is typed as the protocol-neutral adapter; under Channels it
@@ -117,17 +186,84 @@ class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
         await consumer.outbox.send(f"{operation_id}\0end", json.dumps(end))
 
 
+@lru_cache(maxsize=8)
+def _origins(allowed: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalize_allowed_origins(allowed))
+
+
 class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
+    """One websocket: kept small, since a crowd keeps thousands of them open and idle.
+
+    What strawberry's consumer sets per socket but is the same for all lives on the class;
+    what only a message needs is made when one comes.
+    """
+
     graphql_transport_ws_handler_class = SharedTransportWSHandler
     graphql_ws_handler_class = SharedLegacyWSHandler
+    websocket_adapter_class = LeanWebSocketAdapter
     # No channel of its own per socket: subscriptions listen through the process's group
     # relay (``schema.relay``), one layer channel per group, so no layer is named here.
     channel_layer_alias = "none: subscriptions listen through schema.relay"
+    channel_layer = None
+    groups: tuple[str, ...] = ()
+    # GraphQLWSConsumer's defaults, set per socket there.
+    schema = schema
+    keep_alive = False
+    keep_alive_interval = 1.0
+    connection_init_wait_timeout = timedelta(minutes=1)
+    max_subscriptions_per_connection = 100
+    protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
 
-    def __init__(self) -> None:
-        super().__init__(schema=schema, allowed_origins=settings.WEBSOCKET_ALLOWED_ORIGINS)
+    def __init__(self) -> None:  # Not GraphQLWSConsumer's: see the class docstring.
+        # Read by strawberry's adapter with get() only: an Inbox does what its Queue did.
+        self.message_queue = cast("asyncio.Queue[Any]", Inbox())
+        self.run_task: asyncio.Task[Any] | None = None
         self.refusal: str | None = None
         self._outbox: Outbox | None = None
+
+    @property  # strawberry sets it per socket: one value here
+    def allowed_origins(self) -> Collection[str]:  # type: ignore[override]
+        return _origins(tuple(settings.WEBSOCKET_ALLOWED_ORIGINS))
+
+    # ChannelsConsumer's, for listen_to_channel (subscriptions use the relay instead).
+    @cached_property
+    def listen_queues(self) -> defaultdict[str, WeakSet[asyncio.Queue[Any]]]:  # type: ignore[override]
+        return defaultdict(WeakSet)
+
+    @cached_property
+    def _group_refs(self) -> Counter[str]:  # type: ignore[override]
+        return Counter()
+
+    @cached_property
+    def _group_lock(self) -> asyncio.Lock:  # type: ignore[override]
+        return asyncio.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Dispatch the socket's messages in turn, as channels does for a consumer.
+
+        Without a channel layer of its own, channels' ``await_many_dispatch`` would still
+        wait on ``receive`` in a task of its own (~1.5 KB): awaited here directly.
+        """
+        self.scope = scope
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
+    async def dispatch(self, message: Any) -> None:
+        """Hand a websocket message to its handler.
+
+        Channels first closes stale database connections, in a thread, for every message:
+        that thread hop would cost each socket ~1 KB of context for its whole life. This
+        consumer reaches the database only through ``database_sync_to_async``, which does
+        the same in its own thread.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         params = context.get("connection_params") or {}

@@ -66,11 +66,14 @@ class FeedKey:
 class Outlet:
     """One socket's subscription following a feed."""
 
-    __slots__ = ("op_id", "outbox", "prefix", "sent")
+    __slots__ = ("ended", "op_id", "outbox", "prefix", "sent")
 
     def __init__(self, outbox: Outbox, op_id: str, prefix: str) -> None:
         self.outbox, self.op_id, self.prefix = outbox, op_id, prefix
         self.sent: str | None = None
+        # Told how the feed ended; a future of its own, as shielding the feed's would cost
+        # each socket two callbacks and a future more.
+        self.ended: asyncio.Future[list[Any] | None] | None = None
 
     async def send(self, payload: str, frames: dict[str, Frame] | None = None) -> None:
         """Send ``payload`` in this operation's frame; ``frames`` caches them by prefix."""
@@ -125,6 +128,9 @@ class Feed:
             _forget(self)
             if not self.ended.done():
                 self.ended.set_result(errors)
+            for outlet in self.outlets:
+                if outlet.ended is not None and not outlet.ended.done():
+                    outlet.ended.set_result(errors)
 
     async def _publish(self, payload: str) -> None:
         Feed.payloads_computed += 1
@@ -200,10 +206,13 @@ async def follow(
     if feed is None:
         feed = feeds[key] = Feed(key, variables, scope)
     outlet = Outlet(outbox, op_id, prefix)
+    outlet.ended = loop.create_future()
     feed.outlets[outlet] = None
     try:
         if feed.latest is not None:
             await outlet.send(feed.latest)
-        return await asyncio.shield(feed.ended)
+        if feed.ended.done():  # while the latest was sent
+            return feed.ended.result()
+        return await outlet.ended
     finally:
         feed.leave(outlet)

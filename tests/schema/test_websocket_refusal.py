@@ -81,7 +81,7 @@ def test_daphne_sends_the_close_reason() -> None:
     protocol.handle_reply({"type": "websocket.close", "code": 4403, "reason": "Bad token"})
 
     assert protocol.sent == [{"code": 4403, "reason": "Bad token"}]
-    assert WebSocketFactory.protocol is ReasonedWebSocketProtocol
+    assert issubclass(WebSocketFactory.protocol, ReasonedWebSocketProtocol)
 
 
 def test_a_close_without_reason_is_daphnes_own() -> None:
