@@ -12,12 +12,13 @@ Who acted goes to the event log, which only staff read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save
 
-from calc.models import ChangeKind
+from calc.models import Calculation, ChangeKind
 from calc.queue import ChangeKey, request_recalculation
 from democracy.models import (
     Ballot,
@@ -38,6 +39,16 @@ MEMBERSHIP_CHANGED = "Membership changed"
 MEMBER_LEFT = "Member left"
 
 
+def calculations_requested(reactions: Mapping[object, object]) -> list[Calculation]:
+    """Return the calculations ``ballot_saved`` queued, from a save signal's answers."""
+    answer = reactions.get(ballot_saved)
+    return (
+        [item for item in answer if isinstance(item, Calculation)]
+        if isinstance(answer, list)
+        else []
+    )
+
+
 def _deleted_directly(origin: object, model: type[Model]) -> bool:
     """Return whether a deletion was asked for on ``model`` itself, not cascaded."""
     return isinstance(origin, model) or (isinstance(origin, QuerySet) and origin.model is model)
@@ -51,8 +62,9 @@ def _following(following: Following) -> ChangeKey:
     return ChangeKey(ChangeKind.FOLLOWING, following.follower_id, following.followee_id)
 
 
-def ballot_saved(sender: type[Ballot], instance: Ballot, **kwargs: Any) -> None:
-    request_recalculation(
+def ballot_saved(sender: type[Ballot], instance: Ballot, **kwargs: Any) -> list[Calculation]:
+    """Ask for the decision's recalculation; return its queued calculation (for the API)."""
+    return request_recalculation(
         community_id=instance.membership.community_id,
         actor=display_name(instance.membership),
         decision_ids=[instance.decision_id],

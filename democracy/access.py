@@ -63,10 +63,17 @@ def member_require(
 ) -> Membership:
     """Return the user's approved membership in ``community``, or raise."""
     signed_in = user_require(user)
-    queryset = Membership.objects.select_related("user", "community")
+    queryset = Membership.objects.filter(user_id=signed_in.pk, community_id=community.pk)
     if for_update:
-        queryset = queryset.select_for_update()
-    membership = queryset.filter(user_id=signed_in.pk, community_id=community.pk).first()
+        # Joined, the user's and the community's rows are locked too (PostgreSQL).
+        queryset = queryset.select_related("user", "community").select_for_update()
+        membership = queryset.first()
+    else:
+        # The user and the community are the rows in hand: no join to read them again
+        # (a ballot storm runs this once per ballot).
+        membership = queryset.first()
+        if membership is not None:
+            membership.user, membership.community = signed_in, community
     if membership is None:
         raise Forbidden(errors.NOT_A_MEMBER)
     if not membership.is_approved:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -14,8 +15,9 @@ from core.errors import DomainError
 from core.logs import Event, log_event
 from democracy import errors
 from democracy.access import member_require
+from democracy.ballot_rows import ballot_upsert, stars_replace
 from democracy.errors import DemocracyErrorCode
-from democracy.models import Ballot, BallotStar, Decision, DecisionStatus, Membership
+from democracy.models import Ballot, Decision, DecisionStatus
 from democracy.pseudonyms import display_name
 from democracy.tags import normalize_tags
 from democracy.text import BALLOT_COMMENT, clean_text
@@ -68,7 +70,19 @@ def _clean_stars(decision: Decision, stars: Sequence[StarsSpec]) -> dict[int, in
     return rated
 
 
-@transaction.atomic
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """A ballot just cast, and what each receiver of its save signal returned.
+
+    ``reactions`` maps a receiver to its answer: calc's asks for the recalculation and
+    answers with the queued calculations, which the API shows without reading them again.
+    """
+
+    ballot: Ballot
+    created: bool
+    reactions: dict[object, object]
+
+
 def ballot_cast(
     *,
     user: User | AnonymousUser | None,
@@ -77,73 +91,74 @@ def ballot_cast(
     tags: Iterable[str] = (),
     comment: str = "",
 ) -> Ballot:
-    """Cast or replace the member's ballot; a choice left out counts as 0 stars.
+    """Cast or replace the member's ballot; a choice left out counts as 0 stars."""
+    return ballot_cast_reacted(
+        user=user, decision=decision, stars=stars, tags=tags, comment=comment
+    ).ballot
 
-    The decision's row is locked only at the end (``_lock_open``), just before the save
-    signal asks for the recalculation: in a storm of ballots on one decision each holds it
-    for its last few statements, not for its whole transaction. Its choices are read from
-    ``decision.choices`` (prefetched by callers that want to spare the query).
+
+def ballot_cast_reacted(
+    *,
+    user: User | AnonymousUser | None,
+    decision: Decision,
+    stars: Sequence[StarsSpec],
+    tags: Iterable[str] = (),
+    comment: str = "",
+) -> Cast:
+    """Cast or replace the member's ballot; return it with its save signal's answers.
+
+    Everything is checked before anything is written. The decision's row is locked only at
+    the end (``_lock_open``), just before the save signal asks for the recalculation: in a
+    storm of ballots on one decision each holds it for its last few statements, not for its
+    whole transaction. Its choices are read from ``decision.choices`` (prefetched by callers
+    that want to spare the query).
     """
     membership = member_require(user, decision.community)
-    if decision.status != DecisionStatus.DRAFT:
-        # Early: a decision that has opened never opens again once closed. A draft may have
-        # opened since the caller loaded it: only the check under the lock tells.
-        _require_open(decision)
+    if decision.status == DecisionStatus.DRAFT:
+        # It may have opened since the caller loaded it (rare: drafts take no ballots).
+        decision.status, decision.closes_at = _status_of(decision)
+    # Early, so that a refusal writes nothing: a decision that has opened never opens again
+    # once closed. The check under the lock catches a close that commits meanwhile.
+    _require_open(decision)
     rated = _clean_stars(decision, stars)
     clean_tags = normalize_tags(tags)
     comment = clean_text(
         comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
     )
-    # Locked, so the same member's ballots cast at once replace one another in turn.
-    ballot = (
-        Ballot.objects.select_for_update().filter(decision=decision, membership=membership).first()
-    )
-    created = False
-    if ballot is None:
-        ballot, created = _ballot_insert(decision, membership, clean_tags, comment)
-    if not created:
-        ballot.tags, ballot.comment, ballot.updated_at = clean_tags, comment, timezone.now()
-        Ballot.objects.filter(pk=ballot.pk).update(
-            tags=clean_tags, comment=comment, updated_at=ballot.updated_at
+    actor = display_name(membership)
+    # No savepoint of its own: the savepoint's two statements (one under the lock) are
+    # spared, and a refusal under the lock, which only a close racing the cast causes,
+    # rolls back the caller's whole transaction (the API's mutation is one anyway).
+    with transaction.atomic(savepoint=False):
+        ballot, created = ballot_upsert(
+            decision_id=decision.pk,
+            membership_id=membership.pk,
+            tags=clean_tags,
+            comment=comment,
+            now=timezone.now(),
         )
-        ballot.stars.all().delete()
-    # The loaded rows, not ids: the save signal names the member without fetching them again.
-    ballot.decision, ballot.membership = decision, membership
-    BallotStar.objects.bulk_create(
-        BallotStar(ballot=ballot, choice_id=choice_id, stars=value)
-        for choice_id, value in rated.items()
-    )
-    _lock_open(decision)
-    # Rows written without signals above, so that the one save signal (the recalculation
-    # request, which updates the decision's row) comes last, under the lock just taken.
-    post_save.send(
-        sender=Ballot,
-        instance=ballot,
-        created=created,
-        update_fields=None,
-        raw=False,
-        using=ballot._state.db,
-    )
-    verb = "cast" if created else "replaced"
-    log_event(
-        Event.VOTE_CAST, display_name(membership), f"Vote {verb} on decision '{decision.title}'"
-    )
-    return ballot
+        stars_replace(ballot.pk, rated, replacing=not created)
+        # The loaded rows, not ids: the save signal names the member without fetching them.
+        ballot.decision, ballot.membership = decision, membership
+        _lock_open(decision)
+        # Rows written without signals above, so that the one save signal (the
+        # recalculation request, which updates the decision's row) comes last, under the
+        # lock just taken.
+        answers = post_save.send(
+            sender=Ballot,
+            instance=ballot,
+            created=created,
+            update_fields=None,
+            raw=False,
+            using=ballot._state.db,
+        )
+        verb = "cast" if created else "replaced"
+        log_event(Event.VOTE_CAST, actor, f"Vote {verb} on decision '{decision.title}'")
+    return Cast(ballot, created, dict(answers))
 
 
-def _ballot_insert(
-    decision: Decision, membership: Membership, tags: list[str], comment: str
-) -> tuple[Ballot, bool]:
-    """Insert the member's first ballot: return it and True, or the one that won a race."""
-    ballot = Ballot(decision=decision, membership=membership, tags=tags, comment=comment)
-    try:
-        with transaction.atomic():
-            Ballot.objects.bulk_create([ballot])  # No signal yet: see ballot_cast.
-    except IntegrityError:
-        # The same member's first ballot, cast twice at once: the other committed first.
-        won = Ballot.objects.select_for_update().get(decision=decision, membership=membership)
-        return won, False
-    return ballot, True
+def _status_of(decision: Decision) -> tuple[str, datetime]:
+    return Decision.objects.filter(pk=decision.pk).values_list("status", "closes_at").get()
 
 
 def _lock_open(decision: Decision) -> None:

@@ -7,6 +7,7 @@ import strawberry_django
 
 from accounts.models import User
 from calc.results import calculations_queued as queued
+from calc.triggers import calculations_requested
 from democracy import models, selectors
 from democracy.models import DecisionStatus, Role, TieBreakPolicy
 from democracy.services import ballots, communities, decisions, followings, memberships
@@ -62,10 +63,14 @@ def _ballot_decision(user: User, raw_id: str, *, with_choices: bool = False) -> 
     """Return the decision a ballot is for: a draft is unknown to all but its managers."""
     decisions = DECISIONS.prefetch_related("choices") if with_choices else DECISIONS
     decision = load(decisions, raw_id, type_name="Decision", field="decisionId")
-    visible = selectors.decision_list_visible(user).filter(pk=decision.pk)
-    if decision.status == DecisionStatus.DRAFT and not visible.exists():
+    # Only a draft can be hidden: the visibility query is built for drafts alone.
+    if decision.status == DecisionStatus.DRAFT and not _visible(user, decision):
         raise not_found("decisionId", "decision")
     return decision
+
+
+def _visible(user: User, decision: models.Decision) -> bool:
+    return selectors.decision_list_visible(user).filter(pk=decision.pk).exists()
 
 
 def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
@@ -259,17 +264,18 @@ class DemocracyMutation:
             )
             for s in input.stars
         ]
-        ballot = ballots.ballot_cast(
+        cast = ballots.ballot_cast_reacted(
             user=user,
             decision=decision,
             stars=stars,
             tags=input.tags or [],
             comment=input.comment or "",
         )
-        calculations = queued(decision_ids=[decision.pk])
+        # The queued calculation as the request left it, not read again under the lock.
+        calculations = calculations_requested(cast.reactions)
         return BallotPayload(
             ballot=direct_ballot(
-                ballot, decision.choices.all(), {s.choice_id: s.stars for s in stars}
+                cast.ballot, decision.choices.all(), {s.choice_id: s.stars for s in stars}
             ),
             calculations=calculations,
             message=confirmation(VOTE_RECORDED, calculations),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -270,3 +271,57 @@ def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, me
     assert refused.value.code == "DECISION_NOT_OPEN"
     assert not Ballot.objects.exists()
     assert not BallotStar.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs concurrent writers: SQLite runs one write transaction at a time",
+)
+@pytest.mark.parametrize("earlier", [False, True], ids=["first ballot", "replacement"])
+def test_the_same_members_casts_at_once_replace_one_another_whole(decision, member, earlier):
+    """The ballot's row is the member's lock: a second cast waits for the first to commit,
+    then replaces all of it, so the stars are one cast's, never a mix of both."""
+    if earlier:
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Pool=1))
+    written, release = threading.Event(), threading.Event()
+
+    def hold_after_stars(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if 'INTO "democracy_ballotstar"' in sql:
+            written.set()  # The first cast's rows are written, not committed.
+            assert release.wait(10)
+        return result
+
+    def cast(stars: dict[str, int], wrapper=None) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with connection.execute_wrapper(wrapper or (lambda execute, *args: execute(*args))):
+                ballot_cast(user=member.user, decision=decision, stars=rate(decision, **stars))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(cast, {"Park": 5}, hold_after_stars)
+        assert written.wait(10)
+        second = pool.submit(cast, {"Road": 4})
+        try:
+            _wait_for_a_lock_wait()
+        finally:
+            release.set()
+        first.result(timeout=30)
+        second.result(timeout=30)
+    (ballot,) = Ballot.objects.all()
+    assert stored(ballot) == {"Road": 4}
+
+
+def _wait_for_a_lock_wait() -> None:
+    """Return once another session waits for a row lock (the second cast, on the ballot)."""
+    deadline = time.monotonic() + 10
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(waiting)
+            if cursor.fetchone()[0]:
+                return
+            assert time.monotonic() < deadline, "the second cast never waited for the first"
+            time.sleep(0.02)
