@@ -29,6 +29,7 @@ from democracy.models import (
     Membership,
 )
 from democracy.pseudonyms import display_name
+from democracy.services.ballots import decision_require_open
 
 BALLOT_CAST = "Ballot cast"
 BALLOT_RETRACTED = "Ballot retracted"
@@ -62,15 +63,25 @@ def _following(following: Following) -> ChangeKey:
     return ChangeKey(ChangeKind.FOLLOWING, following.follower_id, following.followee_id)
 
 
-def ballot_saved(sender: type[Ballot], instance: Ballot, **kwargs: Any) -> list[Calculation]:
-    """Ask for the decision's recalculation; return its queued calculation (for the API)."""
-    return request_recalculation(
+def ballot_saved(
+    sender: type[Ballot], instance: Ballot, open_only: bool = False, **kwargs: Any
+) -> list[Calculation]:
+    """Ask for the decision's recalculation; return its queued calculation (for the API).
+
+    ``open_only`` (a cast): only an open decision is bumped, so the bump locks its row and
+    checks it in one statement, and a ballot on a decision closed meanwhile is refused here.
+    """
+    queued = request_recalculation(
         community_id=instance.membership.community_id,
         actor=display_name(instance.membership),
         decision_ids=[instance.decision_id],
         trigger=BALLOT_CAST,
         change=_ballot(instance),
+        open_only=open_only,
     )
+    if open_only and not queued:
+        decision_require_open(instance.decision, fresh=True)
+    return queued
 
 
 def ballot_deleted(

@@ -140,10 +140,8 @@ def ballot_cast_reacted(
         stars_replace(ballot.pk, rated, replacing=not created)
         # The loaded rows, not ids: the save signal names the member without fetching them.
         ballot.decision, ballot.membership = decision, membership
-        _lock_open(decision)
-        # Rows written without signals above, so that the one save signal (the
-        # recalculation request, which updates the decision's row) comes last, under the
-        # lock just taken.
+        # Rows written without signals above, so that the one save signal comes last: calc's
+        # receiver bumps the decision only if it is open, which locks its row and checks it.
         answers = post_save.send(
             sender=Ballot,
             instance=ballot,
@@ -151,10 +149,20 @@ def ballot_cast_reacted(
             update_fields=None,
             raw=False,
             using=ballot._state.db,
+            open_only=True,
         )
+        if not answers:
+            _lock_open(decision)  # Nobody took the lock and checked: here, then.
         verb = "cast" if created else "replaced"
         log_event(Event.VOTE_CAST, actor, f"Vote {verb} on decision '{decision.title}'")
     return Cast(ballot, created, dict(answers))
+
+
+def decision_require_open(decision: Decision, *, fresh: bool = False) -> None:
+    """Raise ``DECISION_NOT_OPEN`` unless ``decision`` is open (``fresh``: as stored now)."""
+    if fresh:
+        decision.status, decision.closes_at = _status_of(decision)
+    _require_open(decision)
 
 
 def _status_of(decision: Decision) -> tuple[str, datetime]:

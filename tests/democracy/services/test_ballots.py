@@ -247,7 +247,7 @@ def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, me
     at_lock, closed = threading.Event(), threading.Event()
 
     def close_first(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if "FOR UPDATE" in sql and '"democracy_decision"' in sql and not at_lock.is_set():
+        if 'UPDATE "democracy_decision"' in sql and not at_lock.is_set():
             at_lock.set()  # Every ballot row is written; the lock and the check come next.
             assert closed.wait(10)
         return execute(sql, params, many, context)
