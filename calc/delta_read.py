@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.db import connection, transaction
 from django.db.models import Q
 
 from calc.engine import DirectBallot, Following, Member, Role
@@ -29,7 +28,7 @@ from calc.engine.incremental import (
 )
 from calc.models import Calculation, ChangeKind
 from calc.models import Change as ChangeRow
-from calc.snapshot import repeatable_read
+from calc.snapshot import one_moment
 from democracy.models import Ballot, BallotStar, Choice, Decision, DecisionStatus, Membership
 from democracy.models import Following as FollowingRow
 
@@ -77,10 +76,7 @@ def delta_read(
     in the database as kept (a database restored, or emptied by a test), neither is the
     log the state would follow.
     """
-    outer = connection.in_atomic_block
-    with transaction.atomic():
-        if not outer:
-            repeatable_read()
+    with one_moment():
         decision = Decision.objects.select_related("community").get(pk=decision_id)
         choices = dict(Choice.objects.filter(decision_id=decision_id).values_list("id", "title"))
         if decision.community.tie_break_policy != kept.tie_break_policy.value or sorted(

@@ -55,13 +55,29 @@ class Snapshot:
     choice_titles: dict[str, str]
 
 
-def repeatable_read() -> None:
-    # Several SELECTs must see one moment; PostgreSQL's default READ COMMITTED would let a
-    # ballot committed in between appear in one query and not another. SQLite's single
-    # transaction already reads one snapshot.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+@contextmanager
+def one_moment() -> Iterator[None]:
+    """Run the block's reads in one consistent snapshot (inside a caller's transaction: its).
+
+    Several SELECTs must see one moment: PostgreSQL's default READ COMMITTED would let a
+    ballot committed in between appear in one query and not another, so it reads in a
+    REPEATABLE READ transaction. SQLite reads in a transaction that takes no writer's turn
+    (``crowdvote.sqlite``): a million-member read would otherwise hold every write back,
+    the lease's heartbeat included.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    reading = getattr(connection, "read_transaction", None)
+    if reading is not None:
+        with reading():
+            yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def _sql(template: str) -> str:
@@ -160,11 +176,7 @@ def snapshot_read(decision_id: int) -> Snapshot:
 
 
 def _snapshot_read(decision_id: int) -> Snapshot:
-    # Inside a caller's transaction the isolation level is already set; the reads share it.
-    outer = connection.in_atomic_block
-    with transaction.atomic():
-        if not outer:
-            repeatable_read()
+    with one_moment():
         decision = Decision.objects.select_related("community").get(pk=decision_id)
         community_id = decision.community_id
         choices = list(Choice.objects.filter(decision_id=decision_id).values_list("id", "title"))

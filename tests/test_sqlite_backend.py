@@ -247,3 +247,26 @@ def test_a_writer_that_waits_past_its_timeout_gets_a_clear_error(turn_held, monk
     release.set()
     monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 10)
     Community.objects.filter(pk=community.pk).update(name="Patient")  # Nobody stale ahead.
+
+
+def test_a_read_transaction_takes_no_turn_and_reads_one_moment(transactional_db, monkeypatch):
+    """A calculation's long read must not hold writers back, nor see them mid-read."""
+    community = CommunityFactory(name="Before")
+    queue = watch_queue(WRITERS, monkeypatch)
+    with connection.read_transaction():  # type: ignore[attr-defined]
+        assert Community.objects.get(pk=community.pk).name == "Before"
+
+        def write() -> None:
+            try:
+                with transaction.atomic():
+                    Community.objects.filter(pk=community.pk).update(name="After")
+            finally:
+                connection.close()
+
+        writer = in_thread(write)
+        writer.join(timeout=10)
+        assert not writer.is_alive()  # it got its turn while the read went on
+        assert Community.objects.get(pk=community.pk).name == "Before"  # the same moment
+    assert queue.arrivals == 0  # the writer never had to wait: the read held no turn
+    assert connection.holds_writer_turn is False  # type: ignore[attr-defined]
+    assert Community.objects.get(pk=community.pk).name == "After"

@@ -24,6 +24,10 @@ go):
 - ``SQLiteCursorWrapper``, subclassed and installed by ``create_cursor``, to see each
   statement before it runs.
 
+A transaction that only reads needs no turn: ``read_transaction()`` gives one consistent
+snapshot (a deferred ``BEGIN``) without holding writers back, which matters when the read
+takes seconds (a calculation reading a large community).
+
 Limits: the queue is per process; other processes still meet SQLite's busy timeout. A
 transaction Django did not open (a raw ``BEGIN``, or sqlite3's implicit one after
 ``set_autocommit(False)``) takes no ticket and competes through the busy timeout.
@@ -128,6 +132,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
             yield
         finally:
             WRITERS.release()
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Run the block's reads in one snapshot (a deferred ``BEGIN``), taking no writer's
+        turn: in WAL mode writers go on meanwhile, and the block does not see them.
+
+        For reads only; inside another transaction the block simply joins it.
+        """
+        if self.in_atomic_block or not self.get_autocommit():
+            yield
+            return
+        self.ensure_connection()
+        self.connection.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self.connection.execute("ROLLBACK")  # nothing to keep: it only read
 
     def _start_transaction_under_autocommit(self) -> None:
         self._take_writer_turn()

@@ -1,4 +1,4 @@
-"""The incremental path under real concurrent transactions (PostgreSQL).
+"""The incremental path under real concurrent transactions (on SQLite and PostgreSQL).
 
 Ballots commit while a worker reads its changes: none may be lost to the state it keeps.
 """
@@ -19,13 +19,7 @@ from democracy.services.ballots import StarsSpec, ballot_cast
 from tests.calc.test_incremental_worker import whole
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs concurrent writers: SQLite's snapshot holds the one writer's lock",
-    ),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def cast_and_close(decision: Decision, member: Membership, choice: int, stars: int) -> None:

@@ -427,10 +427,6 @@ def test_a_change_arriving_before_the_snapshot_leaves_no_orphan_queued_calculati
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs concurrent writers: SQLite's snapshot holds the one writer's lock",
-)
 def test_a_ballot_committed_while_the_worker_snapshots_is_counted_by_the_next_calculation(
     settings,
 ):
