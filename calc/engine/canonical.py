@@ -69,14 +69,15 @@ def _ballots(columns: DecisionColumns, start: int, stop: int) -> str:
 
 def _followings(columns: DecisionColumns, start: int, stop: int) -> str:
     ids = columns.member_ids
-    tags = columns.follow_tag_sets
     src, dst = columns.follow_src[start:stop].tolist(), columns.follow_dst[start:stop].tolist()
     order = columns.follow_order[start:stop].tolist()
     code = columns.follow_tag_code[start:stop].tolist()
+    sets = columns.follow_tag_sets
+    tags = {t: _tags_text(sets[t]) for t in set(code)}  # each set written once per chunk
+    template = '{"followee":%s,"follower":%s,"order":%d,"tags":%s}'
     return ",".join(
         [
-            f'{{"followee":{enc(ids[d])},"follower":{enc(ids[f])},"order":{o},'
-            f'"tags":{_tags_text(tags[t])}}}'
+            template % (enc(ids[d]), enc(ids[f]), o, tags[t])
             for f, d, o, t in zip(src, dst, order, code, strict=True)
         ]
     )
