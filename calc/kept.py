@@ -8,8 +8,9 @@ exceed ``CALC_KEPT_MEMBERS``.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from calc.models import StoredSnapshot
 
 
+# A decision calculated less recently than this has no burst under way: its next change is
+# calculated at once, without waiting CALC_DEBOUNCE_MS to gather more.
+IDLE_SECONDS = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Kept:
     """A decision's state at ``generation``; ``snapshot`` stores exactly its input."""
@@ -27,10 +33,15 @@ class Kept:
     state: IncrementalState
     generation: int
     snapshot: StoredSnapshot
+    finished: float = field(default_factory=time.monotonic)
 
     @property
     def members(self) -> int:
         return len(self.state.columns.member_ids)
+
+    def idle(self) -> bool:
+        """Whether its last calculation finished over ``IDLE_SECONDS`` ago (no burst under way)."""
+        return time.monotonic() - self.finished > IDLE_SECONDS
 
 
 class KeptStates:

@@ -241,8 +241,11 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
     kept = kept_states.take(decision_id)
     try:
         debounce = settings.CALC_DEBOUNCE_MS / 1000
-        if debounce:
-            time.sleep(debounce)  # Gathers a burst of changes into this snapshot.
+        if debounce and not (kept and kept.idle()):
+            # Gathers a burst of changes into this snapshot. A change to a decision kept
+            # idle starts at once: one ballot shows sooner, and a burst behind it still
+            # gathers into the next calculation while this one runs.
+            time.sleep(debounce)
         started = time.perf_counter()
         read = input_read(decision_id, kept)
         elapsed = time.perf_counter() - started

@@ -7,6 +7,7 @@ hash, stored result and the stored snapshot rebuilt from its chain of changes.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
 
@@ -16,9 +17,10 @@ from django.db import transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
+import calc.services
 from calc.calculation_input import input_read
 from calc.engine.incremental import build_state, prepare_input
-from calc.kept import kept_states
+from calc.kept import IDLE_SECONDS, kept_states
 from calc.models import Calculation, Change, StoredSnapshot
 from calc.queue import request_recalculation
 from calc.result_json import result_to_json
@@ -259,3 +261,26 @@ def test_a_snapshot_built_on_another_cannot_lose_it_alone(settings) -> None:
         Calculation.objects.filter(pk=first.pk).delete()
     decision.delete()  # both go together: nothing is left pointing anywhere
     assert not StoredSnapshot.objects.exists()
+
+
+def test_a_change_to_an_idle_decision_is_calculated_without_the_debounce(
+    settings, monkeypatch
+) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(19)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 4, rng)
+    calculate(decision)  # read whole: no state kept yet, so it would have waited
+    settings.CALC_DEBOUNCE_MS = 300
+    slept: list[float] = []
+    monkeypatch.setattr(calc.services.time, "sleep", slept.append)
+
+    cast(decision, people[0], rng)
+    calculate(decision)  # finished just now: a burst may be under way
+    assert slept == [0.3]
+    kept = kept_states.take(decision.pk)
+    assert kept is not None
+    kept_states.put(decision.pk, replace(kept, finished=kept.finished - IDLE_SECONDS - 1))
+    cast(decision, people[1], rng)
+    calculate(decision)
+    assert slept == [0.3]  # idle: at once
