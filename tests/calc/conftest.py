@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.db import connection
 from django.test import override_settings
 
+from calc.models import Calculation
+from calc.services import decision_calculate
 from tests.democracy.conftest import events
 
 __all__ = ["events"]
@@ -49,3 +54,32 @@ def subscribe(channel_layer: BaseChannelLayer, decision_id: int) -> str:
     channel = async_to_sync(channel_layer.new_channel)()
     async_to_sync(channel_layer.group_add)(f"decision.{decision_id}", channel)
     return channel
+
+
+def calculated_around(decision_id: int, table: str, change: Callable[[], object]) -> list[Any]:
+    """Calculate the decision in another thread, held at its first statement on ``table``
+    (inside its read, after the generation) while ``change`` runs here and commits; return
+    the calculations that ran."""
+    reached, committed = threading.Event(), threading.Event()
+
+    def hold(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if f'"{table}"' in sql and not reached.is_set():
+            reached.set()
+            assert committed.wait(10)
+        return execute(sql, params, many, context)
+
+    def calculate() -> list[Calculation]:
+        try:
+            with connection.execute_wrapper(hold):
+                return decision_calculate(decision_id, owner="held-worker")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(calculate)
+        assert reached.wait(10)
+        try:
+            change()
+        finally:
+            committed.set()
+        return running.result(timeout=30)

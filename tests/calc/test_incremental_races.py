@@ -16,6 +16,7 @@ from calc.models import Calculation, CalculationStatus, StoredSnapshot
 from calc.services import decision_calculate
 from democracy.models import Decision, Membership
 from democracy.services.ballots import StarsSpec, ballot_cast
+from tests.calc.conftest import calculated_around
 from tests.calc.test_incremental_worker import whole
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 
@@ -38,29 +39,9 @@ def test_a_ballot_committed_while_the_worker_reads_its_changes_is_counted_next(s
     park = decision.choices.get(title="Park").pk
     decision_calculate(decision.pk)  # read whole: the worker keeps its state
     ballot_cast(user=early.user, decision=decision, stars=[StarsSpec(park, 4)])
-    in_read, committed = threading.Event(), threading.Event()
-
-    def hold_the_read(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if '"calc_change"' in sql and not in_read.is_set():
-            in_read.set()  # Inside the read's transaction, after the generation.
-            assert committed.wait(10)
-        return execute(sql, params, many, context)
-
-    def calculate() -> list[Calculation]:
-        try:
-            with connection.execute_wrapper(hold_the_read):
-                return decision_calculate(decision.pk, owner="held-worker")
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        running = pool.submit(calculate)
-        assert in_read.wait(10)
-        try:
-            cast_and_close(decision, late, park, 3)
-        finally:
-            committed.set()
-        held, *later = running.result(timeout=30)
+    held, *later = calculated_around(
+        decision.pk, "calc_change", lambda: cast_and_close(decision, late, park, 3)
+    )
     assert held.results["participation"]["countedBallots"] == 2
     assert later[-1].results["participation"]["countedBallots"] == 3
     assert StoredSnapshot.objects.get(pk=later[-1].pk).depth == 2  # both read as changes

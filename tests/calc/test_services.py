@@ -44,7 +44,7 @@ from democracy.services.decisions import (
 )
 from democracy.services.followings import following_upsert
 from democracy.services.memberships import membership_join
-from tests.calc.conftest import received, subscribe
+from tests.calc.conftest import calculated_around, received, subscribe
 from tests.factories import (
     BallotFactory,
     CommunityFactory,
@@ -439,29 +439,11 @@ def test_a_ballot_committed_while_the_worker_snapshots_is_counted_by_the_next_ca
     BallotFactory(decision=decision, stars={"Park": 5})
     late = MembershipFactory(community=decision.community)
     park = decision.choices.get(title="Park").pk
-    in_snapshot, committed = threading.Event(), threading.Event()
-
-    def hold_the_snapshot(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if '"democracy_membership"' in sql and not in_snapshot.is_set():
-            in_snapshot.set()  # Inside the snapshot's transaction, after the generation.
-            assert committed.wait(10)
-        return execute(sql, params, many, context)
-
-    def calculate() -> list[Calculation]:
-        try:
-            with connection.execute_wrapper(hold_the_snapshot):
-                return decision_calculate(decision.pk, owner="held-worker")
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        running = pool.submit(calculate)
-        assert in_snapshot.wait(10)
-        try:
-            ballot_cast(user=late.user, decision=decision, stars=[StarsSpec(park, 3)])
-        finally:
-            committed.set()
-        first, *later = running.result(timeout=30)
+    first, *later = calculated_around(
+        decision.pk,
+        "democracy_membership",
+        lambda: ballot_cast(user=late.user, decision=decision, stars=[StarsSpec(park, 3)]),
+    )
     counted = [c.results["participation"]["countedBallots"] for c in (first, *later)]
     assert counted[0] == 1  # The held snapshot was read before the ballot committed ...
     assert later  # ... and the worker went on to count it.
