@@ -16,6 +16,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.consumer import AsyncConsumer
+from channels.layers import InMemoryChannelLayer
 from channels.worker import Worker
 from django.conf import settings
 from django.db import close_old_connections
@@ -182,8 +183,12 @@ class CalcWorker(Worker):
     def __init__(
         self, application: Any, channels: list[str], channel_layer: Any, **kwargs: Any
     ) -> None:
-        kept_states.channel = own_channel_name()
-        super().__init__(application, [*channels, kept_states.channel], channel_layer, **kwargs)
+        # In one process (the in-memory layer) this worker is the only one: no channel of
+        # its own, whose name would outlive a restart and send wake-ups nowhere.
+        if not isinstance(channel_layer, InMemoryChannelLayer):
+            kept_states.channel = own_channel_name()
+            channels = [*channels, kept_states.channel]
+        super().__init__(application, channels, channel_layer, **kwargs)
 
     async def handle(self) -> None:
         sweeper = asyncio.ensure_future(sweep_forever(get_runner()))

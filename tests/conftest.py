@@ -105,8 +105,10 @@ class GraphQLClient:
 def _no_kept_states() -> Iterator[None]:
     """Each test starts with a worker that kept nothing (as after a restart)."""
     kept_states.clear()
+    kept_states.channel = ""
     yield
     kept_states.clear()
+    kept_states.channel = ""
 
 
 @pytest.fixture(autouse=True, scope="session")

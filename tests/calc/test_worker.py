@@ -24,6 +24,7 @@ from calc.worker import (
     CalcChannelRouter,
     CalcConsumer,
     CalcRunner,
+    CalcWorker,
     get_runner,
     own_channel_name,
     sweep,
@@ -271,3 +272,10 @@ async def test_the_router_takes_the_shared_and_the_workers_own_channels_only():
     await asyncio.sleep(0.05)
     assert not communicator.future.done()
     communicator.stop()
+
+
+def test_a_worker_alone_in_its_process_has_no_channel_of_its_own(layer):
+    """With the in-memory layer its name would outlive a restart and lead wake-ups nowhere."""
+    worker = CalcWorker(application=None, channels=[CALC_CHANNEL], channel_layer=layer)
+    assert worker.channels == [CALC_CHANNEL]
+    assert kept_states.channel == ""
