@@ -1,4 +1,5 @@
-"""A calculation's input: the decision read whole, or as changes to the state a worker kept.
+"""A calculation's input: the decision read whole, or as changes to a state a worker kept
+(or rebuilt from the last stored snapshot).
 
 Either way the caller gets the generation read, the content hash, a way to store the
 snapshot (whole, or as the changes to the kept one) and a way to resolve and tally it.
@@ -23,6 +24,7 @@ from calc.engine.incremental import (
     edit_input,
     prepare_input,
 )
+from calc.kept_restore import kept_restored
 from calc.snapshot import snapshot_pack_text, snapshot_read, snapshot_store, snapshot_store_changes
 
 if TYPE_CHECKING:
@@ -44,8 +46,16 @@ class CalculationInput:
 
 
 def input_read(decision_id: int, kept: Kept | None) -> CalculationInput:
-    """Return the decision's current input: as changes to ``kept`` when it can, else whole."""
-    return (_changed(decision_id, kept) if kept else None) or _whole(decision_id)
+    """Return the decision's current input: as changes to a state when it can, else whole.
+
+    The state is ``kept``, or with none kept the one rebuilt from the decision's last
+    stored snapshot.
+    """
+    if kept is not None:
+        return _changed(decision_id, kept) or _whole(decision_id)
+    restored = kept_restored(decision_id)
+    changed = _changed(decision_id, restored, restored=True) if restored else None
+    return changed or _whole(decision_id)
 
 
 def _whole(decision_id: int) -> CalculationInput:
@@ -66,7 +76,7 @@ def _solved(state: IncrementalState, edited: EditedInput) -> IncrementalState:
     return apply_edited(state, edited)[0]
 
 
-def _changed(decision_id: int, kept: Kept) -> CalculationInput | None:
+def _changed(decision_id: int, kept: Kept, *, restored: bool = False) -> CalculationInput | None:
     state = kept.state
     calculated = (kept.snapshot.calculation_id, state.content_hash)
     delta = delta_read(decision_id, state.columns, kept.generation, calculated)
@@ -88,5 +98,6 @@ def _changed(decision_id: int, kept: Kept) -> CalculationInput | None:
         columns=edited.columns,
         store=store,
         solve=partial(_solved, state, edited),
-        read_as=f"{count} change{'s' if count != 1 else ''} to generation {kept.generation}",
+        read_as=f"{count} change{'s' if count != 1 else ''} to generation {kept.generation}"
+        + (f" (restored from calculation {kept.snapshot.pk}'s snapshot)" if restored else ""),
     )

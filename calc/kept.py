@@ -21,11 +21,6 @@ if TYPE_CHECKING:
     from calc.models import StoredSnapshot
 
 
-# A decision calculated less recently than this has no burst under way: its next change is
-# calculated at once, without waiting CALC_DEBOUNCE_MS to gather more.
-IDLE_SECONDS = 1.0
-
-
 @dataclass(frozen=True, slots=True)
 class Kept:
     """A decision's state at ``generation``; ``snapshot`` stores exactly its input."""
@@ -39,9 +34,9 @@ class Kept:
     def members(self) -> int:
         return len(self.state.columns.member_ids)
 
-    def idle(self) -> bool:
-        """Whether its last calculation finished over ``IDLE_SECONDS`` ago (no burst under way)."""
-        return time.monotonic() - self.finished > IDLE_SECONDS
+    def since_finished(self) -> float:
+        """Seconds since the calculation that kept it finished."""
+        return time.monotonic() - self.finished
 
 
 class KeptStates:

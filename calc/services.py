@@ -231,6 +231,18 @@ def _absorb(calculation: Calculation) -> Calculation | None:
     return queued
 
 
+def _gathering_wait(kept: Kept | None) -> float:
+    """Seconds to wait so a burst of changes gathers into one snapshot.
+
+    ``CALC_DEBOUNCE_MS`` apart from the previous calculation's end: in a burst the next
+    calculation waits that long, while a change after a quiet spell starts at once (the
+    time since the last result already counts) and a burst behind it gathers while it runs.
+    With no state kept nothing is known of the last calculation, so the whole wait applies.
+    """
+    debounce = settings.CALC_DEBOUNCE_MS / 1000
+    return debounce - kept.since_finished() if kept else debounce
+
+
 def calculation_run(decision_id: int, lease: Lease) -> Calculation:
     """Calculate one generation of a decision under ``lease``; record and re-raise failures.
 
@@ -240,12 +252,9 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
     calculation = _start(decision_id, lease.owner)
     kept = kept_states.take(decision_id)
     try:
-        debounce = settings.CALC_DEBOUNCE_MS / 1000
-        if debounce and not (kept and kept.idle()):
-            # Gathers a burst of changes into this snapshot. A change to a decision kept
-            # idle starts at once: one ballot shows sooner, and a burst behind it still
-            # gathers into the next calculation while this one runs.
-            time.sleep(debounce)
+        wait = _gathering_wait(kept)
+        if wait > 0:
+            time.sleep(wait)
         started = time.perf_counter()
         read = input_read(decision_id, kept)
         elapsed = time.perf_counter() - started

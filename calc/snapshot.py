@@ -312,7 +312,7 @@ def snapshot_store_changes(
     return stored
 
 
-def _rebuilt(stored: StoredSnapshot) -> DecisionColumns:
+def snapshot_rebuilt(stored: StoredSnapshot) -> DecisionColumns:
     """Return the input of ``stored``: whole, or its chain of changes replayed on its base."""
     deltas: list[bytes] = []
     while stored.previous_id is not None:
@@ -329,20 +329,20 @@ def snapshot_load(calculation_pk: int) -> DecisionColumns:
     stored = StoredSnapshot.objects.filter(calculation_id=calculation_pk).first()
     if stored is None:
         raise ValueError(f"calculation {calculation_pk} has no snapshot yet")
-    return _rebuilt(stored)
+    return snapshot_rebuilt(stored)
 
 
 def snapshots_load(calculation_pks: Iterable[int]) -> dict[int, DecisionColumns]:
     """Return the stored snapshots of several calculations (whole ones read in one query)."""
     stored = StoredSnapshot.objects.filter(calculation_id__in=list(calculation_pks))
-    return {s.calculation_id: _rebuilt(s) for s in stored}
+    return {s.calculation_id: snapshot_rebuilt(s) for s in stored}
 
 
 def snapshot_rebase(stored: StoredSnapshot) -> None:
     """Store ``stored`` whole, so the snapshots it was built on may go."""
     if stored.previous_id is None:
         return
-    columns = _rebuilt(stored)
+    columns = snapshot_rebuilt(stored)
     packed = snapshot_pack(columns)
     stored.canonical, stored.columns = packed.canonical, packed.columns
     stored.previous, stored.delta, stored.depth = None, b"", 0

@@ -7,6 +7,7 @@ hash, stored result and the stored snapshot rebuilt from its chain of changes.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
@@ -20,7 +21,7 @@ from django.utils import timezone
 import calc.services
 from calc.calculation_input import input_read
 from calc.engine.incremental import build_state, prepare_input
-from calc.kept import IDLE_SECONDS, kept_states
+from calc.kept import kept_states
 from calc.models import Calculation, Change, StoredSnapshot
 from calc.queue import request_recalculation
 from calc.result_json import result_to_json
@@ -177,18 +178,56 @@ def test_a_ballot_is_read_as_one_change_and_stored_as_it(settings) -> None:
     assert len(stored.delta) < whole_size / 4
 
 
-def test_a_worker_that_kept_nothing_reads_the_decision_whole(settings) -> None:
+def test_a_worker_that_kept_nothing_restores_the_last_snapshot_and_replays(settings) -> None:
     settings.CALC_DEBOUNCE_MS = 0
+    settings.CALC_SNAPSHOT_CHAIN = 64
     rng = random.Random(3)
     decision = DecisionFactory(choices=["Park", "Road"])
     people = community_with(decision, 6, rng)
     calculate(decision)
+    for member in people[:3]:
+        cast(decision, member, rng)
+        last = calculate(decision)
     kept_states.clear()  # a restart, or another worker
-    cast(decision, people[0], rng)
+    cast(decision, people[4], rng)
+    cast(decision, people[5], rng)
+    read = input_read(decision.pk, None)
+    assert read.read_as == (
+        f"2 changes to generation {last.generation} (restored from calculation {last.pk}'s snapshot)"
+    )
     calculation = calculate(decision)
     stored = StoredSnapshot.objects.get(pk=calculation.pk)
-    assert (stored.previous_id, stored.depth) == (None, 0)
-    assert calculation.content_hash == whole(decision)[0]
+    assert (stored.previous_id, stored.depth) == (last.pk, 4)
+    assert (calculation.content_hash, calculation.results) == whole(decision)
+    assert prepare_input(snapshot_load(calculation.pk)).content_hash == calculation.content_hash
+
+
+def test_a_snapshot_that_does_not_match_its_hash_is_not_restored(settings, caplog) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(4)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 6, rng)
+    first = calculate(decision)
+    other = DecisionFactory(choices=["Park", "Road"])
+    community_with(other, 3, rng)
+    elsewhere = calculate(other)
+    wrong = StoredSnapshot.objects.get(pk=elsewhere.pk)
+    StoredSnapshot.objects.filter(pk=first.pk).update(
+        canonical=wrong.canonical, columns=wrong.columns
+    )
+    kept_states.clear()
+    cast(decision, people[0], rng)
+    assert input_read(decision.pk, None).read_as == "read whole"
+    assert f"Snapshot of calculation {first.pk} does not match its content hash" in caplog.text
+    calculation = calculate(decision)
+    assert (calculation.content_hash, calculation.results) == whole(decision)
+
+
+def test_a_decision_never_calculated_is_read_whole(settings) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    decision = DecisionFactory(choices=["Park", "Road"])
+    community_with(decision, 4, random.Random(6))
+    assert input_read(decision.pk, None).read_as == "read whole"
 
 
 @pytest.mark.parametrize("gap", ["log pruned", "bump without a change", "whole change"])
@@ -263,24 +302,30 @@ def test_a_snapshot_built_on_another_cannot_lose_it_alone(settings) -> None:
     assert not StoredSnapshot.objects.exists()
 
 
-def test_a_change_to_an_idle_decision_is_calculated_without_the_debounce(
-    settings, monkeypatch
-) -> None:
+def test_the_debounce_counts_from_the_last_calculations_end(settings, monkeypatch) -> None:
     settings.CALC_DEBOUNCE_MS = 0
     rng = random.Random(19)
     decision = DecisionFactory(choices=["Park", "Road"])
     people = community_with(decision, 4, rng)
-    calculate(decision)  # read whole: no state kept yet, so it would have waited
+    calculate(decision)
     settings.CALC_DEBOUNCE_MS = 300
     slept: list[float] = []
     monkeypatch.setattr(calc.services.time, "sleep", slept.append)
 
+    def finished_ago(seconds: float) -> None:
+        kept = kept_states.take(decision.pk)
+        assert kept is not None
+        kept_states.put(decision.pk, replace(kept, finished=time.monotonic() - seconds))
+
+    finished_ago(0.1)
     cast(decision, people[0], rng)
-    calculate(decision)  # finished just now: a burst may be under way
-    assert slept == [0.3]
-    kept = kept_states.take(decision.pk)
-    assert kept is not None
-    kept_states.put(decision.pk, replace(kept, finished=kept.finished - IDLE_SECONDS - 1))
+    calculate(decision)  # a burst may be under way: waits what is left of the 300 ms
+    assert slept == [pytest.approx(0.2, abs=0.05)]
+    finished_ago(1)
     cast(decision, people[1], rng)
-    calculate(decision)
-    assert slept == [0.3]  # idle: at once
+    calculate(decision)  # quiet for longer than the debounce: at once
+    assert len(slept) == 1
+    kept_states.clear()
+    cast(decision, people[2], rng)
+    calculate(decision)  # nothing kept, nothing known: the whole wait
+    assert slept[1:] == [0.3]

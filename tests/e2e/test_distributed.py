@@ -102,6 +102,14 @@ def test_a_worker_killed_mid_calculation_loses_nothing(distributed: Distributed)
     )
     assert completed_by.startswith(worker.split(":")[0] + f":{survivor}#")
     assert sql.running(vote.decision_pk) == 0
+    # The victim kept the decision (wake-ups go to its keeper): the survivor rebuilt that
+    # state from the last stored snapshot and stored only the changes on top of it.
+    ((previous, depth),) = sql(
+        "SELECT previous_id, depth FROM calc_storedsnapshot "
+        f"WHERE calculation_id = {pk(results['calculationId'])}"
+    )
+    assert previous is not None
+    assert depth >= 1
 
 
 def test_a_lost_wake_up_is_recovered_by_the_sweeper(distributed: Distributed) -> None:
