@@ -18,11 +18,13 @@ import contextlib
 import json
 import math
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Literal, TypedDict
 
@@ -59,6 +61,7 @@ class LatencyOptions:
     servers: int = 2  # daphne servers in the distributed setup
     first_result_timeout: float = 600
     result_timeout: float = 120
+    restart: bool = False  # then kill what calculates, start it again and time one more ballot
 
 
 class LatencyReport(TypedDict):
@@ -78,6 +81,8 @@ class LatencyReport(TypedDict):
     whole_snapshot_bytes: int
     stored_bytes_per_calculation: float
     peak_rss_mb: float  # the largest of the server and worker processes
+    # With --restart: castBallot response -> its result, the first after the restart.
+    restart_result_ms: float | None
 
 
 # What each completed calculation stored for its snapshot (whole, or as changes), oldest first.
@@ -137,6 +142,7 @@ class Running:
     seed_seconds: float
     apis: list[HttpGraphQL]
     server: ServerProcess
+    restart_calculators: Callable[[], None]
 
     @property
     def token(self) -> str:
@@ -185,23 +191,43 @@ def started(
         log(f"Seeding {options.members:,} members ({options.setup}) ...")
         seeded, seed_seconds = _seed(server, options, voters)
         tokens = server.tokens(*voters)
+        restart: Callable[[], None]
         if options.setup == "embedded":
             port = server.start("serve")
             apis = [HttpGraphQL(f"http://127.0.0.1:{port}/graphql")]
+            serve = server.processes[-1]
+            restart = partial(_restarted, server, [serve], lambda: server.start("serve", port=port))
         else:
             apis = [
                 HttpGraphQL(f"http://127.0.0.1:{server.start_daphne()}/graphql")
                 for _ in range(options.servers)
             ]
-            for index in range(2):
-                server.start_worker(f"worker-{index}")
+            workers = [server.start_worker(f"worker-{index}") for index in range(2)]
+            restart = partial(_restarted, server, workers, lambda: _workers_started(server, 2))
         cast_api, listen_api = apis[0], apis[-1]
-        yield Running(cast_api, listen_api, tokens, seeded, seed_seconds, apis, server)
+        yield Running(cast_api, listen_api, tokens, seeded, seed_seconds, apis, server, restart)
+
+
+def _workers_started(server: ServerProcess, count: int) -> None:
+    for index in range(count):
+        server.start_worker(f"worker-{index}-restarted")
+
+
+def _restarted(
+    server: ServerProcess, calculators: list[subprocess.Popen[bytes]], start: Callable[[], object]
+) -> None:
+    """Kill ``calculators`` as a crash would (SIGKILL: nothing kept survives), then ``start``."""
+    for process in calculators:
+        process.kill()
+        process.wait(timeout=30)
+        server.processes.remove(process)
+    start()
 
 
 async def _measure(
     running: Running, options: LatencyOptions, log: Callable[[str], None]
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float | None, float]:
+    """Return the latencies, the first result's wait, the restart's latency and peak RSS."""
     me = await asyncio.to_thread(running.cast_api, FIND_DECISION, running.token)
     (membership,) = me["me"]["memberships"]
     (edge,) = membership["community"]["decisions"]["edges"]
@@ -213,28 +239,57 @@ async def _measure(
         begun = time.perf_counter()
         await socket.wait_for("results", lambda _: True, timeout=options.first_result_timeout)
         first_result = time.perf_counter() - begun
+        # The voter's ballot replaces the previous one: each result is this plus the ballot.
         base = _totals(socket.events["results"][0])
         for index in range(options.ballots):
-            vector = star_vector(index, len(choices))
-            want = {c: base[c] + stars for c, stars in zip(choices, vector, strict=True)}
-            seen = len(socket.events["results"])
-            stars = [{"choiceId": c, "stars": s} for c, s in zip(choices, vector, strict=True)]
-            cast = await asyncio.to_thread(
-                running.cast_api, CAST, running.token, d=decision, stars=stars
-            )
-            answered = time.perf_counter()
-            if cast["castBallot"]["errors"]:
-                raise RuntimeError(f"castBallot failed: {cast['castBallot']['errors']}")
-            found = await socket.wait_for_index(
-                "results",
-                lambda event, want=want: _totals(event) == want,  # type: ignore[misc]
-                timeout=options.result_timeout,
-                start=seen,
-            )
-            latency = max(0.0, socket.arrivals["results"][found] - answered) * 1000
+            vector = dict(zip(choices, star_vector(index, len(choices)), strict=True))
+            latency = await _cast_and_time(running, socket, decision, base, vector, options)
             latencies.append(latency)
             log(f"  ballot {index + 1}/{options.ballots}: {latency:.0f} ms")
-    return latencies, first_result
+    peak = _peak_rss_mb(running)
+    if not options.restart:
+        return latencies, first_result, None, peak
+    log("Killing what calculates (SIGKILL) and starting it again ...")
+    await asyncio.to_thread(running.restart_calculators)
+    async with GraphQLSocket(url, running.token) as socket:
+        await socket.subscribe("results", RESULTS, id=decision)
+        await socket.wait_for("results", lambda _: True, timeout=options.first_result_timeout)
+        vector = dict(zip(choices, star_vector(options.ballots, len(choices)), strict=True))
+        restarted = await _cast_and_time(
+            running, socket, decision, base, vector, options, options.first_result_timeout
+        )
+    log(f"  the first ballot after the restart: {restarted:.0f} ms")
+    return latencies, first_result, restarted, max(peak, _peak_rss_mb(running))
+
+
+async def _cast_and_time(
+    running: Running,
+    socket: GraphQLSocket,
+    decision: str,
+    base: dict[str, Decimal],
+    vector: dict[str, int],
+    options: LatencyOptions,
+    timeout: float | None = None,
+) -> float:
+    """Cast ``vector``; return ms from the castBallot answer to the result that counts it."""
+    want = {choice: base[choice] + stars for choice, stars in vector.items()}
+    seen = len(socket.events["results"])
+    stars = [{"choiceId": choice, "stars": value} for choice, value in vector.items()]
+    cast = await asyncio.to_thread(running.cast_api, CAST, running.token, d=decision, stars=stars)
+    answered = time.perf_counter()
+    if cast["castBallot"]["errors"]:
+        raise RuntimeError(f"castBallot failed: {cast['castBallot']['errors']}")
+    found = await socket.wait_for_index(
+        "results",
+        lambda event: _totals(event) == want,
+        timeout=timeout or options.result_timeout,
+        start=seen,
+    )
+    return max(0.0, socket.arrivals["results"][found] - answered) * 1000
+
+
+def _peak_rss_mb(running: Running) -> float:
+    return max(peak_rss_mb(p.pid) for p in running.server.processes if p.poll() is None)
 
 
 def _calculation_median(running: Running, count: int) -> float | None:
@@ -255,11 +310,10 @@ def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> 
         tempfile.TemporaryDirectory(prefix="crowdvote-latency-") as tmp,
         started(options, Path(tmp), log) as running,
     ):
-        latencies, first_result = asyncio.run(_measure(running, options, log))
+        latencies, first_result, restarted, peak = asyncio.run(_measure(running, options, log))
         calculation_median = _calculation_median(running, options.ballots + 1)
         printed = running.server.manage("shell", "--no-imports", "-c", SNAPSHOT_SIZES)
         sizes = json.loads(printed.strip().splitlines()[-1])
-        peak = max(peak_rss_mb(p.pid) for p in running.server.processes if p.poll() is None)
     whole = max(size for size, depth in sizes if depth == 0)
     timed = [size for size, _ in sizes[1:]] or [whole]
     seeded = running.seeded
@@ -280,6 +334,7 @@ def latency_run(options: LatencyOptions, log: Callable[[str], None] = print) -> 
         "whole_snapshot_bytes": whole,
         "stored_bytes_per_calculation": round(statistics.median(timed), 1),
         "peak_rss_mb": round(peak, 1),
+        "restart_result_ms": None if restarted is None else round(restarted, 1),
     }
 
 
@@ -300,4 +355,10 @@ def latency_summary(report: LatencyReport) -> str:
         f"{report['stored_bytes_per_calculation']:,.0f} bytes "
         f"(a whole one: {report['whole_snapshot_bytes']:,} bytes)\n"
         f"peak memory of the largest server or worker process: {report['peak_rss_mb']:,.0f} MB\n"
+        + (
+            ""
+            if report["restart_result_ms"] is None
+            else f"after killing and restarting what calculates, the next ballot's result: "
+            f"{report['restart_result_ms']:,.0f} ms\n"
+        )
     )

@@ -20,6 +20,7 @@ def test_a_tiny_embedded_run_reports_latencies() -> None:
         "3",
         "--choices",
         "3",
+        "--restart",
         "--json",
         stdout=out,
     )
@@ -33,3 +34,5 @@ def test_a_tiny_embedded_run_reports_latencies() -> None:
     # whole snapshot; the worker runs in the server process here.
     assert 0 < report["stored_bytes_per_calculation"] < report["whole_snapshot_bytes"] / 4
     assert 20 < report["peak_rss_mb"] < 4_000
+    # The server was killed and started again, and still counted one more ballot.
+    assert 0 < report["restart_result_ms"] < 30_000

@@ -16,7 +16,8 @@ class Command(SetupBenchCommand):
         "Start a fresh setup (embedded, or distributed on a throwaway PostgreSQL database and "
         "Redis prefix), seed a synthetic community of N members, cast K ballots one at a time "
         "and report the time from each castBallot response to the decisionResults event that "
-        "counts it (median, p95, max)."
+        "counts it (median, p95, max); with --restart, also the first result after killing "
+        "and restarting what calculates."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,6 +25,13 @@ class Command(SetupBenchCommand):
         parser.add_argument("--ballots", type=int, default=20, help="ballots to time (K)")
         parser.add_argument("--choices", type=int, default=10, help="choices of the decision")
         parser.add_argument("--seed", type=int, default=0, help="generator seed")
+        parser.add_argument(
+            "--restart",
+            action="store_true",
+            help="then kill what calculates (the server embedded, the workers distributed), "
+            "start it again and time one more ballot: the first result from a worker that "
+            "kept nothing",
+        )
         self.add_setup_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
