@@ -30,6 +30,9 @@ from calc.snapshot import snapshot_load, snapshots_load
 from democracy.models import Decision, DecisionStatus
 
 CACHE_SIZE = 8
+# Each incremental result has stars of its own (80 MB at 1,000,000 members): at most this
+# many members' worth are kept, the newest always.
+CACHE_MEMBERS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,9 @@ class _ResolutionCache:
     The content hash names the frozen input, and the input decides the resolution.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, members: int) -> None:
         self.size = size
+        self.members = members
         self.entries: OrderedDict[str, Resolution] = OrderedDict()
         self.lock = Lock()
 
@@ -85,11 +89,13 @@ class _ResolutionCache:
         with self.lock:
             self.entries[key] = resolution
             self.entries.move_to_end(key)
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
+            kept = sum(len(r.resolved.member_ids) for r in self.entries.values())
+            while len(self.entries) > 1 and (len(self.entries) > self.size or kept > self.members):
+                _, evicted = self.entries.popitem(last=False)
+                kept -= len(evicted.resolved.member_ids)
 
 
-_cache = _ResolutionCache(CACHE_SIZE)
+_cache = _ResolutionCache(CACHE_SIZE, CACHE_MEMBERS)
 
 
 def calculation_latest(decision: Decision) -> Calculation | None:
