@@ -66,7 +66,9 @@ def cold(monkeypatch):
     def prepare(client) -> None:
         client("{ me { id } }")  # The first request also records when the token was last used.
         # Resolved snapshots are kept in the process: forget them, to count their reads.
-        monkeypatch.setattr(results, "_cache", results._ResolutionCache(results.CACHE_SIZE, results.CACHE_MEMBERS))
+        monkeypatch.setattr(
+            results, "_cache", results._ResolutionCache(results.CACHE_SIZE, results.CACHE_MEMBERS)
+        )
 
     return prepare
 
