@@ -5,6 +5,8 @@ Only the worker writes calculations; deleting one would hide what was computed.
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.db.models.functions import Length
 
@@ -26,6 +28,7 @@ class CalculationAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "is_final", "decision__community")
     search_fields = ("decision__title", "trigger", "content_hash")
+    exclude = ("results",)  # shown as JSON by results_json
     date_hierarchy = "requested_at"
     readonly_fields = (
         "decision",
@@ -43,9 +46,13 @@ class CalculationAdmin(ReadOnlyAdmin):
         "is_final",
         "content_hash",
         "snapshot_size",
-        "results",
+        "results_json",
         "worker",
     )
+
+    @admin.display(description="Results")
+    def results_json(self, calculation: Calculation) -> str:
+        return json.dumps(calculation.results) if calculation.results is not None else "-"
 
     @admin.display(description="Snapshot stored (bytes: whole, or the changes to the previous)")
     def snapshot_size(self, calculation: Calculation) -> int:

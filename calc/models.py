@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.json_text import JSONTextField
 from democracy.models import Decision
 
 
@@ -52,7 +53,7 @@ class Calculation(models.Model):
     retry_count = models.PositiveSmallIntegerField(default=0)
     is_final = models.BooleanField(default=False)
     content_hash = models.CharField(max_length=64, blank=True)
-    results = models.JSONField(null=True, blank=True)
+    results = JSONTextField(null=True, blank=True)
     worker = models.CharField(max_length=120, blank=True)
     absorbed_by = models.ForeignKey(
         "self",

@@ -25,6 +25,7 @@ def test_calculation_history_is_readable_and_read_only(admin_client):
     assert "Snapshot stored" in body
     stored = calculation.stored_snapshot
     assert f">{len(stored.canonical) + len(stored.columns)}<" in body
+    assert body.count("&quot;contentHash&quot;: &quot;") == 1  # the results, once, as JSON
     assert admin_client.get(reverse("admin:calc_calculation_add")).status_code == 403
     admin_client.post(
         reverse("admin:calc_calculation_change", args=[calculation.pk]), {"trigger": "edited"}
