@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import Forbidden, NotAuthenticated
+from core.rows import first_row, table
 from democracy import errors
 from democracy.models import Membership
 from democracy.pseudonyms import display_name
@@ -63,15 +64,22 @@ def member_require(
 ) -> Membership:
     """Return the user's approved membership in ``community``, or raise."""
     signed_in = user_require(user)
-    queryset = Membership.objects.filter(user_id=signed_in.pk, community_id=community.pk)
     if for_update:
         # Joined, the user's and the community's rows are locked too (PostgreSQL).
-        queryset = queryset.select_related("user", "community").select_for_update()
-        membership = queryset.first()
+        membership = (
+            Membership.objects.filter(user_id=signed_in.pk, community_id=community.pk)
+            .select_related("user", "community")
+            .select_for_update()
+            .first()
+        )
     else:
-        # The user and the community are the rows in hand: no join to read them again
-        # (a ballot storm runs this once per ballot).
-        membership = queryset.first()
+        # The user and the community are the rows in hand: no join to read them again,
+        # and hand-written SQL (``core.rows``): a ballot storm runs this once per ballot.
+        membership = first_row(
+            Membership,
+            f"SELECT * FROM {table(Membership)} WHERE user_id = %s AND community_id = %s",
+            [signed_in.pk, community.pk],
+        )
         if membership is not None:
             membership.user, membership.community = signed_in, community
     if membership is None:
