@@ -2,8 +2,8 @@
 
 Every API request authenticates its token, and every ballot loads its decision, choices and
 membership: through the ORM each of these lookups spent several times as much Python on
-building and compiling the query (0.3-0.8 ms) as a raw query takes, rows and all (under
-0.1 ms). The SQL is written for PostgreSQL and SQLite alike.
+building and compiling the query (0.3-0.8 ms) as running it and making its rows into model
+instances here takes. The SQL is written for PostgreSQL and SQLite alike.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.expressions import Col
 
@@ -21,52 +21,75 @@ M = TypeVar("M", bound=Model)
 
 def table(model: type[Model]) -> str:
     """Return the quoted table name of ``model``."""
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def rows(model: type[M], sql: str, params: Sequence[object]) -> list[M]:
-    """Return the rows ``sql`` selects (every column of ``model``'s table) as ``model``s."""
-    return list(model._default_manager.raw(sql, params))
-
-
-def first_row(model: type[M], sql: str, params: Sequence[object]) -> M | None:
-    """Return the first row ``sql`` selects as a ``model``, or None."""
-    return next(iter(model._default_manager.raw(sql, params)), None)
+    return connections[DEFAULT_DB_ALIAS].ops.quote_name(model._meta.db_table)
 
 
 def columns(model: type[Model], alias: str) -> str:
-    """Return the select list of every column of ``model`` under ``alias``, for ``first_of``."""
-    quote = connection.ops.quote_name
-    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in model._meta.concrete_fields)
+    """Return the select list of every column of ``model`` under ``alias``, in field order."""
+    return _columns(model, alias, connections[DEFAULT_DB_ALIAS].vendor)
 
 
 def first_of(models: Sequence[type[Model]], sql: str, params: Sequence[Any]) -> list[Any]:
     """Return the first row of ``sql`` as one instance per model, or [] if it has none.
 
-    ``sql`` selects ``columns(model, alias)`` of each model in turn (a join): one statement
-    where ``Model.objects.raw`` would take one per table. Values are converted as the ORM
-    converts them.
+    ``sql`` selects ``columns(model, alias)`` of each model in turn (a join reads several
+    in one statement). Values are converted as the ORM converts them.
     """
+    found = all_of(models, sql, params, first=True)
+    return found[0] if found else []
+
+
+def all_of(
+    models: Sequence[type[Model]], sql: str, params: Sequence[Any], *, first: bool = False
+) -> list[list[Any]]:
+    """Return every row of ``sql`` (or only the ``first``) as one instance per model."""
+    connection = connections[DEFAULT_DB_ALIAS]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+        fetched = cursor.fetchmany(1) if first else cursor.fetchall()
+    if not fetched:
         return []
-    found, start = [], 0
+    # Looked up per call: a converter may be bound to this thread's connection.
+    readings = []
     for model in models:
-        names, cols = _columns_of(model)
-        values = list(row[start : start + len(names)])
-        # Looked up per call: a converter may be bound to this thread's connection.
-        for index, col in enumerate(cols):
-            ops_converters = connection.ops.get_db_converters(col)
-            for convert in (*ops_converters, *col.get_db_converters(connection)):
-                values[index] = convert(values[index], col, connection)
-        found.append(model.from_db(connection.alias, names, values))
-        start += len(names)
-    return found
+        names, converted = _fields(model, connection.vendor)
+        converters = [
+            (
+                index,
+                col,
+                [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)],
+            )
+            for index, col in converted
+        ]
+        readings.append((model, names, converters))
+    instances = []
+    for row in fetched:
+        start, objects = 0, []
+        for model, names, converters in readings:
+            values = list(row[start : start + len(names)])
+            for index, col, functions in converters:
+                for convert in functions:
+                    values[index] = convert(values[index], col, connection)
+            objects.append(model.from_db(connection.alias, names, values))
+            start += len(names)
+        instances.append(objects)
+    return instances
 
 
 @cache
-def _columns_of(model: type[Model]) -> tuple[list[str], list[Col]]:
+def _columns(model: type[Model], alias: str, vendor: str) -> str:
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+@cache
+def _fields(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int, Col]]]:
+    """Return the attribute names of ``model``'s columns, and which of them need converting."""
+    connection = connections[DEFAULT_DB_ALIAS]
     fields = model._meta.concrete_fields
-    return [f.attname for f in fields], [f.get_col(model._meta.db_table) for f in fields]
+    converted = []
+    for index, field in enumerate(fields):
+        col = field.get_col(model._meta.db_table)
+        if connection.ops.get_db_converters(col) or col.get_db_converters(connection):
+            converted.append((index, col))
+    return [f.attname for f in fields], converted

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import Forbidden, NotAuthenticated
-from core.rows import first_row, table
+from core.rows import columns, first_of, table
 from democracy import errors
 from democracy.models import Membership
 from democracy.pseudonyms import display_name
@@ -75,11 +75,13 @@ def member_require(
     else:
         # The user and the community are the rows in hand: no join to read them again,
         # and hand-written SQL (``core.rows``): a ballot storm runs this once per ballot.
-        membership = first_row(
-            Membership,
-            f"SELECT * FROM {table(Membership)} WHERE user_id = %s AND community_id = %s",
+        found = first_of(
+            (Membership,),
+            f"SELECT {columns(Membership, 'm')} FROM {table(Membership)} m "
+            "WHERE m.user_id = %s AND m.community_id = %s",
             [signed_in.pk, community.pk],
         )
+        membership = found[0] if found else None
         if membership is not None:
             membership.user, membership.community = signed_in, community
     if membership is None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from core.rows import columns, first_of, rows, table
+from core.rows import all_of, columns, first_of, table
 from democracy.models import (
     Ballot,
     Choice,
@@ -81,9 +81,15 @@ def decision_with_choices(pk: int) -> tuple[Decision, list[Choice]] | None:
     if not found:
         return None
     decision, decision.community = found
-    choices = rows(
-        Choice, f"SELECT * FROM {table(Choice)} WHERE decision_id = %s ORDER BY position, id", [pk]
-    )
+    choices = [
+        choice
+        for (choice,) in all_of(
+            (Choice,),
+            f"SELECT {columns(Choice, 'c')} FROM {table(Choice)} c "
+            "WHERE c.decision_id = %s ORDER BY c.position, c.id",
+            [pk],
+        )
+    ]
     for choice in choices:
         choice.decision = decision
     return decision, choices
