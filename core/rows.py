@@ -24,8 +24,11 @@ def table(model: type[Model]) -> str:
     return connections[DEFAULT_DB_ALIAS].ops.quote_name(model._meta.db_table)
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """Return the select list of every column of ``model`` under ``alias``, in field order."""
+def columns(model: type[Model], alias: str | None = None) -> str:
+    """Return the list of every column of ``model`` (under ``alias``), in field order.
+
+    Without ``alias`` the names stand alone, as ``RETURNING`` takes them.
+    """
     return _columns(model, alias, connections[DEFAULT_DB_ALIAS].vendor)
 
 
@@ -77,9 +80,10 @@ def all_of(
 
 
 @cache
-def _columns(model: type[Model], alias: str, vendor: str) -> str:
+def _columns(model: type[Model], alias: str | None, vendor: str) -> str:
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in model._meta.concrete_fields)
+    prefix = f"{quote(alias)}." if alias else ""
+    return ", ".join(f"{prefix}{quote(f.column)}" for f in model._meta.concrete_fields)
 
 
 @cache

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, User
 from accounts.services.tokens import token_authenticate, token_issue
-from democracy.models import Choice, Decision
+from democracy.ballot_rows import ballot_upsert
+from democracy.models import Ballot, Choice, Decision
 from democracy.selectors import decision_with_choices
-from tests.factories import DecisionFactory, UserFactory
+from tests.factories import DecisionFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +56,20 @@ def test_a_decision_its_community_and_its_choices_read_as_the_orm_reads_them() -
 
 def test_an_unknown_decision_reads_as_none() -> None:
     assert decision_with_choices(DecisionFactory().pk + 1) is None
+
+
+def test_an_upserted_ballot_reads_as_the_orm_reads_it() -> None:
+    decision = DecisionFactory()
+    membership = MembershipFactory(community=decision.community)
+
+    ballot, created = ballot_upsert(
+        decision_id=decision.pk,
+        membership_id=membership.pk,
+        tags=["budget", "parks"],
+        comment="Why not",
+        now=timezone.now(),
+    )
+
+    assert created
+    assert ballot.tags == ["budget", "parks"]  # JSON, decoded
+    assert values(ballot) == values(Ballot.objects.get(pk=ballot.pk))
