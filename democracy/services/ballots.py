@@ -154,8 +154,10 @@ def ballot_cast_reacted(
         )
         if not answers:
             _lock_open(decision)  # Nobody took the lock and checked: here, then.
-        verb = "cast" if created else "replaced"
-        log_event(Event.VOTE_CAST, actor, f"Vote {verb} on decision '{decision.title}'")
+    # Once committed: a cast rolled back is no vote, and the log's writes (each a wait for
+    # the GIL in a busy server) are not made while the decision's row is locked.
+    line = f"Vote {'cast' if created else 'replaced'} on decision '{decision.title}'"
+    transaction.on_commit(lambda: log_event(Event.VOTE_CAST, actor, line), robust=True)
     return Cast(ballot, created, dict(answers))
 
 
