@@ -19,6 +19,7 @@ from calc.broadcast import broadcast
 from calc.layer import send_or_skip
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from core.logs import Event, log_event
+from core.rows import all_of, columns
 from democracy.models import Decision, DecisionStatus
 
 CALC_CHANNEL = "calc"
@@ -114,12 +115,13 @@ def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
         return {}
     table = connection.ops.quote_name(Calculation._meta.db_table)
     marks = ", ".join(["%s"] * len(decision_ids))
-    counted = Calculation.objects.raw(
+    counted = all_of(
+        (Calculation,),
         f"UPDATE {table} SET change_count = change_count + 1 "
-        f"WHERE decision_id IN ({marks}) AND status = %s RETURNING *",
+        f"WHERE decision_id IN ({marks}) AND status = %s RETURNING {columns(Calculation)}",
         [*decision_ids, CalculationStatus.QUEUED.value],
     )
-    return {calc.decision_id: calc for calc in counted}
+    return {calc.decision_id: calc for (calc,) in counted}
 
 
 def request_recalculation(

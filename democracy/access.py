@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import Forbidden, NotAuthenticated
+from core.rows import columns, first_of, table
 from democracy import errors
 from democracy.models import Membership
 from democracy.pseudonyms import display_name
@@ -63,15 +64,24 @@ def member_require(
 ) -> Membership:
     """Return the user's approved membership in ``community``, or raise."""
     signed_in = user_require(user)
-    queryset = Membership.objects.filter(user_id=signed_in.pk, community_id=community.pk)
     if for_update:
         # Joined, the user's and the community's rows are locked too (PostgreSQL).
-        queryset = queryset.select_related("user", "community").select_for_update()
-        membership = queryset.first()
+        membership = (
+            Membership.objects.filter(user_id=signed_in.pk, community_id=community.pk)
+            .select_related("user", "community")
+            .select_for_update()
+            .first()
+        )
     else:
-        # The user and the community are the rows in hand: no join to read them again
-        # (a ballot storm runs this once per ballot).
-        membership = queryset.first()
+        # The user and the community are the rows in hand: no join to read them again,
+        # and hand-written SQL (``core.rows``): a ballot storm runs this once per ballot.
+        found = first_of(
+            (Membership,),
+            f"SELECT {columns(Membership, 'm')} FROM {table(Membership)} m "
+            "WHERE m.user_id = %s AND m.community_id = %s",
+            [signed_in.pk, community.pk],
+        )
+        membership = found[0] if found else None
         if membership is not None:
             membership.user, membership.community = signed_in, community
     if membership is None:

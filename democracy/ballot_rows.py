@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection
 
+from core.rows import all_of, columns
 from democracy.models import Ballot, BallotStar
 
 
@@ -39,15 +40,15 @@ def ballot_upsert(
         fields.get_field("cast_at").get_db_prep_save(now, connection),
         fields.get_field("updated_at").get_db_prep_save(now, connection),
     ]
-    rows = Ballot.objects.raw(
+    ((ballot,),) = all_of(
+        (Ballot,),
         f"INSERT INTO {_table(Ballot)} "
         "(decision_id, membership_id, tags, comment, cast_at, updated_at) "
         "VALUES (%s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (decision_id, membership_id) DO UPDATE SET tags = excluded.tags, "
-        "comment = excluded.comment, updated_at = excluded.updated_at RETURNING *",
+        f"comment = excluded.comment, updated_at = excluded.updated_at RETURNING {columns(Ballot)}",
         params,
     )
-    (ballot,) = rows
     return ballot, ballot.cast_at == ballot.updated_at
 
 

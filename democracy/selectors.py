@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from democracy.models import Ballot, Community, Decision, DecisionStatus, Membership
+from core.rows import all_of, columns, first_of, table
+from democracy.models import (
+    Ballot,
+    Choice,
+    Community,
+    Decision,
+    DecisionStatus,
+    Membership,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -57,6 +65,34 @@ def decision_visible_to(user: User | AnonymousUser | None) -> Q:
     if user is None or not user.is_authenticated:
         return inside_visible_to(user) & published
     return inside_visible_to(user) & (published | Q(_manages_community(user)))
+
+
+def decision_with_choices(pk: int) -> tuple[Decision, list[Choice]] | None:
+    """Return the decision (its community loaded) and its choices in order, or None.
+
+    Hand-written SQL (``core.rows``): a ballot storm loads one per ballot.
+    """
+    found = first_of(
+        (Decision, Community),
+        f"SELECT {columns(Decision, 'd')}, {columns(Community, 'c')} FROM {table(Decision)} d "
+        f"JOIN {table(Community)} c ON c.id = d.community_id WHERE d.id = %s",
+        [pk],
+    )
+    if not found:
+        return None
+    decision, decision.community = found
+    choices = [
+        choice
+        for (choice,) in all_of(
+            (Choice,),
+            f"SELECT {columns(Choice, 'c')} FROM {table(Choice)} c "
+            "WHERE c.decision_id = %s ORDER BY c.position, c.id",
+            [pk],
+        )
+    ]
+    for choice in choices:
+        choice.decision = decision
+    return decision, choices
 
 
 def decision_list_visible(user: User | AnonymousUser | None) -> QuerySet[Decision]:

@@ -31,8 +31,10 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
-# Settings the parent environment must not leak into a child's own setup.
-OWN_SETTINGS = {"DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "DJANGO_SETTINGS_MODULE"}
+# Settings the parent environment must not leak into a child's own setup. DEBUG among them:
+# the children run as production does (DEBUG off, a SECRET_KEY given), whether or not the
+# command that started them needed DEBUG=1 to start.
+OWN_SETTINGS = {"DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "DJANGO_SETTINGS_MODULE", "DEBUG"}
 JsonObject = dict[str, Any]
 
 

@@ -188,13 +188,16 @@ def event_log(log_dir: Path) -> Iterator[None]:
     handler.close()
 
 
-def test_anonymous_members_appear_by_the_pseudonym_the_log_wrote(admin_client, event_log) -> None:
+def test_anonymous_members_appear_by_the_pseudonym_the_log_wrote(
+    admin_client, event_log, django_capture_on_commit_callbacks
+) -> None:
     alice = UserFactory(username="alice")
     decision = DecisionFactory(community=CommunityFactory(auto_approve_applications=True))
     membership = membership_join(user=alice, community=decision.community)
     membership_update(user=alice, membership=membership, is_anonymous=True)
     choice = decision.choices.first()
-    ballot_cast(user=alice, decision=decision, stars=[StarsSpec(choice_id=choice.pk, stars=5)])
+    with django_capture_on_commit_callbacks(execute=True):  # a vote is logged once committed
+        ballot_cast(user=alice, decision=decision, stars=[StarsSpec(choice_id=choice.pk, stars=5)])
 
     entries = admin_client.get(URL).context["entries"]
 

@@ -17,6 +17,7 @@ from accounts.models import ApiToken, User
 from accounts.services.users import user_get_or_create_by_username, username_is_valid
 from core.errors import DomainError
 from core.logs import Event, log_event
+from core.rows import columns, first_of, table
 
 TOKEN_PREFIX = "cv_"
 # last_used_at is informative only; writing it on every request would serialise SQLite.
@@ -87,14 +88,20 @@ def token_issue_for_usernames(
 
 
 def token_authenticate(raw: str) -> ApiToken | None:
-    """Return the active token matching ``raw``, or None."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(token_hash=hash_secret(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
+    """Return the active token of an active user matching ``raw``, with the user, or None.
+
+    Hand-written SQL (``core.rows``): every API request runs it.
+    """
+    found = first_of(
+        (ApiToken, User),
+        f"SELECT {columns(ApiToken, 't')}, {columns(User, 'u')} FROM {table(ApiToken)} t "
+        f"JOIN {table(User)} u ON u.id = t.user_id "
+        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
+        [hash_secret(raw), True],
     )
-    if token is None:
+    if not found:
         return None
+    token, token.user = found
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

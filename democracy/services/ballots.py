@@ -17,7 +17,7 @@ from democracy import errors
 from democracy.access import member_require
 from democracy.ballot_rows import ballot_upsert, stars_replace
 from democracy.errors import DemocracyErrorCode
-from democracy.models import Ballot, Decision, DecisionStatus
+from democracy.models import Ballot, Choice, Decision, DecisionStatus
 from democracy.pseudonyms import display_name
 from democracy.tags import normalize_tags
 from democracy.text import BALLOT_COMMENT, clean_text
@@ -50,8 +50,8 @@ def _require_open(decision: Decision) -> None:
     )
 
 
-def _clean_stars(decision: Decision, stars: Sequence[StarsSpec]) -> dict[int, int]:
-    choice_ids = {choice.pk for choice in decision.choices.all()}
+def _clean_stars(choices: Iterable[Choice], stars: Sequence[StarsSpec]) -> dict[int, int]:
+    choice_ids = {choice.pk for choice in choices}
     rated: dict[int, int] = {}
     for spec in stars:
         if isinstance(spec.stars, bool) or not isinstance(spec.stars, int):
@@ -104,14 +104,15 @@ def ballot_cast_reacted(
     stars: Sequence[StarsSpec],
     tags: Iterable[str] = (),
     comment: str = "",
+    choices: Sequence[Choice] | None = None,
 ) -> Cast:
     """Cast or replace the member's ballot; return it with its save signal's answers.
 
     Everything is checked before anything is written. The decision's row is locked only at
     the end (``_lock_open``), just before the save signal asks for the recalculation: in a
     storm of ballots on one decision each holds it for its last few statements, not for its
-    whole transaction. Its choices are read from ``decision.choices`` (prefetched by callers
-    that want to spare the query).
+    whole transaction. ``choices`` are the decision's, if the caller has them; else they
+    are read from ``decision.choices``.
     """
     membership = member_require(user, decision.community)
     if decision.status == DecisionStatus.DRAFT:
@@ -120,7 +121,7 @@ def ballot_cast_reacted(
     # Early, so that a refusal writes nothing: a decision that has opened never opens again
     # once closed. The check under the lock catches a close that commits meanwhile.
     _require_open(decision)
-    rated = _clean_stars(decision, stars)
+    rated = _clean_stars(decision.choices.all() if choices is None else choices, stars)
     clean_tags = normalize_tags(tags)
     comment = clean_text(
         comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
@@ -153,8 +154,10 @@ def ballot_cast_reacted(
         )
         if not answers:
             _lock_open(decision)  # Nobody took the lock and checked: here, then.
-        verb = "cast" if created else "replaced"
-        log_event(Event.VOTE_CAST, actor, f"Vote {verb} on decision '{decision.title}'")
+    # Once committed: a cast rolled back is no vote, and the log's writes (each a wait for
+    # the GIL in a busy server) are not made while the decision's row is locked.
+    line = f"Vote {'cast' if created else 'replaced'} on decision '{decision.title}'"
+    transaction.on_commit(lambda: log_event(Event.VOTE_CAST, actor, line), robust=True)
     return Cast(ballot, created, dict(answers))
 
 

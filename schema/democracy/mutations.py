@@ -59,10 +59,23 @@ def _decision(raw_id: str, field: str = "decisionId") -> models.Decision:
     return load(DECISIONS, raw_id, type_name="Decision", field=field)
 
 
-def _ballot_decision(user: User, raw_id: str, *, with_choices: bool = False) -> models.Decision:
+def _ballot_decision(user: User, raw_id: str) -> models.Decision:
     """Return the decision a ballot is for: a draft is unknown to all but its managers."""
-    decisions = DECISIONS.prefetch_related("choices") if with_choices else DECISIONS
-    decision = load(decisions, raw_id, type_name="Decision", field="decisionId")
+    decision = load(DECISIONS, raw_id, type_name="Decision", field="decisionId")
+    return _draft_hidden(user, decision)
+
+
+def _cast_decision(user: User, raw_id: str) -> tuple[models.Decision, list[models.Choice]]:
+    """Return the decision a ballot is cast on, and its choices, as ``_ballot_decision``."""
+    found = selectors.decision_with_choices(
+        decode_pk(raw_id, type_name="Decision", field="decisionId")
+    )
+    if found is None:
+        raise not_found("decisionId", "decision")
+    return _draft_hidden(user, found[0]), found[1]
+
+
+def _draft_hidden(user: User, decision: models.Decision) -> models.Decision:
     # Only a draft can be hidden: the visibility query is built for drafts alone.
     if decision.status == DecisionStatus.DRAFT and not _visible(user, decision):
         raise not_found("decisionId", "decision")
@@ -256,8 +269,8 @@ class DemocracyMutation:
     @mutation_payload(BallotPayload)
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
-        # Choices prefetched: the service checks the stars and the payload lists them.
-        decision = _ballot_decision(user, input.decision_id, with_choices=True)
+        # With its choices: the service checks the stars and the payload lists them.
+        decision, choices = _cast_decision(user, input.decision_id)
         stars = [
             StarsSpec(
                 choice_id=decode_pk(s.choice_id, type_name="Choice", field="stars"), stars=s.stars
@@ -270,13 +283,12 @@ class DemocracyMutation:
             stars=stars,
             tags=input.tags or [],
             comment=input.comment or "",
+            choices=choices,
         )
         # The queued calculation as the request left it, not read again under the lock.
         calculations = calculations_requested(cast.reactions)
         return BallotPayload(
-            ballot=direct_ballot(
-                cast.ballot, decision.choices.all(), {s.choice_id: s.stars for s in stars}
-            ),
+            ballot=direct_ballot(cast.ballot, choices, {s.choice_id: s.stars for s in stars}),
             calculations=calculations,
             message=confirmation(VOTE_RECORDED, calculations),
         )

@@ -152,3 +152,22 @@ def test_a_document_just_within_the_cost_limit_is_answered(graphql_as):
 def test_a_connection_s_total_count_is_not_multiplied_by_its_page():
     assert cost("{ communities { totalCount } }") == 2
     assert cost("{ communities(first: 7) { totalCount edges { node { name } } } }") == 1 + 1 + 7 * 3
+
+
+@pytest.mark.django_db
+def test_a_cached_document_is_refused_and_its_variables_checked_every_time(graphql_as, user):
+    """Parsing and validation are cached per document text; the verdicts are not lost."""
+    CommunityFactory()
+    costly = (
+        "{ communities { edges { node { name members { edges { node { displayName"
+        " following { followee { displayName } } } } } } } } }"
+    )
+    first, again = refusal(graphql_as(None)(costly)), refusal(graphql_as(None)(costly))
+    assert first == again
+    assert "GRAPHQL_MAX_COST" in again["message"]
+
+    typed = "query($n: Int!) { communities(first: $n) { totalCount } }"
+    assert "errors" not in graphql_as(user)(typed, n=2).body
+    wrong = graphql_as(user)(typed, n="two").body["errors"]
+    assert wrong[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "errors" not in graphql_as(user)(typed, n=1).body

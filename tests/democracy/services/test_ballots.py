@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import DomainError, Forbidden, NotAuthenticated
@@ -45,14 +45,17 @@ def stored(ballot: Ballot) -> dict[str, int]:
     return {row.choice.title: row.stars for row in BallotStar.objects.filter(ballot=ballot)}
 
 
-def test_cast_stores_only_the_rated_choices(decision, member, events):
-    ballot = ballot_cast(
-        user=member.user,
-        decision=decision,
-        stars=rate(decision, Park=5, Road=0),
-        tags=[" Budget Plans ", "parks"],
-        comment="  Green first.  ",
-    )
+def test_cast_stores_only_the_rated_choices(
+    decision, member, events, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ballot = ballot_cast(
+            user=member.user,
+            decision=decision,
+            stars=rate(decision, Park=5, Road=0),
+            tags=[" Budget Plans ", "parks"],
+            comment="  Green first.  ",
+        )
     ballot.refresh_from_db()
     assert (ballot.decision, ballot.membership) == (decision, member)
     assert stored(ballot) == {"Park": 5, "Road": 0}
@@ -63,17 +66,33 @@ def test_cast_stores_only_the_rated_choices(decision, member, events):
     assert "cast" in record.getMessage()
 
 
-def test_casting_again_replaces_the_ballot(decision, member, events):
+def test_casting_again_replaces_the_ballot(
+    decision, member, events, django_capture_on_commit_callbacks
+):
     first = ballot_cast(
         user=member.user, decision=decision, stars=rate(decision, Park=5, Road=2), tags=["a"]
     )
-    second = ballot_cast(user=member.user, decision=decision, stars=rate(decision, Pool=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        second = ballot_cast(user=member.user, decision=decision, stars=rate(decision, Pool=3))
     assert second.pk == first.pk
     assert Ballot.objects.count() == 1
     assert stored(second) == {"Pool": 3}
     second.refresh_from_db()
     assert second.tags == []
     assert "replaced" in events.of("VOTE_CAST")[-1].getMessage()
+
+
+def test_a_vote_is_logged_once_committed_and_never_when_rolled_back(
+    decision, member, events, django_capture_on_commit_callbacks
+):
+    with transaction.atomic():
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=5))
+        assert events.of("VOTE_CAST") == []  # the decision's row is still locked here
+        transaction.set_rollback(True)
+    assert events.of("VOTE_CAST") == []
+    with django_capture_on_commit_callbacks(execute=True):
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=4))
+    assert len(events.of("VOTE_CAST")) == 1
 
 
 def test_a_ballot_may_rate_nothing(decision, member):
@@ -223,11 +242,14 @@ def test_a_non_member_cannot_retract(decision, unchanged):
         ballot_retract(user=outsider.user, decision=decision)
 
 
-def test_votes_log_an_anonymous_member_by_pseudonym(decision, events):
+def test_votes_log_an_anonymous_member_by_pseudonym(
+    decision, events, django_capture_on_commit_callbacks
+):
     member = MembershipFactory(
         community=decision.community, is_anonymous=True, user__username="secretsam"
     )
-    ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=5))
     ballot_retract(user=member.user, decision=decision)
     assert events.one("VOTE_CAST").actor == pseudonym(member.pk)
     assert events.one("VOTE_RETRACTED").actor == pseudonym(member.pk)

@@ -7,15 +7,18 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from channels.testing import ApplicationCommunicator, HttpCommunicator
 from django.test import AsyncClient, Client
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from calc.broadcast import group_name
 from calc.services import decision_calculate
+from crowdvote.asgi import application
 from tests.schema.conftest import gid
 from tests.schema.sockets import STATUS
 
@@ -164,3 +167,49 @@ def test_queries_are_answered_as_json_whatever_else_a_client_accepts(voting, acc
 
     assert response["Content-Type"] == "application/json"
     assert response.json()["data"]["decision"]["title"] == decision.title
+
+
+async def test_a_stream_through_the_served_application_then_a_plain_request(voting) -> None:
+    """The served handler runs the view in a reused thread: a stream holds its thread, and
+    once the client has gone the thread serves plain requests again."""
+    _, decision, token = voting
+    body = json.dumps({"query": STATUS, "variables": {"id": gid(decision)}}).encode()
+    stream = ApplicationCommunicator(
+        application,
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/graphql",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"accept", SSE.encode()),
+                (b"authorization", f"Bearer {token}".encode()),
+            ],
+        },
+    )
+    await stream.send_input({"type": "http.request", "body": body})
+    start = await stream.receive_output(timeout=10)
+    text = ""
+    while "event: next" not in text:
+        text += (await stream.receive_output(timeout=10))["body"].decode()
+    await stream.send_input({"type": "http.disconnect"})
+    await stream.wait(timeout=10)
+
+    assert start["status"] == 200
+    assert json.loads(text.split("data: ", 1)[1].split("\n", 1)[0])["data"] == {
+        "calculationStatus": {"id": ANY, "status": "QUEUED"}
+    }
+    me = HttpCommunicator(
+        application,
+        "POST",
+        "/graphql",
+        body=json.dumps({"query": "{ me { id } }"}).encode(),
+        headers=[
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+    )
+    assert (await me.get_response(timeout=10))["status"] == 200
