@@ -145,3 +145,26 @@ def test_a_thread_is_idle_only_once_all_it_was_given_has_run() -> None:
         assert thread.idle
     finally:
         thread.shutdown()
+
+
+async def test_a_disconnected_clients_thread_is_not_lent_while_its_view_runs(handler) -> None:
+    communicator = HttpCommunicator(handler, "GET", "/where", headers=[(b"host", b"127.0.0.1")])
+    communicator.scope["query_string"] = b"wait=1"
+    await communicator.send_input({"type": "http.request", "body": b""})
+    while not served:
+        await asyncio.sleep(0.01)
+    await communicator.send_input({"type": "http.disconnect"})
+
+    assert (await get(handler))["status"] == 200  # at once: not queued behind that view
+    busy, other = served
+    assert other is not busy
+    go_on.set()
+    await communicator.wait(timeout=10)  # the request ends once its view returned
+    served.clear()
+    assert (await get(handler))["status"] == 200
+    assert served[0] in (busy, other)  # both idle again, and reused
+
+
+async def test_only_http_is_served() -> None:
+    with pytest.raises(ValueError, match="only handle ASGI/HTTP connections, not websocket"):
+        await OneTripASGIHandler()({"type": "websocket"}, None, None)

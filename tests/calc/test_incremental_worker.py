@@ -329,3 +329,24 @@ def test_the_debounce_counts_from_the_last_calculations_end(settings, monkeypatc
     cast(decision, people[2], rng)
     calculate(decision)  # nothing kept, nothing known: the whole wait
     assert slept[1:] == [0.3]
+
+
+def test_states_past_the_memory_bound_go_least_recent_first_and_come_back_from_snapshots(
+    settings,
+) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    settings.CALC_KEPT_MEMBERS = 10
+    rng = random.Random(21)
+    older, newer = (DecisionFactory(choices=["Park", "Road"]) for _ in range(2))
+    older_people = community_with(older, 6, rng)
+    community_with(newer, 6, rng)
+    calculate(older)
+    calculate(newer)  # 12 members kept in all: the older decision's state goes
+    assert kept_states.take(older.pk) is None
+    kept = kept_states.take(newer.pk)
+    assert kept is not None
+    kept_states.put(newer.pk, kept)
+    cast(older, older_people[0], rng)
+    assert "restored from calculation" in input_read(older.pk, None).read_as
+    calculation = calculate(older)
+    assert (calculation.content_hash, calculation.results) == whole(older)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core import serializers
 from django.db import connection
 
 from calc.models import Calculation
@@ -36,3 +37,16 @@ def test_no_results_is_null() -> None:
     assert Calculation.objects.get(pk=calculation.pk).results is None
     Calculation.objects.filter(pk=calculation.pk).update(results={"winner": None})
     assert Calculation.objects.get(pk=calculation.pk).results == {"winner": None}
+
+
+def test_results_survive_dumpdata_and_loaddata() -> None:
+    written = {"winner": "2", "scores": [], "influence": [["7", "2.00000000"]]}
+    calculation = Calculation.objects.create(
+        decision=DecisionFactory(), trigger="test", results=written
+    )
+    dumped = serializers.serialize("json", [calculation])
+    assert '"results": "{\\"winner\\":\\"2\\"' in dumped  # the stored text, as text
+    Calculation.objects.filter(pk=calculation.pk).update(results=None)
+    for restored in serializers.deserialize("json", dumped):
+        restored.save()
+    assert Calculation.objects.get(pk=calculation.pk).results == written

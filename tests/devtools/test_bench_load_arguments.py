@@ -1,4 +1,4 @@
-"""``manage.py bench_ballots`` and ``bench_latency`` refuse bad arguments before starting
+"""``manage.py bench_ballots``, ``bench_latency`` and ``bench_fanout`` refuse bad arguments before starting
 anything; the latency benchmark's helpers (their runs end to end are in ``tests/e2e/``)."""
 
 from __future__ import annotations
@@ -39,6 +39,21 @@ def test_bench_ballots_refuses_bad_arguments(args: list[str], message: str) -> N
 def test_bench_latency_refuses_bad_arguments(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("bench_latency", *args)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--subscribers", "0"], "--subscribers must be at least 1"),
+        (["--subscribers", "5", "--ballots", "0"], "--ballots must be between 1 and 1000"),
+        (["--subscribers", "5", "--ballots", "1001"], "--ballots must be between 1 and 1000"),
+        (["--subscribers", "5", "--servers", "0"], "--servers must be at least 1"),
+        (["--subscribers", "5", "--servers", "2"], "--servers above 1 needs --setup distributed"),
+    ],
+)
+def test_bench_fanout_refuses_bad_arguments(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("bench_fanout", *args)
 
 
 def test_each_ballot_gets_new_stars() -> None:
