@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 import calc.calculation_input
@@ -181,3 +181,32 @@ def test_a_lost_lease_leaves_the_decision_s_retries_to_the_new_holder(decision, 
     current = fresh(decision)
     assert (current.calc_failures, current.calc_retry_at) == (0, None)
     assert Calculation.objects.get().status == CalculationStatus.FAILED
+
+
+def test_a_heartbeat_that_hits_a_database_error_logs_it_and_beats_again(
+    decision, settings, monkeypatch, caplog
+):
+    settings.CALC_LEASE_SECONDS = 5
+    settings.CALC_HEARTBEAT_SECONDS = 0.05
+    lease = lease_claim(decision.pk, "worker")
+    assert lease is not None
+    claimed_until = fresh(decision).calc_lease_until
+    renew = calc.services.Lease.renew
+    calls: list[int] = []
+
+    def hiccup_once(self: calc.services.Lease) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        renew(self)
+
+    monkeypatch.setattr(calc.services.Lease, "renew", hiccup_once)
+    with calc.services.lease_heartbeat(lease):
+        deadline = time.monotonic() + 10
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    assert len(calls) >= 3  # it went on after the error
+    assert f"Lease heartbeat of decision {decision.pk} failed" in caplog.text
+    assert fresh(decision).calc_lease_until > claimed_until
+    assert fresh(decision).calc_lease_owner == lease.owner

@@ -57,3 +57,5 @@ def test_kept_resolutions_are_bounded_by_members_the_newest_always_kept():
     assert list(cache.entries) == ["b", "c", "d"]  # the oldest went: 90 left
     cache.put("e", resolution(150))
     assert list(cache.entries) == ["e"]  # more than the bound alone, but the newest
+    cache.put("", resolution(5))  # no content hash yet: nothing names it
+    assert list(cache.entries) == ["e"]
