@@ -10,8 +10,11 @@ Each request also got a new thread, started and joined (by another new thread), 
 own database wrapper built anew. Here a request still has a thread to itself for as long as
 it runs, but an idle one is taken when there is one, as WSGI servers' thread pools do.
 
-The rest of the ASGI handler (reading the body, the request signals, sending the response,
-a disconnect cancelling the request) is Django's.
+The request signals go in that trip too: ``request_started`` before the chain, and
+``request_finished`` (``response.close()``) after it, once a response's body is in memory;
+Django sends each from a trip of its own. A streamed response is closed after it is sent,
+as Django does. A client's disconnect does not cancel the request: a sync view runs to its
+end whatever the event loop does, and Django's cancelling only let the loop forget it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponseBase
+    from typing import IO
+
+    from django.http import HttpResponseBase
 
 T = TypeVar("T")
 # Beyond this many idle threads, a finished request's thread ends.
@@ -84,6 +93,34 @@ class OneTripASGIHandler(ASGIHandler):
         else:
             thread.shutdown(wait=False)
 
-    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        # In the request's own thread (``ThreadSensitiveContext``), as for a sync view.
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            body = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            # In the request's own thread (``ThreadSensitiveContext``), as for a sync view.
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body.close()
+
+    def _respond(self, scope: dict[str, Any], body: IO[bytes]) -> HttpResponseBase:
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, refusal = self.create_request(scope, body)
+        if request is None:
+            assert refusal is not None  # a request Django cannot build comes with its answer
+            response: HttpResponseBase = refusal
+        else:
+            response = self.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()  # request_finished: the body is already in memory
+        return response
