@@ -1,10 +1,11 @@
-"""crowdvote.daphne_memory: what daphne keeps per websocket once it is open."""
+"""crowdvote.daphne_memory and daphne_http: what daphne keeps per websocket, and parses."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
 
+from daphne.http_protocol import HTTPFactory
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory
 from twisted.web.http import HTTPChannel
@@ -12,6 +13,7 @@ from twisted.web.http import HTTPChannel
 import crowdvote.asgi  # noqa: F401 - applies the changes to daphne, as serving does
 from core.inbox import Inbox
 from crowdvote.close_reasons import ReasonedWebSocketProtocol
+from crowdvote.daphne_http import RawBodyRequest
 from crowdvote.daphne_memory import HANDSHAKE_ATTRIBUTES, LeanWebSocketProtocol, _SendQueue
 
 
@@ -92,3 +94,22 @@ async def test_daphne_hands_messages_over_in_an_inbox() -> None:
 
     assert isinstance(queue, Inbox)
     assert received == [{"type": "websocket.connect"}]
+
+
+def test_daphne_http_requests_leave_form_bodies_to_django() -> None:
+    """Twisted would parse a form's Content-Type and body on the event loop; nobody reads it."""
+    connected: list[object] = []
+    server = SimpleNamespace(protocol_connected=connected.append)
+    protocol = HTTPFactory(server).buildProtocol(None)
+    channel = SimpleNamespace(
+        factory=SimpleNamespace(server=server),
+        getPeer=lambda: None,
+        getHost=lambda: None,
+        transport=None,
+    )
+
+    request = protocol.requestFactory(channel, 0)
+
+    assert protocol.requestFactory is RawBodyRequest
+    assert request._parsePOSTFormSubmission is False
+    assert connected == [request]  # still daphne's request, registered with its server
