@@ -23,11 +23,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """A decision's state at ``generation``; ``snapshot`` stores exactly its input."""
+    """A decision's state at ``generation``; ``snapshot`` stores exactly its input.
+
+    ``took`` is how long the calculation that kept it ran (seconds), and ``overtaken``
+    whether changes arrived while it ran: the decision is in a storm of changes.
+    """
 
     state: IncrementalState
     generation: int
     snapshot: StoredSnapshot
+    took: float = 0.0
+    overtaken: bool = False
     finished: float = field(default_factory=time.monotonic)
 
     @property

@@ -19,11 +19,12 @@ from calc.broadcast import broadcast
 from calc.layer import send_or_skip
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from core.logs import Event, log_event
-from core.rows import all_of, columns
+from core.rows import all_of, columns, instances
 from democracy.models import Decision, DecisionStatus
 
 CALC_CHANNEL = "calc"
 OPEN = DecisionStatus.OPEN.value
+QUEUED = CalculationStatus.QUEUED.value
 WAKE = "calc.wake"
 
 
@@ -63,7 +64,35 @@ class ChangeKey:
 WHOLE = ChangeKey(ChangeKind.WHOLE)
 
 
-def _bump(where: str, params: list[int | str | datetime], change: ChangeKey) -> list[int]:
+Params = list[int | str | datetime | None]
+
+
+def _bump_sql(where: str) -> str:
+    decisions = connection.ops.quote_name(Decision._meta.db_table)
+    return (
+        f"UPDATE {decisions} SET calc_requested_gen = calc_requested_gen + 1, "
+        f"calc_failures = 0, calc_retry_at = NULL WHERE {where}"
+    )
+
+
+def _insert_sql() -> str:
+    changes = connection.ops.quote_name(Change._meta.db_table)
+    return f"INSERT INTO {changes} (decision_id, generation, kind, member_id, other_id, created_at)"
+
+
+def _logged(change: ChangeKey) -> Params:
+    return [change.kind.value, change.member_id, change.other_id, timezone.now()]
+
+
+def _bump_and_log_sql(where: str) -> str:
+    """One PostgreSQL statement: the bump, and the log's insert riding on it."""
+    return (
+        f"WITH bumped AS ({_bump_sql(where)} RETURNING id, calc_requested_gen) {_insert_sql()} "
+        "SELECT id, calc_requested_gen, %s, %s, %s, %s FROM bumped RETURNING decision_id"
+    )
+
+
+def _bump(where: str, params: Params, change: ChangeKey) -> list[int]:
     """Raise the requested generation of the decisions ``where`` selects and log ``change``
     under each new generation; return their ids.
 
@@ -71,29 +100,16 @@ def _bump(where: str, params: list[int | str | datetime], change: ChangeKey) -> 
     their changes commit together and in order. On PostgreSQL the insert rides on the bump
     (one statement, while a storm of ballots waits for the row); SQLite takes two.
     """
-    q = connection.ops.quote_name
-    decisions, changes = q(Decision._meta.db_table), q(Change._meta.db_table)
-    bump = (
-        f"UPDATE {decisions} SET calc_requested_gen = calc_requested_gen + 1, "
-        f"calc_failures = 0, calc_retry_at = NULL WHERE {where}"
-    )
-    insert = (
-        f"INSERT INTO {changes} (decision_id, generation, kind, member_id, other_id, created_at)"
-    )
-    logged = [change.kind.value, change.member_id, change.other_id, timezone.now()]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH bumped AS ({bump} RETURNING id, calc_requested_gen) {insert} "
-                "SELECT id, calc_requested_gen, %s, %s, %s, %s FROM bumped RETURNING decision_id",
-                [*params, *logged],
-            )
+            cursor.execute(_bump_and_log_sql(where), [*params, *_logged(change)])
             return sorted(pk for (pk,) in cursor.fetchall())
-        cursor.execute(f"{bump} RETURNING id, calc_requested_gen", params)
+        cursor.execute(f"{_bump_sql(where)} RETURNING id, calc_requested_gen", params)
         bumped = cursor.fetchall()
         if bumped:
+            logged = _logged(change)
             cursor.executemany(
-                f"{insert} VALUES (%s, %s, %s, %s, %s, %s)",
+                f"{_insert_sql()} VALUES (%s, %s, %s, %s, %s, %s)",
                 [(pk, generation, *logged) for pk, generation in bumped],
             )
         return sorted(pk for pk, _ in bumped)
@@ -102,6 +118,18 @@ def _bump(where: str, params: list[int | str | datetime], change: ChangeKey) -> 
 def _broadcast_all(calculations: list[Calculation]) -> None:
     for calculation in calculations:
         broadcast(calculation)
+
+
+def _count_sql(decisions: str) -> str:
+    table = connection.ops.quote_name(Calculation._meta.db_table)
+    return (
+        f"UPDATE {table} SET change_count = change_count + 1 "
+        f"WHERE decision_id IN ({decisions}) AND status = %s RETURNING {columns(Calculation)}"
+    )
+
+
+def _by_decision(rows: list[list[Calculation]]) -> dict[int, Calculation]:
+    return {calc.decision_id: calc for (calc,) in rows}
 
 
 def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
@@ -113,15 +141,39 @@ def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
     """
     if not decision_ids:
         return {}
-    table = connection.ops.quote_name(Calculation._meta.db_table)
     marks = ", ".join(["%s"] * len(decision_ids))
     counted = all_of(
-        (Calculation,),
-        f"UPDATE {table} SET change_count = change_count + 1 "
-        f"WHERE decision_id IN ({marks}) AND status = %s RETURNING {columns(Calculation)}",
-        [*decision_ids, CalculationStatus.QUEUED.value],
+        (Calculation,), _count_sql(marks), [*decision_ids, CalculationStatus.QUEUED.value]
     )
-    return {calc.decision_id: calc for (calc,) in counted}
+    return _by_decision(counted)
+
+
+def _bump_and_count(
+    where: str, params: Params, change: ChangeKey, candidates: list[int]
+) -> tuple[list[int], dict[int, Calculation]]:
+    """``_bump`` then ``_count_into_queued`` of ``candidates``, in one round trip (PostgreSQL).
+
+    Sent one by one, the count waited, with the rows locked, for this thread to read the
+    bump's answer and send the next statement: in a busy server that thread waits for the
+    GIL, and every other ballot on the decision waits for the row. Pipelined, PostgreSQL
+    runs the count right after the bump. The count is a statement of its own, so its
+    snapshot is taken once the bump holds the row: it sees the QUEUED calculation that the
+    ballot before created. A candidate the bump left alone (not open any more) had its count
+    raised too; that is taken back, a rare second trip.
+    """
+    with connection.cursor() as bumped, connection.cursor() as counted:
+        with connection.connection.pipeline():
+            bumped.execute(_bump_and_log_sql(where), [*params, *_logged(change)])
+            counted.execute(_count_sql("SELECT unnest(%s::bigint[])"), [candidates, QUEUED])
+        ids = sorted(pk for (pk,) in bumped.fetchall())
+        existing = _by_decision(instances((Calculation,), counted.fetchall()))
+    if stray := [calc.pk for pk, calc in existing.items() if pk not in ids]:
+        table = connection.ops.quote_name(Calculation._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET change_count = change_count - 1 WHERE id = ANY(%s)", [stray]
+            )
+    return ids, {pk: calc for pk, calc in existing.items() if pk in ids}
 
 
 def request_recalculation(
@@ -147,21 +199,25 @@ def request_recalculation(
         # decision queue up here and each sees the other's QUEUED calculation.
         if decision_ids is None:
             ids = _bump("community_id = %s AND status = %s", [community_id, OPEN], change)
+            existing = _count_into_queued(ids)
         elif wanted := sorted(set(decision_ids)):
             # The usual case, a ballot: the decisions named, unless a draft (or another
             # community's).
             marks = ", ".join(["%s"] * len(wanted))
             where = f"community_id = %s AND status <> %s AND id IN ({marks})"
-            params: list[int | str | datetime] = [community_id, DecisionStatus.DRAFT.value, *wanted]
+            params: Params = [community_id, DecisionStatus.DRAFT.value, *wanted]
             if open_only:
                 # PostgreSQL re-checks this on the row it waited for: a close that committed
                 # while the bump waited for the row's lock leaves it unbumped.
                 where += " AND status = %s AND closes_at > %s"
                 params += [OPEN, timezone.now()]
-            ids = _bump(where, params, change)
+            if connection.vendor == "postgresql":
+                ids, existing = _bump_and_count(where, params, change, wanted)
+            else:
+                ids = _bump(where, params, change)
+                existing = _count_into_queued(ids)
         else:
-            ids = []
-        existing = _count_into_queued(ids)
+            ids, existing = [], {}
         created = [
             Calculation.objects.create(decision_id=pk, trigger=trigger[:250])
             for pk in ids

@@ -50,8 +50,14 @@ def all_of(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchmany(1) if first else cursor.fetchall()
+    return instances(models, fetched)
+
+
+def instances(models: Sequence[type[Model]], fetched: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Return rows already fetched (``columns`` of each model in turn) as model instances."""
     if not fetched:
         return []
+    connection = connections[DEFAULT_DB_ALIAS]
     # Looked up per call: a converter may be bound to this thread's connection.
     readings = []
     for model in models:

@@ -270,6 +270,13 @@ STRAWBERRY_DJANGO = {
 
 # Recalculation (calc.queue and calc.worker)
 CALC_DEBOUNCE_MS = int(os.environ.get("CALC_DEBOUNCE_MS", "50"))
+# In a storm of changes, the share of the time a decision's calculations may take.
+CALC_STORM_SHARE = float(os.environ.get("CALC_STORM_SHARE", "0.25"))
+if not 0 < CALC_STORM_SHARE <= 1:
+    raise ImproperlyConfigured(
+        f"CALC_STORM_SHARE must be above 0 and at most 1 (a share of the time), "
+        f"not {CALC_STORM_SHARE}"
+    )
 CALC_MAX_CONCURRENT = int(os.environ.get("CALC_MAX_CONCURRENT", "2"))
 # A short lease that a heartbeat renews while the calculation runs: a killed worker's
 # decision is taken over by another within lease + sweep seconds.

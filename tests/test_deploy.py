@@ -86,3 +86,11 @@ def test_an_invalid_trusted_proxy_refuses_to_start(tmp_path):
     done = manage(tmp_path, "check", DEBUG="1", TRUSTED_PROXIES="10.0.0.0/8,balancer")
     assert done.returncode == 1
     assert "TRUSTED_PROXIES: 'balancer' is not an IP address or network" in done.stderr
+
+
+def test_a_storm_share_outside_zero_to_one_refuses_to_start(tmp_path):
+    for share in ("0", "1.5"):
+        done = manage(tmp_path, "check", DEBUG="1", CALC_STORM_SHARE=share)
+        assert done.returncode == 1
+        assert "CALC_STORM_SHARE must be above 0 and at most 1" in done.stderr
+    assert manage(tmp_path, "check", DEBUG="1", CALC_STORM_SHARE="1").returncode == 0

@@ -14,14 +14,14 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
 import calc.services
 from calc.calculation_input import input_read
 from calc.engine.incremental import build_state, prepare_input
-from calc.kept import kept_states
+from calc.kept import Kept, kept_states
 from calc.models import Calculation, Change, StoredSnapshot
 from calc.queue import request_recalculation
 from calc.result_json import result_to_json
@@ -329,6 +329,66 @@ def test_the_debounce_counts_from_the_last_calculations_end(settings, monkeypatc
     cast(decision, people[2], rng)
     calculate(decision)  # nothing kept, nothing known: the whole wait
     assert slept[1:] == [0.3]
+
+
+def test_in_a_storm_calculations_are_spaced_to_their_share_of_the_time(
+    settings, monkeypatch
+) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(23)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 4, rng)
+    calculate(decision)
+    settings.CALC_DEBOUNCE_MS, settings.CALC_STORM_SHARE = 50, 0.25
+    slept: list[float] = []
+    monkeypatch.setattr(calc.services.time, "sleep", slept.append)
+
+    def kept_as(took: float, overtaken: bool) -> None:
+        kept = kept_states.take(decision.pk)
+        assert kept is not None
+        kept_states.put(decision.pk, replace(kept, took=took, overtaken=overtaken))
+
+    kept_as(took=0.2, overtaken=True)
+    cast(decision, people[0], rng)
+    calculate(decision)  # 200 ms of work: the next may start 800 ms after the last began
+    assert slept == [pytest.approx(0.6, abs=0.05)]
+    kept_as(took=0.2, overtaken=False)
+    cast(decision, people[1], rng)
+    calculate(decision)  # nothing came while it ran: only the debounce
+    assert slept[1:] == [pytest.approx(0.05, abs=0.03)]
+    kept_as(took=0.001, overtaken=True)
+    cast(decision, people[2], rng)
+    calculate(decision)  # a quick calculation in a storm: the debounce still applies
+    assert slept[2:] == [pytest.approx(0.05, abs=0.03)]
+
+
+def test_a_calculation_overtaken_by_changes_says_so_and_how_long_it_took(
+    settings, monkeypatch
+) -> None:
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(29)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 4, rng)
+    calculate(decision)
+    kept: list[Kept] = []
+    put = kept_states.put
+    monkeypatch.setattr(kept_states, "put", lambda pk, state: (kept.append(state), put(pk, state)))
+
+    def overtake(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if "calc_storedsnapshot" in sql and not overtaking:
+            overtaking.append(sql)  # the snapshot is read: a ballot lands before the result
+            cast(decision, people[1], rng)
+        return execute(sql, params, many, context)
+
+    overtaking: list[str] = []
+    cast(decision, people[0], rng)
+    with connection.execute_wrapper(overtake):
+        ran = decision_calculate(decision.pk)
+
+    assert overtaking
+    assert len(ran) == 2  # the ballot that overtook the first got its own
+    assert [state.overtaken for state in kept] == [True, False]
+    assert all(state.took > 0 for state in kept)
 
 
 def test_states_past_the_memory_bound_go_least_recent_first_and_come_back_from_snapshots(
