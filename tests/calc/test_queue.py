@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from calc.models import Calculation, CalculationStatus
 from calc.queue import CALC_CHANNEL, WAKE, request_recalculation
@@ -107,3 +110,22 @@ def test_a_rolled_back_request_changes_and_sends_nothing(decision, layer):
     assert received(layer, channel) == []
     assert Decision.objects.get(pk=decision.pk).calc_requested_gen == 0
     assert not Calculation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_decision_past_its_close_is_not_bumped_nor_counted_by_a_cast(decision):
+    """A cast asks only for an open decision; the count sent along with the bump
+    (PostgreSQL) is taken back when the bump found the decision closed."""
+    [queued] = ask(decision)
+    Decision.objects.filter(pk=decision.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+
+    answer = request_recalculation(
+        community_id=decision.community_id,
+        trigger="test",
+        decision_ids=[decision.pk],
+        open_only=True,
+    )
+
+    assert answer == []
+    assert Calculation.objects.get(pk=queued.pk).change_count == 1
+    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == 1
