@@ -6,11 +6,13 @@ each cycling through its share of the voters, every cast changing that voter's s
 distributed clients are spread over ``servers`` daphne servers (two by default). The clients
 run on the same machine as the servers, so the figure is what the machine as a whole
 sustains; the CPU time the server processes (servers and workers) spent while casting is
-reported per ballot apart from it.
+reported per ballot apart from it, and on PostgreSQL how long ballots waited for locks
+(``devtools.lockwaits``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlsplit
 
 from devtools.latency import CAST, FIND_DECISION, LatencyOptions, Setup, started
+from devtools.lockwaits import LockWaitSampler
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,6 +61,9 @@ class ThroughputReport(TypedDict):
     ballots_per_second: float
     server_cpu_ms_per_ballot: float
     calculations: int
+    # PostgreSQL only (devtools.lockwaits); None on SQLite, which runs one write at a time.
+    lock_wait_ms_per_ballot: float | None
+    lock_contended_ms_per_ballot: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,15 +155,20 @@ def throughput_run(
         # Closed and joined rather than terminated: terminate() SIGTERMs the workers, and
         # under coverage's SIGTERM handler an idle worker could hang the join for ever.
         pool = multiprocessing.get_context("spawn").Pool(options.clients)
+        database_url = running.server.env.get("DATABASE_URL", "")
+        sampler = LockWaitSampler(database_url) if database_url else None
         try:
-            cpu_before = sum(map(cpu_seconds, pids))
-            counts = pool.map(cast_for, shares)
-            server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
+            with sampler or contextlib.nullcontext():
+                cpu_before = sum(map(cpu_seconds, pids))
+                counts = pool.map(cast_for, shares)
+                server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
         finally:
             pool.close()
             pool.join()
         calculations = _settle(running, decision, options.voters)
     ballots = sum(counts)
+    rate = ballots / options.seconds
+    waited, contended = sampler.result().per_ballot_ms(rate) if sampler else (None, None)
     servers = 1 if options.setup == "embedded" else options.servers
     return {
         "setup": options.setup,
@@ -170,6 +181,8 @@ def throughput_run(
         "ballots_per_second": round(ballots / options.seconds, 1),
         "server_cpu_ms_per_ballot": round(server_cpu * 1000 / max(ballots, 1), 2),
         "calculations": calculations,
+        "lock_wait_ms_per_ballot": waited,
+        "lock_contended_ms_per_ballot": contended,
     }
 
 
@@ -193,5 +206,14 @@ def throughput_summary(report: ThroughputReport) -> str:
         f"({report['voters']} voters, {report['members']} members): "
         f"{report['ballots_per_second']:.1f} ballots/s; server CPU "
         f"{report['server_cpu_ms_per_ballot']:.2f} ms per ballot; "
-        f"{report['calculations']} calculations\n"
+        f"{report['calculations']} calculations{_locks(report)}\n"
+    )
+
+
+def _locks(report: ThroughputReport) -> str:
+    if report["lock_wait_ms_per_ballot"] is None:
+        return ""
+    return (
+        f"; waited {report['lock_wait_ms_per_ballot']:.2f} ms per ballot for locks, "
+        f"{report['lock_contended_ms_per_ballot']:.2f} ms with the row wanted by another"
     )

@@ -8,6 +8,9 @@ import json
 import pytest
 from django.core.management import call_command
 
+from devtools.benchsetup import postgres_url, redis_url, services_missing
+from tests.e2e.conftest import skip_or_fail
+
 
 @pytest.mark.e2e
 def test_a_tiny_embedded_run_counts_every_ballot_cast() -> None:
@@ -33,6 +36,9 @@ def test_a_tiny_embedded_run_counts_every_ballot_cast() -> None:
     assert report["ballots_per_second"] == round(report["ballots"] / 2, 1)
     # Bursts coalesce: never more calculations than ballots, plus the one from seeding.
     assert 1 <= report["calculations"] <= report["ballots"] + 1
+    # Sampled on PostgreSQL only: SQLite runs one write at a time.
+    assert report["lock_wait_ms_per_ballot"] is None
+    assert report["lock_contended_ms_per_ballot"] is None
 
 
 @pytest.mark.e2e
@@ -53,3 +59,26 @@ def test_the_readable_summary_names_the_rate() -> None:
     text = out.getvalue()
     assert "Casting from 1 client for 1 s" in text
     assert "ballots/s" in text
+
+
+@pytest.mark.e2e
+@pytest.mark.distributed
+def test_a_tiny_distributed_run_says_how_long_ballots_waited_for_locks() -> None:
+    problem = services_missing(postgres_url(), redis_url())
+    if problem:
+        skip_or_fail(problem, test="distributed bench_ballots")
+    out = io.StringIO()
+    call_command(
+        "bench_ballots",
+        *("--setup", "distributed", "--servers", "1", "--clients", "2", "--seconds", "2"),
+        *("--voters", "4", "--members", "20"),
+        stdout=out,
+    )
+    summary = out.getvalue().strip().splitlines()[-1]
+    waited = float(summary.split("waited ")[1].split(" ms")[0])
+    contended = float(summary.split(", ")[-1].split(" ms")[0])
+    rate = float(summary.split(" ballots/s")[0].rsplit(" ", 1)[1])
+
+    assert "distributed (1 server)" in summary
+    assert waited >= 0
+    assert 0 <= contended <= 1000 / rate  # the row was wanted at most all of the time
