@@ -7,10 +7,10 @@ hash, stored result and the stored snapshot rebuilt from its chain of changes.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
+import calc.kept
 import calc.services
 from calc.calculation_input import input_read
 from calc.engine.incremental import build_state, prepare_input
@@ -311,16 +312,18 @@ def test_the_debounce_counts_from_the_last_calculations_end(settings, monkeypatc
     settings.CALC_DEBOUNCE_MS = 300
     slept: list[float] = []
     monkeypatch.setattr(calc.services.time, "sleep", slept.append)
+    now = 1000.0  # the kept states' clock stands still, however slow the machine
+    monkeypatch.setattr(calc.kept, "time", SimpleNamespace(monotonic=lambda: now))
 
     def finished_ago(seconds: float) -> None:
         kept = kept_states.take(decision.pk)
         assert kept is not None
-        kept_states.put(decision.pk, replace(kept, finished=time.monotonic() - seconds))
+        kept_states.put(decision.pk, replace(kept, finished=now - seconds))
 
     finished_ago(0.1)
     cast(decision, people[0], rng)
     calculate(decision)  # a burst may be under way: waits what is left of the 300 ms
-    assert slept == [pytest.approx(0.2, abs=0.05)]
+    assert slept == [pytest.approx(0.2)]
     finished_ago(1)
     cast(decision, people[1], rng)
     calculate(decision)  # quiet for longer than the debounce: at once
@@ -342,6 +345,8 @@ def test_in_a_storm_calculations_are_spaced_to_their_share_of_the_time(
     settings.CALC_DEBOUNCE_MS, settings.CALC_STORM_SHARE = 50, 0.25
     slept: list[float] = []
     monkeypatch.setattr(calc.services.time, "sleep", slept.append)
+    # As if each calculation began the instant the last one ended, however slow the machine.
+    monkeypatch.setattr(Kept, "since_finished", lambda kept: 0.0)
 
     def kept_as(took: float, overtaken: bool) -> None:
         kept = kept_states.take(decision.pk)
@@ -351,15 +356,15 @@ def test_in_a_storm_calculations_are_spaced_to_their_share_of_the_time(
     kept_as(took=0.2, overtaken=True)
     cast(decision, people[0], rng)
     calculate(decision)  # 200 ms of work: the next may start 800 ms after the last began
-    assert slept == [pytest.approx(0.6, abs=0.05)]
+    assert slept == [pytest.approx(0.6)]
     kept_as(took=0.2, overtaken=False)
     cast(decision, people[1], rng)
     calculate(decision)  # nothing came while it ran: only the debounce
-    assert slept[1:] == [pytest.approx(0.05, abs=0.03)]
+    assert slept[1:] == [pytest.approx(0.05)]
     kept_as(took=0.001, overtaken=True)
     cast(decision, people[2], rng)
     calculate(decision)  # a quick calculation in a storm: the debounce still applies
-    assert slept[2:] == [pytest.approx(0.05, abs=0.03)]
+    assert slept[2:] == [pytest.approx(0.05)]
 
 
 def test_a_calculation_overtaken_by_changes_says_so_and_how_long_it_took(
