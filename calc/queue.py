@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from calc.broadcast import broadcast
@@ -94,16 +94,12 @@ def _bump_and_log_sql(where: str) -> str:
 
 def _bump(where: str, params: Params, change: ChangeKey) -> list[int]:
     """Raise the requested generation of the decisions ``where`` selects and log ``change``
-    under each new generation; return their ids.
+    under each new generation; return their ids (SQLite; PostgreSQL: ``_bump_count_create``).
 
     The log's rows are written while the decisions' rows are locked, so generations and
-    their changes commit together and in order. On PostgreSQL the insert rides on the bump
-    (one statement, while a storm of ballots waits for the row); SQLite takes two.
+    their changes commit together and in order.
     """
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_bump_and_log_sql(where), [*params, *_logged(change)])
-            return sorted(pk for (pk,) in cursor.fetchall())
         cursor.execute(f"{_bump_sql(where)} RETURNING id, calc_requested_gen", params)
         bumped = cursor.fetchall()
         if bumped:
@@ -136,8 +132,7 @@ def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
     """Count one more change into each decision's QUEUED calculation; return them by decision.
 
     A queued calculation covers every change made before it runs: it says how many it
-    gathered. One ``UPDATE … RETURNING`` rather than a read and an update: it runs while the
-    decisions' rows are locked, where every statement of a ballot storm waits in line.
+    gathered. One ``UPDATE … RETURNING`` rather than a read and an update.
     """
     if not decision_ids:
         return {}
@@ -148,32 +143,122 @@ def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
     return _by_decision(counted)
 
 
-def _bump_and_count(
-    where: str, params: Params, change: ChangeKey, candidates: list[int]
-) -> tuple[list[int], dict[int, Calculation]]:
-    """``_bump`` then ``_count_into_queued`` of ``candidates``, in one round trip (PostgreSQL).
+class NotBumped(Exception):
+    """A decision that had to be bumped was not (closed meanwhile); the transaction is void."""
 
-    Sent one by one, the count waited, with the rows locked, for this thread to read the
-    bump's answer and send the next statement: in a busy server that thread waits for the
-    GIL, and every other ballot on the decision waits for the row. Pipelined, PostgreSQL
-    runs the count right after the bump. The count is a statement of its own, so its
-    snapshot is taken once the bump holds the row: it sees the QUEUED calculation that the
-    ballot before created. A candidate the bump left alone (not open any more) had its count
-    raised too; that is taken back, a rare second trip.
+
+def _required_log_sql(where: str) -> str:
+    """``_bump_and_log_sql`` that fails unless every id in its last parameter was bumped.
+
+    A wanted decision the bump left alone logs a change without a generation, which its
+    NOT NULL refuses: the statement fails, and with it the rest of the message (its COMMIT).
     """
-    with connection.cursor() as bumped, connection.cursor() as counted:
-        with connection.connection.pipeline():
-            bumped.execute(_bump_and_log_sql(where), [*params, *_logged(change)])
-            counted.execute(_count_sql("SELECT unnest(%s::bigint[])"), [candidates, QUEUED])
-        ids = sorted(pk for (pk,) in bumped.fetchall())
-        existing = _by_decision(instances((Calculation,), counted.fetchall()))
-    if stray := [calc.pk for pk, calc in existing.items() if pk not in ids]:
-        table = connection.ops.quote_name(Calculation._meta.db_table)
-        with connection.cursor() as cursor:
+    return (
+        f"WITH bumped AS ({_bump_sql(where)} RETURNING id, calc_requested_gen) {_insert_sql()} "
+        "SELECT wanted.id, bumped.calc_requested_gen, %s, %s, %s, %s "
+        "FROM unnest(%s::bigint[]) AS wanted (id) LEFT JOIN bumped USING (id) "
+        "RETURNING decision_id"
+    )
+
+
+def _not_bumped(error: IntegrityError) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return (
+        diag is not None
+        and diag.table_name == Change._meta.db_table
+        and diag.column_name == Change._meta.get_field("generation").column
+    )
+
+
+_CREATED = [
+    field
+    for field in Calculation._meta.concrete_fields
+    if not field.primary_key and field.attname != "decision_id"
+]
+
+
+def _create_sql(where: str) -> str:
+    """Insert a QUEUED calculation for each decision ``where`` selects that has none."""
+    table = connection.ops.quote_name(Calculation._meta.db_table)
+    decisions = connection.ops.quote_name(Decision._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(field.column) for field in _CREATED)
+    values = ", ".join(["%s"] * len(_CREATED))
+    return (
+        f"INSERT INTO {table} (decision_id, {names}) SELECT id, {values} FROM {decisions} "
+        f"WHERE {where} AND NOT EXISTS (SELECT 1 FROM {table} AS queued "
+        f"WHERE queued.decision_id = {decisions}.id AND queued.status = %s) "
+        f"RETURNING {columns(Calculation)}"
+    )
+
+
+def _created_values(trigger: str) -> Params:
+    fresh = Calculation(trigger=trigger[:250])
+    return [field.get_db_prep_save(getattr(fresh, field.attname), connection) for field in _CREATED]
+
+
+def _bump_count_create(
+    where: str,
+    params: Params,
+    change: ChangeKey,
+    trigger: str,
+    *,
+    required: list[int] | None,
+    commit: bool,
+) -> tuple[list[int], dict[int, Calculation], list[Calculation]]:
+    """Bump and log, count into the QUEUED calculation or create one, all in one message.
+
+    PostgreSQL only. Sent one by one, each statement waited, with the decision's row locked,
+    for this thread to read the last answer and send the next: in a busy server it waits
+    for the GIL, and every other ballot on the decision waits for the row. In one message
+    PostgreSQL runs them back to back, and with ``commit`` the COMMIT too: the row is locked
+    only while PostgreSQL works. Each statement takes its own snapshot once the bump holds
+    the row, so it sees the QUEUED calculation the ballot before created. The count and the
+    create select the decisions ``where`` selected: their rows are locked by the bump.
+    With ``required`` (ids) the message fails with ``NotBumped`` unless each was bumped.
+    """
+    decisions = connection.ops.quote_name(Decision._meta.db_table)
+    statements = [
+        _bump_and_log_sql(where) if required is None else _required_log_sql(where),
+        _count_sql(f"SELECT id FROM {decisions} WHERE {where}"),
+        _create_sql(where),
+        *(["COMMIT"] if commit else []),
+    ]
+    logged = [*_logged(change), *([] if required is None else [required])]
+    with connection.cursor() as cursor:
+        try:
             cursor.execute(
-                f"UPDATE {table} SET change_count = change_count - 1 WHERE id = ANY(%s)", [stray]
+                "; ".join(statements),
+                [*params, *logged, *params, QUEUED, *_created_values(trigger), *params, QUEUED],
             )
-    return ids, {pk: calc for pk, calc in existing.items() if pk in ids}
+        except IntegrityError as error:
+            if required is not None and _not_bumped(error):
+                raise NotBumped(required) from error
+            raise
+        ids = sorted(pk for (pk,) in cursor.fetchall())
+        cursor.nextset()
+        existing = _by_decision(instances((Calculation,), cursor.fetchall()))
+        cursor.nextset()
+        created = [calc for (calc,) in instances((Calculation,), cursor.fetchall())]
+    return ids, existing, created
+
+
+def _selected(
+    community_id: int, decision_ids: Iterable[int] | None, open_only: bool
+) -> tuple[str, Params, list[int]]:
+    """Return the ``WHERE`` for the decisions to bump, its parameters and the ids named."""
+    if decision_ids is None:
+        return "community_id = %s AND status = %s", [community_id, OPEN], []
+    wanted = sorted(set(decision_ids))
+    # The usual case, a ballot: the decisions named, unless a draft (or another community's).
+    marks = ", ".join(["%s"] * len(wanted))
+    where = f"community_id = %s AND status <> %s AND id IN ({marks})"
+    params: Params = [community_id, DecisionStatus.DRAFT.value, *wanted]
+    if open_only:
+        # PostgreSQL re-checks this on the row it waited for: a close that committed while
+        # the bump waited for the row's lock leaves it unbumped.
+        where += " AND status = %s AND closes_at > %s"
+        params += [OPEN, timezone.now()]
+    return where, params, wanted
 
 
 def request_recalculation(
@@ -184,45 +269,40 @@ def request_recalculation(
     actor: str = "-",
     decision_ids: Iterable[int] | None = None,
     open_only: bool = False,
+    commit: bool = False,
 ) -> list[Calculation]:
     """Ask for a recalculation of the community's open decisions, or of ``decision_ids``.
 
     Runs in the caller's transaction. ``change`` names the rows that changed (by default:
     read the decision whole). Returns the queued calculation of each decision: an existing
     QUEUED one absorbs this request (bursts coalesce into one pending calculation).
+
     With ``open_only`` a named decision that is not open (closed meanwhile, past its
-    closing time) is not bumped and has no calculation in the answer: the bump is then
-    also the caller's lock and check (a ballot), one statement instead of two.
+    closing time) is not bumped: the bump is also the caller's lock and check (a ballot).
+    SQLite leaves it out of the answer; PostgreSQL raises ``NotBumped``, its transaction
+    void. ``commit`` says this is the last write of a transaction the caller owns: on
+    PostgreSQL it commits in the bump's message, so the decisions' rows are locked for
+    well under a millisecond.
     """
+    where, params, wanted = _selected(community_id, decision_ids, open_only)
+    if decision_ids is not None and not wanted:
+        return []
     with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
         # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
         # decision queue up here and each sees the other's QUEUED calculation.
-        if decision_ids is None:
-            ids = _bump("community_id = %s AND status = %s", [community_id, OPEN], change)
-            existing = _count_into_queued(ids)
-        elif wanted := sorted(set(decision_ids)):
-            # The usual case, a ballot: the decisions named, unless a draft (or another
-            # community's).
-            marks = ", ".join(["%s"] * len(wanted))
-            where = f"community_id = %s AND status <> %s AND id IN ({marks})"
-            params: Params = [community_id, DecisionStatus.DRAFT.value, *wanted]
-            if open_only:
-                # PostgreSQL re-checks this on the row it waited for: a close that committed
-                # while the bump waited for the row's lock leaves it unbumped.
-                where += " AND status = %s AND closes_at > %s"
-                params += [OPEN, timezone.now()]
-            if connection.vendor == "postgresql":
-                ids, existing = _bump_and_count(where, params, change, wanted)
-            else:
-                ids = _bump(where, params, change)
-                existing = _count_into_queued(ids)
+        if connection.vendor == "postgresql":
+            required = wanted if open_only else None
+            ids, existing, created = _bump_count_create(
+                where, params, change, trigger, required=required, commit=commit
+            )
         else:
-            ids, existing = [], {}
-        created = [
-            Calculation.objects.create(decision_id=pk, trigger=trigger[:250])
-            for pk in ids
-            if pk not in existing
-        ]
+            ids = _bump(where, params, change)
+            existing = _count_into_queued(ids)
+            created = [
+                Calculation.objects.create(decision_id=pk, trigger=trigger[:250])
+                for pk in ids
+                if pk not in existing
+            ]
     for calc in created:
         log_event(
             Event.CALC_QUEUED,

@@ -19,7 +19,7 @@ from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save
 
 from calc.models import Calculation, ChangeKind
-from calc.queue import ChangeKey, request_recalculation
+from calc.queue import ChangeKey, NotBumped, request_recalculation
 from democracy.models import (
     Ballot,
     Community,
@@ -29,7 +29,7 @@ from democracy.models import (
     Membership,
 )
 from democracy.pseudonyms import display_name
-from democracy.services.ballots import decision_require_open
+from democracy.services.ballots import decision_not_open, decision_require_open
 
 BALLOT_CAST = "Ballot cast"
 BALLOT_RETRACTED = "Ballot retracted"
@@ -64,21 +64,32 @@ def _following(following: Following) -> ChangeKey:
 
 
 def ballot_saved(
-    sender: type[Ballot], instance: Ballot, open_only: bool = False, **kwargs: Any
+    sender: type[Ballot],
+    instance: Ballot,
+    open_only: bool = False,
+    commit: bool = False,
+    **kwargs: Any,
 ) -> list[Calculation]:
     """Ask for the decision's recalculation; return its queued calculation (for the API).
 
     ``open_only`` (a cast): only an open decision is bumped, so the bump locks its row and
     checks it in one statement, and a ballot on a decision closed meanwhile is refused here.
+    ``commit``: the cast owns its transaction and writes nothing after this.
     """
-    queued = request_recalculation(
-        community_id=instance.membership.community_id,
-        actor=display_name(instance.membership),
-        decision_ids=[instance.decision_id],
-        trigger=BALLOT_CAST,
-        change=_ballot(instance),
-        open_only=open_only,
-    )
+    try:
+        queued = request_recalculation(
+            community_id=instance.membership.community_id,
+            actor=display_name(instance.membership),
+            decision_ids=[instance.decision_id],
+            trigger=BALLOT_CAST,
+            change=_ballot(instance),
+            open_only=open_only,
+            commit=commit,
+        )
+    except NotBumped:
+        # Open when the cast began, so a close (or its closing time) came first; the
+        # transaction is void, nothing more can be read in it.
+        raise decision_not_open("closed") from None
     if open_only and not queued:
         decision_require_open(instance.decision, fresh=True)
     return queued

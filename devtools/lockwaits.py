@@ -6,6 +6,10 @@ that is its row. By Little's law the mean number waiting, divided by the ballots
 is the mean time a ballot waited. The share of samples in which someone waited, divided by
 the same rate, is time during which the row was wanted by another ballot: a lower bound on
 how long each ballot held it (a holder nobody waits for is not seen).
+
+With ``table`` named, each sample also asks ``pgrowlocks`` whether a row of it is locked
+for update: the share of samples in which one is, divided by the rate, is how long each
+ballot held it. Without the extension (a contrib module) that figure is left out.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import psycopg
 
 WAITING = """SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+# A foreign key's check takes a share lock, which blocks no bump: only the others count.
+LOCKED = """SELECT count(*) FROM pgrowlocks(%s)
+  WHERE NOT modes <@ ARRAY['For Key Share', 'For Share']"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,25 +33,32 @@ class LockWaits:
     samples: int
     mean_waiting: float
     contended_share: float
+    held_share: float | None = None
 
-    def per_ballot_ms(self, ballots_per_second: float) -> tuple[float, float]:
-        """Return the mean wait and the contended time per ballot, in milliseconds."""
+    def per_ballot_ms(self, ballots_per_second: float) -> tuple[float, float, float | None]:
+        """Return the mean wait, the contended and the held time per ballot, in milliseconds."""
+        held = self.held_share
         if ballots_per_second <= 0:
-            return 0.0, 0.0
+            return 0.0, 0.0, None if held is None else 0.0
         return (
             round(1000 * self.mean_waiting / ballots_per_second, 2),
             round(1000 * self.contended_share / ballots_per_second, 2),
+            None if held is None else round(1000 * held / ballots_per_second, 2),
         )
 
 
 class LockWaitSampler:
-    """Samples lock waits on ``database_url`` from ``start()`` until ``stop()``."""
+    """Samples lock waits on ``database_url`` (and locks on ``table``'s rows) while entered."""
 
-    def __init__(self, database_url: str, interval: float = 0.005) -> None:
+    def __init__(
+        self, database_url: str, interval: float = 0.005, table: str | None = None
+    ) -> None:
         self._url = database_url
         self._interval = interval
+        self._table = table
         self._stop = threading.Event()
         self._counts: list[int] = []
+        self._locked: list[int] = []
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="lock-waits", daemon=True)
 
@@ -59,9 +73,13 @@ class LockWaitSampler:
     def _run(self) -> None:
         try:
             with psycopg.connect(self._url, autocommit=True) as connection:
+                table = self._table if self._table and _row_locks(connection) else None
                 while not self._stop.is_set():
                     row = connection.execute(WAITING).fetchone()
                     self._counts.append(int(row[0]) if row else 0)
+                    if table:
+                        row = connection.execute(LOCKED, [table]).fetchone()
+                        self._locked.append(int(row[0]) if row else 0)
                     time.sleep(self._interval)
         except BaseException as error:  # noqa: BLE001 - reported by result()
             self._failure = error
@@ -70,11 +88,21 @@ class LockWaitSampler:
         """Return what was sampled; raise what stopped the sampling."""
         if self._failure is not None:
             raise RuntimeError(f"sampling lock waits failed: {self._failure}")
-        counts = self._counts
+        counts, locked = self._counts, self._locked
         if not counts:
             return LockWaits(0, 0.0, 0.0)
         return LockWaits(
             samples=len(counts),
             mean_waiting=sum(counts) / len(counts),
             contended_share=sum(1 for count in counts if count) / len(counts),
+            held_share=sum(1 for count in locked if count) / len(locked) if locked else None,
         )
+
+
+def _row_locks(connection: psycopg.Connection) -> bool:
+    """Install ``pgrowlocks`` if it is not; return whether it is there."""
+    try:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pgrowlocks")
+    except psycopg.Error:
+        return False
+    return True

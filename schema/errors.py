@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import nullcontext
 from enum import StrEnum
 from typing import ParamSpec, Protocol, TypeVar
 
@@ -68,19 +69,20 @@ def graphql_error(error: NotAuthenticated | Forbidden) -> GraphQLError:
 
 
 def mutation_payload(
-    payload: Callable[..., PayloadT],
+    payload: Callable[..., PayloadT], *, atomic: bool = True
 ) -> Callable[[Callable[P, PayloadT]], Callable[P, PayloadT]]:
     """Run a mutation in one transaction; bad input becomes ``payload(errors=[…])``.
 
     Anything raised rolls the whole mutation back, so a ``UserError`` always means that
     nothing changed. Missing sign-in or permission becomes a GraphQL error instead.
+    Not ``atomic``: the one service the mutation calls owns the transaction (a cast).
     """
 
     def decorate(resolver: Callable[P, PayloadT]) -> Callable[P, PayloadT]:
         @functools.wraps(resolver)
         def run(*args: P.args, **kwargs: P.kwargs) -> PayloadT:
             try:
-                with transaction.atomic():
+                with transaction.atomic() if atomic else nullcontext():
                     return resolver(*args, **kwargs)
             except DomainError as error:
                 return payload(

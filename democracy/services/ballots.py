@@ -36,18 +36,20 @@ class StarsSpec:
     stars: int
 
 
-def _require_open(decision: Decision) -> None:
-    if decision.status == DecisionStatus.OPEN and decision.closes_at <= timezone.now():
-        status = "closed"
-    elif decision.status != DecisionStatus.OPEN:
-        status = decision.status.lower()
-    else:
-        return
-    raise DomainError(
+def decision_not_open(status: str) -> DomainError:
+    """Return the refusal of a ballot on a decision that is ``status`` (closed, draft)."""
+    return DomainError(
         DemocracyErrorCode.DECISION_NOT_OPEN,
         errors.DECISION_NOT_OPEN.format(status=status),
         field="decisionId",
     )
+
+
+def _require_open(decision: Decision) -> None:
+    if decision.status == DecisionStatus.OPEN and decision.closes_at <= timezone.now():
+        raise decision_not_open("closed")
+    if decision.status != DecisionStatus.OPEN:
+        raise decision_not_open(decision.status.lower())
 
 
 def _clean_stars(choices: Iterable[Choice], stars: Sequence[StarsSpec]) -> dict[int, int]:
@@ -127,9 +129,12 @@ def ballot_cast_reacted(
         comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
     )
     actor = display_name(membership)
+    # Owning its transaction (as the API's mutation lets it), the cast commits with its last
+    # statements, the bump's: see calc.queue.request_recalculation.
+    owned = not transaction.get_connection().in_atomic_block
     # No savepoint of its own: the savepoint's two statements (one under the lock) are
     # spared, and a refusal under the lock, which only a close racing the cast causes,
-    # rolls back the caller's whole transaction (the API's mutation is one anyway).
+    # rolls back the caller's whole transaction.
     with transaction.atomic(savepoint=False):
         ballot, created = ballot_upsert(
             decision_id=decision.pk,
@@ -151,6 +156,7 @@ def ballot_cast_reacted(
             raw=False,
             using=ballot._state.db,
             open_only=True,
+            commit=owned,
         )
         if not answers:
             _lock_open(decision)  # Nobody took the lock and checked: here, then.

@@ -266,7 +266,7 @@ class DemocracyMutation:
         return _recalculating(decision, CLOSED)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
-    @mutation_payload(BallotPayload)
+    @mutation_payload(BallotPayload, atomic=False)  # ballot_cast commits with its bump
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
         # With its choices: the service checks the stars and the payload lists them.

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from calc.models import Calculation, CalculationStatus
-from calc.queue import CALC_CHANNEL, WAKE, request_recalculation
-from democracy.models import Decision
-from democracy.services.ballots import StarsSpec, ballot_cast
+from calc.models import Calculation, CalculationStatus, Change
+from calc.queue import CALC_CHANNEL, WAKE, NotBumped, request_recalculation
+from calc.triggers import ballot_saved
+from democracy.models import Ballot, Decision
+from democracy.services.ballots import StarsSpec, ballot_cast, ballot_cast_reacted
 from tests.calc.conftest import received, subscribe
+from tests.concurrency import require_postgres
 from tests.factories import DecisionFactory, MembershipFactory
 
 
@@ -114,18 +117,93 @@ def test_a_rolled_back_request_changes_and_sends_nothing(decision, layer):
 
 @pytest.mark.django_db
 def test_a_decision_past_its_close_is_not_bumped_nor_counted_by_a_cast(decision):
-    """A cast asks only for an open decision; the count sent along with the bump
-    (PostgreSQL) is taken back when the bump found the decision closed."""
+    """A cast asks only for an open decision. SQLite leaves it out of the answer; on
+    PostgreSQL the message fails whole (it may carry the COMMIT), and so does the cast."""
     [queued] = ask(decision)
     Decision.objects.filter(pk=decision.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
 
-    answer = request_recalculation(
-        community_id=decision.community_id,
-        trigger="test",
-        decision_ids=[decision.pk],
-        open_only=True,
-    )
+    def cast() -> list[Calculation]:
+        with transaction.atomic():
+            return request_recalculation(
+                community_id=decision.community_id,
+                trigger="test",
+                decision_ids=[decision.pk],
+                open_only=True,
+            )
 
-    assert answer == []
+    if connection.vendor == "postgresql":
+        with pytest.raises(NotBumped):
+            cast()
+    else:
+        assert cast() == []
     assert Calculation.objects.get(pk=queued.pk).change_count == 1
     assert Decision.objects.get(pk=decision.pk).calc_requested_gen == 1
+    assert Change.objects.filter(decision=decision).count() == 1
+
+
+def _committed_ballots() -> int:
+    """Count ballots as another connection sees them: only what has committed."""
+    settings = connection.settings_dict
+    url = (
+        f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+    )
+    with psycopg.connect(url, autocommit=True) as other:
+        row = other.execute('SELECT count(*) FROM "democracy_ballot"').fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cast_that_owns_its_transaction_commits_in_the_bumps_message(decision):
+    """The decision's row is locked from the bump to the COMMIT: sent together, PostgreSQL
+    holds it only while it runs them, never while the server's thread waits for its turn."""
+    require_postgres()
+    members = MembershipFactory.create_batch(2, community=decision.community)
+    park = decision.choices.get(title="Park")
+    bumps: list[tuple[str, int]] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if 'UPDATE "democracy_decision"' in sql:
+            bumps.append((sql, _committed_ballots()))
+        return result
+
+    with connection.execute_wrapper(watch):
+        [first] = ballot_cast_reacted(
+            user=members[0].user, decision=decision, stars=[StarsSpec(park.pk, 5)]
+        ).reactions[ballot_saved]
+        [second] = ballot_cast_reacted(
+            user=members[1].user, decision=decision, stars=[StarsSpec(park.pk, 2)]
+        ).reactions[ballot_saved]
+
+    assert [sql.endswith("; COMMIT") for sql, _ in bumps] == [True, True]
+    assert [seen for _, seen in bumps] == [1, 2]  # committed as the message returned
+    assert second.pk == first.pk
+    assert second.status == CalculationStatus.QUEUED
+    assert second.change_count == first.change_count + 1
+    assert Calculation.objects.get(pk=first.pk).change_count == second.change_count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cast_inside_a_callers_transaction_leaves_the_commit_to_it(decision):
+    require_postgres()
+    member = MembershipFactory(community=decision.community)
+    park = decision.choices.get(title="Park")
+    generation = Decision.objects.get(pk=decision.pk).calc_requested_gen
+    sent: list[str] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    def cast_then_fail() -> None:
+        with connection.execute_wrapper(watch), transaction.atomic():
+            ballot_cast(user=member.user, decision=decision, stars=[StarsSpec(park.pk, 5)])
+            assert _committed_ballots() == 0
+            raise Boom
+
+    with pytest.raises(Boom):
+        cast_then_fail()
+    assert sent
+    assert not any("COMMIT" in sql for sql in sent)
+    assert not Ballot.objects.exists()
+    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == generation

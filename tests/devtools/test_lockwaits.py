@@ -50,6 +50,30 @@ def test_a_backend_waiting_for_a_row_is_seen_waiting(database: str) -> None:
     assert waits.contended_share == pytest.approx(1.0)
 
 
+def _held_share(database: str) -> float | None:
+    with LockWaitSampler(database, interval=0.002, table="decision") as sampler:
+        time.sleep(0.1)
+    return sampler.result().held_share
+
+
+def test_a_row_held_for_update_is_seen_held_and_a_share_lock_is_not(database: str) -> None:
+    with psycopg.connect(database) as holder:
+        holder.execute("SELECT * FROM decision WHERE id = 1 FOR KEY SHARE")
+        share_only = _held_share(database)
+        holder.execute("UPDATE decision SET generation = generation + 1 WHERE id = 1")
+        updating = _held_share(database)
+        holder.commit()
+    free = _held_share(database)
+
+    assert (share_only, updating, free) == (0.0, 1.0, 0.0)
+
+
+def test_without_a_table_no_hold_is_sampled(database: str) -> None:
+    with LockWaitSampler(database, interval=0.002) as sampler:
+        time.sleep(0.05)
+    assert sampler.result().held_share is None
+
+
 def test_nobody_waiting_samples_no_wait(database: str) -> None:
     with LockWaitSampler(database, interval=0.002) as sampler:
         time.sleep(0.1)
@@ -67,8 +91,8 @@ def test_a_sampler_that_cannot_connect_says_so() -> None:
 
 
 def test_waits_per_ballot_follow_littles_law() -> None:
-    waits = LockWaits(samples=100, mean_waiting=1.5, contended_share=0.6)
+    waits = LockWaits(samples=100, mean_waiting=1.5, contended_share=0.6, held_share=0.15)
 
-    assert waits.per_ballot_ms(150.0) == (10.0, 4.0)
-    assert waits.per_ballot_ms(0.0) == (0.0, 0.0)
-    assert LockWaits(0, 0.0, 0.0).per_ballot_ms(10.0) == (0.0, 0.0)
+    assert waits.per_ballot_ms(150.0) == (10.0, 4.0, 1.0)
+    assert waits.per_ballot_ms(0.0) == (0.0, 0.0, 0.0)
+    assert LockWaits(0, 0.0, 0.0).per_ballot_ms(10.0) == (0.0, 0.0, None)
