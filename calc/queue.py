@@ -116,33 +116,6 @@ def _broadcast_all(calculations: list[Calculation]) -> None:
         broadcast(calculation)
 
 
-def _count_sql(decisions: str) -> str:
-    table = connection.ops.quote_name(Calculation._meta.db_table)
-    return (
-        f"UPDATE {table} SET change_count = change_count + 1 "
-        f"WHERE decision_id IN ({decisions}) AND status = %s RETURNING {columns(Calculation)}"
-    )
-
-
-def _by_decision(rows: list[list[Calculation]]) -> dict[int, Calculation]:
-    return {calc.decision_id: calc for (calc,) in rows}
-
-
-def _count_into_queued(decision_ids: list[int]) -> dict[int, Calculation]:
-    """Count one more change into each decision's QUEUED calculation; return them by decision.
-
-    A queued calculation covers every change made before it runs: it says how many it
-    gathered. One ``UPDATE … RETURNING`` rather than a read and an update.
-    """
-    if not decision_ids:
-        return {}
-    marks = ", ".join(["%s"] * len(decision_ids))
-    counted = all_of(
-        (Calculation,), _count_sql(marks), [*decision_ids, CalculationStatus.QUEUED.value]
-    )
-    return _by_decision(counted)
-
-
 class NotBumped(Exception):
     """A decision that had to be bumped was not (closed meanwhile); the transaction is void."""
 
@@ -170,33 +143,48 @@ def _not_bumped(error: IntegrityError) -> bool:
     )
 
 
-_CREATED = [
+_INSERTED = [
     field
     for field in Calculation._meta.concrete_fields
     if not field.primary_key and field.attname != "decision_id"
 ]
 
 
-def _create_sql(where: str) -> str:
-    """Insert a QUEUED calculation for each decision ``where`` selects that has none."""
+def _queue_sql(where: str) -> str:
+    """Give each decision ``where`` selects a QUEUED calculation that counts one more change.
+
+    One upsert on the one-QUEUED-per-decision index: a new calculation (its
+    ``change_count`` is 1), or the one waiting, counted up (2 or more), which tells the
+    two apart. It runs after the bump, whose row locks make requests for one decision take
+    turns, so each sees the calculation the one before created.
+    """
     table = connection.ops.quote_name(Calculation._meta.db_table)
     decisions = connection.ops.quote_name(Decision._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(field.column) for field in _CREATED)
-    values = ", ".join(["%s"] * len(_CREATED))
+    names = ", ".join(connection.ops.quote_name(field.column) for field in _INSERTED)
+    values = ", ".join(["%s"] * len(_INSERTED))
+    # The index's own condition, word for word: SQLite infers a partial index only so.
     return (
         f"INSERT INTO {table} (decision_id, {names}) SELECT id, {values} FROM {decisions} "
-        f"WHERE {where} AND NOT EXISTS (SELECT 1 FROM {table} AS queued "
-        f"WHERE queued.decision_id = {decisions}.id AND queued.status = %s) "
-        f"RETURNING {columns(Calculation)}"
+        f"WHERE {where} ON CONFLICT (decision_id) WHERE status = '{QUEUED}' "
+        f"DO UPDATE SET change_count = {table}.change_count + 1 RETURNING {columns(Calculation)}"
     )
 
 
-def _created_values(trigger: str) -> Params:
+def _queue_params(trigger: str) -> Params:
     fresh = Calculation(trigger=trigger[:250])
-    return [field.get_db_prep_save(getattr(fresh, field.attname), connection) for field in _CREATED]
+    return [
+        field.get_db_prep_save(getattr(fresh, field.attname), connection) for field in _INSERTED
+    ]
 
 
-def _bump_count_create(
+def _queued(rows: list[list[Calculation]]) -> tuple[dict[int, Calculation], list[Calculation]]:
+    """Split ``_queue_sql``'s calculations into those that were waiting (by decision) and new."""
+    calculations = [calc for (calc,) in rows]
+    created = [calc for calc in calculations if calc.change_count == 1]
+    return {calc.decision_id: calc for calc in calculations if calc.change_count > 1}, created
+
+
+def _bump_and_queue(
     where: str,
     params: Params,
     change: ChangeKey,
@@ -205,30 +193,27 @@ def _bump_count_create(
     required: list[int] | None,
     commit: bool,
 ) -> tuple[list[int], dict[int, Calculation], list[Calculation]]:
-    """Bump and log, count into the QUEUED calculation or create one, all in one message.
+    """Bump and log, then queue (``_queue_sql``), in one message; PostgreSQL only.
 
-    PostgreSQL only. Sent one by one, each statement waited, with the decision's row locked,
-    for this thread to read the last answer and send the next: in a busy server it waits
-    for the GIL, and every other ballot on the decision waits for the row. In one message
-    PostgreSQL runs them back to back, and with ``commit`` the COMMIT too: the row is locked
-    only while PostgreSQL works. Each statement takes its own snapshot once the bump holds
-    the row, so it sees the QUEUED calculation the ballot before created. The count and the
-    create select the decisions ``where`` selected: their rows are locked by the bump.
-    With ``required`` (ids) the message fails with ``NotBumped`` unless each was bumped.
+    Sent one by one, each statement waited, with the decision's row locked, for this thread
+    to read the last answer and send the next: in a busy server it waits for the GIL, and
+    every other ballot on the decision waits for the row. In one message PostgreSQL runs
+    them back to back, and with ``commit`` the COMMIT too: the row is locked only while
+    PostgreSQL works. The upsert is a statement of its own, so its snapshot is taken once
+    the bump holds the row. It selects the decisions ``where`` selected (the bump locked
+    their rows). With ``required`` (ids) the message fails with ``NotBumped`` unless each
+    was bumped.
     """
-    decisions = connection.ops.quote_name(Decision._meta.db_table)
     statements = [
         _bump_and_log_sql(where) if required is None else _required_log_sql(where),
-        _count_sql(f"SELECT id FROM {decisions} WHERE {where}"),
-        _create_sql(where),
+        _queue_sql(where),
         *(["COMMIT"] if commit else []),
     ]
     logged = [*_logged(change), *([] if required is None else [required])]
     with connection.cursor() as cursor:
         try:
             cursor.execute(
-                "; ".join(statements),
-                [*params, *logged, *params, QUEUED, *_created_values(trigger), *params, QUEUED],
+                "; ".join(statements), [*params, *logged, *_queue_params(trigger), *params]
             )
         except IntegrityError as error:
             if required is not None and _not_bumped(error):
@@ -236,9 +221,7 @@ def _bump_count_create(
             raise
         ids = sorted(pk for (pk,) in cursor.fetchall())
         cursor.nextset()
-        existing = _by_decision(instances((Calculation,), cursor.fetchall()))
-        cursor.nextset()
-        created = [calc for (calc,) in instances((Calculation,), cursor.fetchall())]
+        existing, created = _queued(instances((Calculation,), cursor.fetchall()))
     return ids, existing, created
 
 
@@ -292,17 +275,18 @@ def request_recalculation(
         # decision queue up here and each sees the other's QUEUED calculation.
         if connection.vendor == "postgresql":
             required = wanted if open_only else None
-            ids, existing, created = _bump_count_create(
+            ids, existing, created = _bump_and_queue(
                 where, params, change, trigger, required=required, commit=commit
             )
+        elif ids := _bump(where, params, change):
+            marks = ", ".join(["%s"] * len(ids))
+            existing, created = _queued(
+                all_of(
+                    (Calculation,), _queue_sql(f"id IN ({marks})"), [*_queue_params(trigger), *ids]
+                )
+            )
         else:
-            ids = _bump(where, params, change)
-            existing = _count_into_queued(ids)
-            created = [
-                Calculation.objects.create(decision_id=pk, trigger=trigger[:250])
-                for pk in ids
-                if pk not in existing
-            ]
+            existing, created = {}, []
     for calc in created:
         log_event(
             Event.CALC_QUEUED,

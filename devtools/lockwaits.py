@@ -8,8 +8,10 @@ the same rate, is time during which the row was wanted by another ballot: a lowe
 how long each ballot held it (a holder nobody waits for is not seen).
 
 With ``table`` named, each sample also asks ``pgrowlocks`` whether a row of it is locked
-for update: the share of samples in which one is, divided by the rate, is how long each
-ballot held it. Without the extension (a contrib module) that figure is left out.
+for update: the share of samples in which one is, divided by the rate, is how long the row
+was locked per ballot, by anyone. The share in which the holder was running a statement
+that starts as ``holder`` (a cast's last message) is the time the ballots themselves held
+it. Without the extension (a contrib module) these figures are left out.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import psycopg
 WAITING = """SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid()"""
 # A foreign key's check takes a share lock, which blocks no bump: only the others count.
-LOCKED = """SELECT count(*) FROM pgrowlocks(%s)
-  WHERE NOT modes <@ ARRAY['For Key Share', 'For Share']"""
+LOCKED = """SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_stat_activity a
+    WHERE a.pid = ANY(r.pids) AND a.query LIKE %s))
+  FROM pgrowlocks(%s) r WHERE NOT r.modes <@ ARRAY['For Key Share', 'For Share']"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,31 +37,45 @@ class LockWaits:
     mean_waiting: float
     contended_share: float
     held_share: float | None = None
+    held_by_holder_share: float | None = None
 
-    def per_ballot_ms(self, ballots_per_second: float) -> tuple[float, float, float | None]:
-        """Return the mean wait, the contended and the held time per ballot, in milliseconds."""
-        held = self.held_share
-        if ballots_per_second <= 0:
-            return 0.0, 0.0, None if held is None else 0.0
-        return (
-            round(1000 * self.mean_waiting / ballots_per_second, 2),
-            round(1000 * self.contended_share / ballots_per_second, 2),
-            None if held is None else round(1000 * held / ballots_per_second, 2),
-        )
+    def per_ballot_ms(self, ballots_per_second: float) -> dict[str, float | None]:
+        """Return the mean wait and the time contended, held, and held by the holder named,
+        per ballot, in milliseconds (None: not sampled)."""
+
+        def per_ballot(share: float | None) -> float | None:
+            if share is None:
+                return None
+            if ballots_per_second <= 0:
+                return 0.0
+            return round(1000 * share / ballots_per_second, 2)
+
+        return {
+            "waited": per_ballot(self.mean_waiting),
+            "contended": per_ballot(self.contended_share),
+            "held": per_ballot(self.held_share),
+            "held_by_holder": per_ballot(self.held_by_holder_share),
+        }
 
 
 class LockWaitSampler:
     """Samples lock waits on ``database_url`` (and locks on ``table``'s rows) while entered."""
 
     def __init__(
-        self, database_url: str, interval: float = 0.005, table: str | None = None
+        self,
+        database_url: str,
+        interval: float = 0.005,
+        table: str | None = None,
+        holder: str = "",
     ) -> None:
         self._url = database_url
         self._interval = interval
         self._table = table
+        escaped = holder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        self._holder = f"{escaped}%"
         self._stop = threading.Event()
         self._counts: list[int] = []
-        self._locked: list[int] = []
+        self._locked: list[tuple[int, int]] = []
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="lock-waits", daemon=True)
 
@@ -78,8 +95,8 @@ class LockWaitSampler:
                     row = connection.execute(WAITING).fetchone()
                     self._counts.append(int(row[0]) if row else 0)
                     if table:
-                        row = connection.execute(LOCKED, [table]).fetchone()
-                        self._locked.append(int(row[0]) if row else 0)
+                        locked = connection.execute(LOCKED, [self._holder, table]).fetchone()
+                        self._locked.append((locked[0], locked[1]) if locked else (0, 0))
                     time.sleep(self._interval)
         except BaseException as error:  # noqa: BLE001 - reported by result()
             self._failure = error
@@ -95,7 +112,10 @@ class LockWaitSampler:
             samples=len(counts),
             mean_waiting=sum(counts) / len(counts),
             contended_share=sum(1 for count in counts if count) / len(counts),
-            held_share=sum(1 for count in locked if count) / len(locked) if locked else None,
+            held_share=sum(1 for any_, _ in locked if any_) / len(locked) if locked else None,
+            held_by_holder_share=(
+                sum(1 for _, holder in locked if holder) / len(locked) if locked else None
+            ),
         )
 
 

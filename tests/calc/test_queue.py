@@ -15,7 +15,7 @@ from calc.triggers import ballot_saved
 from democracy.models import Ballot, Decision
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_cast_reacted
 from tests.calc.conftest import received, subscribe
-from tests.concurrency import require_postgres
+from tests.concurrency import require_postgres, run_together
 from tests.factories import DecisionFactory, MembershipFactory
 
 
@@ -207,3 +207,35 @@ def test_a_cast_inside_a_callers_transaction_leaves_the_commit_to_it(decision):
     assert not any("COMMIT" in sql for sql in sent)
     assert not Ballot.objects.exists()
     assert Decision.objects.get(pk=decision.pk).calc_requested_gen == generation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_casts_at_once_on_one_decision_each_count_once_into_one_queued_calculation(decision):
+    """Real concurrent transactions, each committing in its bump's message: every cast
+    bumps the generation and logs its change once, and they gather in one QUEUED
+    calculation that counts them all."""
+    require_postgres()
+    members = MembershipFactory.create_batch(12, community=decision.community)
+    Calculation.objects.all().delete()
+    before = Decision.objects.get(pk=decision.pk).calc_requested_gen
+    park = decision.choices.get(title="Park")
+
+    def cast(index: int) -> list[Calculation]:
+        user = members[index].user
+        return ballot_cast_reacted(
+            user=user, decision=decision, stars=[StarsSpec(park.pk, index % 6)]
+        ).reactions[ballot_saved]
+
+    outcomes = run_together(len(members), cast)
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    [queued] = Calculation.objects.filter(decision=decision)
+    assert queued.status == CalculationStatus.QUEUED
+    assert queued.change_count == len(members)
+    answered = sorted(calc.change_count for [calc] in outcomes)  # type: ignore[misc]
+    assert answered == list(range(1, len(members) + 1))  # each saw the one before's
+    after = Decision.objects.get(pk=decision.pk).calc_requested_gen
+    assert after == before + len(members)
+    logged = Change.objects.filter(decision=decision, generation__gt=before)
+    assert sorted(logged.values_list("generation", flat=True)) == list(range(before + 1, after + 1))
+    assert Ballot.objects.filter(decision=decision).count() == len(members)

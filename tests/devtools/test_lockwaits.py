@@ -50,22 +50,33 @@ def test_a_backend_waiting_for_a_row_is_seen_waiting(database: str) -> None:
     assert waits.contended_share == pytest.approx(1.0)
 
 
-def _held_share(database: str) -> float | None:
-    with LockWaitSampler(database, interval=0.002, table="decision") as sampler:
+def _held(database: str, holder: str = "") -> LockWaits:
+    with LockWaitSampler(database, interval=0.002, table="decision", holder=holder) as sampler:
         time.sleep(0.1)
-    return sampler.result().held_share
+    return sampler.result()
 
 
 def test_a_row_held_for_update_is_seen_held_and_a_share_lock_is_not(database: str) -> None:
     with psycopg.connect(database) as holder:
         holder.execute("SELECT * FROM decision WHERE id = 1 FOR KEY SHARE")
-        share_only = _held_share(database)
+        share_only = _held(database).held_share
         holder.execute("UPDATE decision SET generation = generation + 1 WHERE id = 1")
-        updating = _held_share(database)
+        updating = _held(database).held_share
         holder.commit()
-    free = _held_share(database)
+    free = _held(database).held_share
 
     assert (share_only, updating, free) == (0.0, 1.0, 0.0)
+
+
+def test_the_holder_is_told_apart_by_what_it_runs(database: str) -> None:
+    with psycopg.connect(database) as holder:
+        holder.execute("UPDATE decision SET generation = generation + 1 WHERE id = 1")
+        by_others = _held(database, holder="UPDATE decision SET generation = 0")
+        by_it = _held(database, holder="UPDATE decision SET generation = generation")
+        holder.commit()
+
+    assert (by_others.held_share, by_others.held_by_holder_share) == (1.0, 0.0)
+    assert (by_it.held_share, by_it.held_by_holder_share) == (1.0, 1.0)
 
 
 def test_without_a_table_no_hold_is_sampled(database: str) -> None:
@@ -91,8 +102,14 @@ def test_a_sampler_that_cannot_connect_says_so() -> None:
 
 
 def test_waits_per_ballot_follow_littles_law() -> None:
-    waits = LockWaits(samples=100, mean_waiting=1.5, contended_share=0.6, held_share=0.15)
+    waits = LockWaits(100, 1.5, 0.6, held_share=0.15, held_by_holder_share=0.075)
 
-    assert waits.per_ballot_ms(150.0) == (10.0, 4.0, 1.0)
-    assert waits.per_ballot_ms(0.0) == (0.0, 0.0, 0.0)
-    assert LockWaits(0, 0.0, 0.0).per_ballot_ms(10.0) == (0.0, 0.0, None)
+    assert waits.per_ballot_ms(150.0) == {
+        "waited": 10.0,
+        "contended": 4.0,
+        "held": 1.0,
+        "held_by_holder": 0.5,
+    }
+    assert set(waits.per_ballot_ms(0.0).values()) == {0.0}
+    unsampled = LockWaits(0, 0.0, 0.0).per_ballot_ms(10.0)
+    assert (unsampled["held"], unsampled["held_by_holder"]) == (None, None)
