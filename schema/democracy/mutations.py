@@ -6,6 +6,7 @@ import strawberry
 import strawberry_django
 
 from accounts.models import User
+from calc.queue import commits_with_bump
 from calc.results import calculations_queued as queued
 from calc.triggers import calculations_requested
 from democracy import models, selectors
@@ -266,7 +267,8 @@ class DemocracyMutation:
         return _recalculating(decision, CLOSED)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
-    @mutation_payload(BallotPayload, atomic=False)  # ballot_cast commits with its bump
+    # On PostgreSQL the cast owns its transaction, to commit it in its last message.
+    @mutation_payload(BallotPayload, atomic=not commits_with_bump())
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
         # With its choices: the service checks the stars and the payload lists them.

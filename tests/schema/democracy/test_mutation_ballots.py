@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from democracy.models import Ballot, BallotStar, DecisionStatus
+from tests.concurrency import require_postgres
 from tests.factories import DecisionFactory, MembershipFactory
 from tests.schema.conftest import gid
 
@@ -84,10 +85,10 @@ def test_replacing_a_ballot_does_not_fetch_the_member_again(graphql_as, voter, d
     assert "JOIN" not in membership  # The member's user and community are already loaded.
     assert not any(sql.startswith("SELECT 1 AS") for sql in statements)
     # The token, the decision, its choices, the membership, the ballot's upsert, its stars
-    # deleted and inserted, the lock, then the bump with its change-log row and the count
-    # (one message on PostgreSQL, three statements on SQLite). No savepoint: the cast's
-    # service owns its transaction.
-    assert len(statements) <= (9 if connection.vendor == "postgresql" else 11), statements
+    # deleted and inserted, then the bump with its change-log row and the queued calculation:
+    # one message on PostgreSQL, where the cast's service owns its transaction; three
+    # statements on SQLite, and the mutation's savepoint pair.
+    assert len(statements) == (8 if connection.vendor == "postgresql" else 12), statements
 
 
 def test_the_decisions_row_is_locked_for_the_last_few_statements_only(graphql_as, voter, decision):
@@ -103,7 +104,10 @@ def test_the_decisions_row_is_locked_for_the_last_few_statements_only(graphql_as
     locked = next(
         i for i, sql in enumerate(statements) if i > stars and '"democracy_decision"' in sql
     )
-    held = statements[locked:]  # The cast's own transaction ends with its last statement.
+    # The transaction ends with the cast's last statement (PostgreSQL) or with the mutation's
+    # (a savepoint inside the test's, SQLite).
+    releases = [i for i, sql in enumerate(statements) if sql.startswith("RELEASE SAVEPOINT")]
+    held = statements[locked : max(releases, default=len(statements))]
     assert all("democracy_ballot" not in sql for sql in held)  # Every ballot row written before.
     assert 'UPDATE "democracy_decision"' in held[0]
     # The generation bump, which locks the row and checks it is open, with its change-log
@@ -112,6 +116,23 @@ def test_the_decisions_row_is_locked_for_the_last_few_statements_only(graphql_as
     # were the test not holding the transaction open), three statements on SQLite.
     assert len(held) <= (1 if connection.vendor == "postgresql" else 3), held
     assert not any(sql.startswith("SELECT") and "calc_calculation" in sql for sql in held)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_cast_commits_in_its_last_message(graphql_as, voter, decision):
+    """The mutation leaves the transaction to the cast, whose last message carries the
+    COMMIT: the decision's row is locked only while PostgreSQL runs it."""
+    require_postgres()
+    client = graphql_as(voter.user)
+    ballot = {"decisionId": gid(decision), "stars": stars_input(decision, Park=5)}
+    with CaptureQueriesContext(connection) as captured:
+        assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
+    sent = [q["sql"] for q in captured.captured_queries]
+    [last] = [i for i, sql in enumerate(sent) if sql.startswith("WITH bumped AS (UPDATE")]
+    assert sent[last].endswith("; COMMIT")
+    # After it, only what runs once committed: the worker's wake-up looks up who keeps it.
+    assert all(sql.startswith("SELECT") or sql == "COMMIT" for sql in sent[last + 1 :])
+    assert Ballot.objects.filter(decision=decision).count() == 1
 
 
 def test_a_queued_calculation_counts_the_changes_it_gathered(graphql_as, voter, decision):
