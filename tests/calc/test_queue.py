@@ -239,3 +239,17 @@ def test_casts_at_once_on_one_decision_each_count_once_into_one_queued_calculati
     logged = Change.objects.filter(decision=decision, generation__gt=before)
     assert sorted(logged.values_list("generation", flat=True)) == list(range(before + 1, after + 1))
     assert Ballot.objects.filter(decision=decision).count() == len(members)
+
+
+@pytest.mark.django_db
+def test_asking_for_no_decisions_bumps_none(decision):
+    """An empty list names no decision: not the community's every decision."""
+    generation = Decision.objects.get(pk=decision.pk).calc_requested_gen
+    changes = Change.objects.count()
+
+    assert (
+        request_recalculation(community_id=decision.community_id, trigger="t", decision_ids=[])
+        == []
+    )
+    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == generation
+    assert Change.objects.count() == changes

@@ -113,3 +113,22 @@ def test_waits_per_ballot_follow_littles_law() -> None:
     assert set(waits.per_ballot_ms(0.0).values()) == {0.0}
     unsampled = LockWaits(0, 0.0, 0.0).per_ballot_ms(10.0)
     assert (unsampled["held"], unsampled["held_by_holder"]) == (None, None)
+
+
+def test_without_the_extension_the_row_locks_are_left_out(database: str) -> None:
+    """A role that may not install ``pgrowlocks`` still samples the waits, not the holds."""
+    role = "crowdvote_lockwaits_reader"
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        reader = psycopg.conninfo.make_conninfo(database, user=role)
+        with LockWaitSampler(reader, interval=0.002, table="decision") as sampler:
+            time.sleep(0.05)
+        waits = sampler.result()
+    finally:
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
+
+    assert waits.samples > 5
+    assert (waits.held_share, waits.held_by_holder_share) == (None, None)

@@ -256,6 +256,20 @@ def test_votes_log_an_anonymous_member_by_pseudonym(
     assert "secretsam" not in " ".join(events.lines())
 
 
+def test_a_decision_that_closed_since_the_caller_loaded_it_refuses_the_ballot_whole(
+    decision, member, unchanged
+):
+    """The caller's copy still says open; the bump, which checks the stored row, does not
+    take it (SQLite reads the row again, PostgreSQL fails the bump's message)."""
+    type(decision).objects.filter(pk=decision.pk).update(
+        closes_at=timezone.now() - timedelta(seconds=1)
+    )
+    with unchanged(), pytest.raises(DomainError) as refused, transaction.atomic():
+        ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=5))
+    assert_error(refused, "DECISION_NOT_OPEN", "decisionId")
+    assert "closed" in refused.value.message
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
