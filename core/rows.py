@@ -46,22 +46,33 @@ def all_of(
     models: Sequence[type[Model]], sql: str, params: Sequence[Any], *, first: bool = False
 ) -> list[list[Any]]:
     """Return every row of ``sql`` (or only the ``first``) as one instance per model."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    with connection.cursor() as cursor:
+    return instances(models, all_rows(sql, params, first=first))
+
+
+def all_rows(sql: str, params: Sequence[Any], *, first: bool = False) -> Sequence[Sequence[Any]]:
+    """Return the rows of ``sql`` (or only the ``first``) as the database gives them."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(sql, params)
-        fetched = cursor.fetchmany(1) if first else cursor.fetchall()
-    return instances(models, fetched)
+        return cursor.fetchmany(1) if first else cursor.fetchall()
+
+
+def width(model: type[Model]) -> int:
+    """Return how many columns ``columns(model)`` lists."""
+    return len(_fields(model, connections[DEFAULT_DB_ALIAS].vendor)[0])
 
 
 def instances(models: Sequence[type[Model]], fetched: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """Return rows already fetched (``columns`` of each model in turn) as model instances."""
+    """Return rows already fetched (``columns`` of each model in turn) as model instances.
+
+    A model whose primary key is NULL (an outer join that matched nothing) reads as None.
+    """
     if not fetched:
         return []
     connection = connections[DEFAULT_DB_ALIAS]
     # Looked up per call: a converter may be bound to this thread's connection.
     readings = []
     for model in models:
-        names, converted = _fields(model, connection.vendor)
+        names, converted, pk = _fields(model, connection.vendor)
         converters = [
             (
                 index,
@@ -70,17 +81,21 @@ def instances(models: Sequence[type[Model]], fetched: Sequence[Sequence[Any]]) -
             )
             for index, col in converted
         ]
-        readings.append((model, names, converters))
+        readings.append((model, names, converters, pk))
     instances = []
+    objects: list[Model | None]
     for row in fetched:
         start, objects = 0, []
-        for model, names, converters in readings:
+        for model, names, converters, pk in readings:
             values = list(row[start : start + len(names)])
+            start += len(names)
+            if values[pk] is None:
+                objects.append(None)
+                continue
             for index, col, functions in converters:
                 for convert in functions:
                     values[index] = convert(values[index], col, connection)
             objects.append(model.from_db(connection.alias, names, values))
-            start += len(names)
         instances.append(objects)
     return instances
 
@@ -93,8 +108,9 @@ def _columns(model: type[Model], alias: str | None, vendor: str) -> str:
 
 
 @cache
-def _fields(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int, Col]]]:
-    """Return the attribute names of ``model``'s columns, and which of them need converting."""
+def _fields(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int, Col]], int]:
+    """Return the attribute names of ``model``'s columns, which of them need converting, and
+    where its primary key is."""
     connection = connections[DEFAULT_DB_ALIAS]
     fields = model._meta.concrete_fields
     converted = []
@@ -102,4 +118,4 @@ def _fields(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int,
         col = field.get_col(model._meta.db_table)
         if connection.ops.get_db_converters(col) or col.get_db_converters(connection):
             converted.append((index, col))
-    return [f.attname for f in fields], converted
+    return [f.attname for f in fields], converted, fields.index(model._meta.pk)

@@ -84,6 +84,11 @@ def member_require(
         membership = found[0] if found else None
         if membership is not None:
             membership.user, membership.community = signed_in, community
+    return member_checked(membership)
+
+
+def member_checked(membership: Membership | None) -> Membership:
+    """Return ``membership`` if it is approved, else raise ``Forbidden`` (None: not a member)."""
     if membership is None:
         raise Forbidden(errors.NOT_A_MEMBER)
     if not membership.is_approved:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from core.rows import all_of, columns, first_of, table
+from core.rows import all_rows, columns, instances, table, width
 from democracy.models import (
     Ballot,
     Choice,
@@ -67,32 +68,43 @@ def decision_visible_to(user: User | AnonymousUser | None) -> Q:
     return inside_visible_to(user) & (published | Q(_manages_community(user)))
 
 
-def decision_with_choices(pk: int) -> tuple[Decision, list[Choice]] | None:
-    """Return the decision (its community loaded) and its choices in order, or None.
+@dataclass(frozen=True, slots=True)
+class BallotTarget:
+    """A decision as a ballot on it needs it: its community loaded, its choices in order, and
+    the voter's membership in its community (None if they have none)."""
 
-    Hand-written SQL (``core.rows``): a ballot storm loads one per ballot.
+    decision: Decision
+    choices: list[Choice]
+    membership: Membership | None
+
+
+def ballot_target(pk: int, user: User) -> BallotTarget | None:
+    """Return the decision ``pk`` as ``user``'s ballot on it needs it, or None if unknown.
+
+    One hand-written statement (``core.rows``), a row per choice: a ballot storm loads one
+    per ballot, and each statement saved is a round trip and its Python.
     """
-    found = first_of(
-        (Decision, Community),
-        f"SELECT {columns(Decision, 'd')}, {columns(Community, 'c')} FROM {table(Decision)} d "
-        f"JOIN {table(Community)} c ON c.id = d.community_id WHERE d.id = %s",
-        [pk],
+    rows = all_rows(
+        f"SELECT {columns(Decision, 'd')}, {columns(Community, 'c')}, "
+        f"{columns(Membership, 'm')}, {columns(Choice, 'ch')} FROM {table(Decision)} d "
+        f"JOIN {table(Community)} c ON c.id = d.community_id "
+        f"LEFT JOIN {table(Membership)} m ON m.community_id = c.id AND m.user_id = %s "
+        f"LEFT JOIN {table(Choice)} ch ON ch.decision_id = d.id "
+        "WHERE d.id = %s ORDER BY ch.position, ch.id",
+        [user.pk, pk],
     )
-    if not found:
+    if not rows:
         return None
-    decision, decision.community = found
-    choices = [
-        choice
-        for (choice,) in all_of(
-            (Choice,),
-            f"SELECT {columns(Choice, 'c')} FROM {table(Choice)} c "
-            "WHERE c.decision_id = %s ORDER BY c.position, c.id",
-            [pk],
-        )
-    ]
+    head = width(Decision) + width(Community) + width(Membership)
+    ((decision, community, membership),) = instances((Decision, Community, Membership), rows[:1])
+    decision.community = community
+    if membership is not None:
+        membership.user, membership.community = user, community
+    choices = [choice for (choice,) in instances((Choice,), [row[head:] for row in rows])]
+    choices = [choice for choice in choices if choice is not None]  # a decision without any
     for choice in choices:
         choice.decision = decision
-    return decision, choices
+    return BallotTarget(decision, choices, membership)
 
 
 def decision_list_visible(user: User | AnonymousUser | None) -> QuerySet[Decision]:

@@ -14,11 +14,12 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.logs import Event, log_event
 from democracy import errors
-from democracy.access import member_require
-from democracy.ballot_rows import ballot_upsert, stars_replace
+from democracy.access import member_checked, member_require, membership_of, user_require
+from democracy.ballot_rows import ballot_write
 from democracy.errors import DemocracyErrorCode
 from democracy.models import Ballot, Choice, Decision, DecisionStatus
 from democracy.pseudonyms import display_name
+from democracy.selectors import BallotTarget
 from democracy.tags import normalize_tags
 from democracy.text import BALLOT_COMMENT, clean_text
 
@@ -94,36 +95,36 @@ def ballot_cast(
     comment: str = "",
 ) -> Ballot:
     """Cast or replace the member's ballot; a choice left out counts as 0 stars."""
-    return ballot_cast_reacted(
-        user=user, decision=decision, stars=stars, tags=tags, comment=comment
-    ).ballot
+    signed_in = user_require(user)
+    choices = list(decision.choices.all())
+    target = BallotTarget(decision, choices, membership_of(signed_in, decision.community))
+    return ballot_cast_reacted(target=target, stars=stars, tags=tags, comment=comment).ballot
 
 
 def ballot_cast_reacted(
     *,
-    user: User | AnonymousUser | None,
-    decision: Decision,
+    target: BallotTarget,
     stars: Sequence[StarsSpec],
     tags: Iterable[str] = (),
     comment: str = "",
-    choices: Sequence[Choice] | None = None,
 ) -> Cast:
-    """Cast or replace the member's ballot; return it with its save signal's answers.
+    """Cast or replace the ballot of ``target``'s voter; return it with its save signal's
+    answers (``selectors.ballot_target`` loads the target in one statement).
 
     Everything is checked before anything is written. The decision's row is locked only at
     the end (``_lock_open``), just before the save signal asks for the recalculation: in a
     storm of ballots on one decision each holds it for its last few statements, not for its
-    whole transaction. ``choices`` are the decision's, if the caller has them; else they
-    are read from ``decision.choices``.
+    whole transaction.
     """
-    membership = member_require(user, decision.community)
+    membership = member_checked(target.membership)
+    decision = target.decision
     if decision.status == DecisionStatus.DRAFT:
         # It may have opened since the caller loaded it (rare: drafts take no ballots).
         decision.status, decision.closes_at = _status_of(decision)
     # Early, so that a refusal writes nothing: a decision that has opened never opens again
     # once closed. The check under the lock catches a close that commits meanwhile.
     _require_open(decision)
-    rated = _clean_stars(decision.choices.all() if choices is None else choices, stars)
+    rated = _clean_stars(target.choices, stars)
     clean_tags = normalize_tags(tags)
     comment = clean_text(
         comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
@@ -136,14 +137,15 @@ def ballot_cast_reacted(
     # spared, and a refusal under the lock, which only a close racing the cast causes,
     # rolls back the caller's whole transaction.
     with transaction.atomic(savepoint=False):
-        ballot, created = ballot_upsert(
+        ballot, created = ballot_write(
             decision_id=decision.pk,
             membership_id=membership.pk,
             tags=clean_tags,
             comment=comment,
             now=timezone.now(),
+            rated=rated,
+            every_choice=len(rated) == len(target.choices),
         )
-        stars_replace(ballot.pk, rated, replacing=not created)
         # The loaded rows, not ids: the save signal names the member without fetching them.
         ballot.decision, ballot.membership = decision, membership
         # Rows written without signals above, so that the one save signal comes last: calc's

@@ -66,14 +66,15 @@ def _ballot_decision(user: User, raw_id: str) -> models.Decision:
     return _draft_hidden(user, decision)
 
 
-def _cast_decision(user: User, raw_id: str) -> tuple[models.Decision, list[models.Choice]]:
-    """Return the decision a ballot is cast on, and its choices, as ``_ballot_decision``."""
-    found = selectors.decision_with_choices(
-        decode_pk(raw_id, type_name="Decision", field="decisionId")
+def _ballot_target(user: User, raw_id: str) -> selectors.BallotTarget:
+    """Return the decision a ballot is cast on as the cast needs it, as ``_ballot_decision``."""
+    found = selectors.ballot_target(
+        decode_pk(raw_id, type_name="Decision", field="decisionId"), user
     )
     if found is None:
         raise not_found("decisionId", "decision")
-    return _draft_hidden(user, found[0]), found[1]
+    _draft_hidden(user, found.decision)
+    return found
 
 
 def _draft_hidden(user: User, decision: models.Decision) -> models.Decision:
@@ -271,8 +272,9 @@ class DemocracyMutation:
     @mutation_payload(BallotPayload, atomic=not commits_with_bump())
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
-        # With its choices: the service checks the stars and the payload lists them.
-        decision, choices = _cast_decision(user, input.decision_id)
+        # With its choices (the service checks the stars, the payload lists them) and the
+        # voter's membership.
+        target = _ballot_target(user, input.decision_id)
         stars = [
             StarsSpec(
                 choice_id=decode_pk(s.choice_id, type_name="Choice", field="stars"), stars=s.stars
@@ -280,17 +282,17 @@ class DemocracyMutation:
             for s in input.stars
         ]
         cast = ballots.ballot_cast_reacted(
-            user=user,
-            decision=decision,
+            target=target,
             stars=stars,
             tags=input.tags or [],
             comment=input.comment or "",
-            choices=choices,
         )
         # The queued calculation as the request left it, not read again under the lock.
         calculations = calculations_requested(cast.reactions)
         return BallotPayload(
-            ballot=direct_ballot(cast.ballot, choices, {s.choice_id: s.stars for s in stars}),
+            ballot=direct_ballot(
+                cast.ballot, target.choices, {s.choice_id: s.stars for s in stars}
+            ),
             calculations=calculations,
             message=confirmation(VOTE_RECORDED, calculations),
         )

@@ -12,7 +12,8 @@ from django.utils import timezone
 from calc.models import Calculation, CalculationStatus, Change
 from calc.queue import CALC_CHANNEL, WAKE, NotBumped, request_recalculation
 from calc.triggers import ballot_saved
-from democracy.models import Ballot, Decision
+from democracy.models import Ballot, Decision, Membership
+from democracy.selectors import BallotTarget, ballot_target
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_cast_reacted
 from tests.calc.conftest import received, subscribe
 from tests.concurrency import require_postgres, run_together
@@ -141,6 +142,12 @@ def test_a_decision_past_its_close_is_not_bumped_nor_counted_by_a_cast(decision)
     assert Change.objects.filter(decision=decision).count() == 1
 
 
+def _target(decision: Decision, member: Membership) -> BallotTarget:
+    found = ballot_target(decision.pk, member.user)
+    assert found is not None
+    return found
+
+
 def _committed_ballots() -> int:
     """Count ballots as another connection sees them: only what has committed."""
     settings = connection.settings_dict
@@ -169,10 +176,10 @@ def test_a_cast_that_owns_its_transaction_commits_in_the_bumps_message(decision)
 
     with connection.execute_wrapper(watch):
         [first] = ballot_cast_reacted(
-            user=members[0].user, decision=decision, stars=[StarsSpec(park.pk, 5)]
+            target=_target(decision, members[0]), stars=[StarsSpec(park.pk, 5)]
         ).reactions[ballot_saved]
         [second] = ballot_cast_reacted(
-            user=members[1].user, decision=decision, stars=[StarsSpec(park.pk, 2)]
+            target=_target(decision, members[1]), stars=[StarsSpec(park.pk, 2)]
         ).reactions[ballot_saved]
 
     assert [sql.endswith("; COMMIT") for sql, _ in bumps] == [True, True]
@@ -221,9 +228,8 @@ def test_casts_at_once_on_one_decision_each_count_once_into_one_queued_calculati
     park = decision.choices.get(title="Park")
 
     def cast(index: int) -> list[Calculation]:
-        user = members[index].user
         return ballot_cast_reacted(
-            user=user, decision=decision, stars=[StarsSpec(park.pk, index % 6)]
+            target=_target(decision, members[index]), stars=[StarsSpec(park.pk, index % 6)]
         ).reactions[ballot_saved]
 
     outcomes = run_together(len(members), cast)

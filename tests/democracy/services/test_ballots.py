@@ -315,7 +315,18 @@ def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, me
     reason="needs concurrent writers: SQLite runs one write transaction at a time",
 )
 @pytest.mark.parametrize("earlier", [False, True], ids=["first ballot", "replacement"])
-def test_the_same_members_casts_at_once_replace_one_another_whole(decision, member, earlier):
+@pytest.mark.parametrize(
+    ("first_stars", "second_stars"),
+    [
+        ({"Park": 5}, {"Road": 4}),  # the second leaves out a choice the first rated
+        # Every choice rated: on PostgreSQL the ballot and its stars are one statement.
+        ({"Park": 5, "Road": 1, "Pool": 2}, {"Park": 0, "Road": 4, "Pool": 3}),
+    ],
+    ids=["some choices", "every choice"],
+)
+def test_the_same_members_casts_at_once_replace_one_another_whole(
+    decision, member, earlier, first_stars, second_stars
+):
     """The ballot's row is the member's lock: a second cast waits for the first to commit,
     then replaces all of it, so the stars are one cast's, never a mix of both."""
     if earlier:
@@ -337,9 +348,9 @@ def test_the_same_members_casts_at_once_replace_one_another_whole(decision, memb
             connection.close()
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(cast, {"Park": 5}, hold_after_stars)
+        first = pool.submit(cast, first_stars, hold_after_stars)
         assert written.wait(10)
-        second = pool.submit(cast, {"Road": 4})
+        second = pool.submit(cast, second_stars)
         try:
             _wait_for_a_lock_wait()
         finally:
@@ -347,7 +358,7 @@ def test_the_same_members_casts_at_once_replace_one_another_whole(decision, memb
         first.result(timeout=30)
         second.result(timeout=30)
     (ballot,) = Ballot.objects.all()
-    assert stored(ballot) == {"Road": 4}
+    assert stored(ballot) == second_stars
 
 
 def _wait_for_a_lock_wait() -> None:
