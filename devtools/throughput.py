@@ -13,15 +13,16 @@ decision's row; the rate and CPU figures come from the first phase alone.
 
 from __future__ import annotations
 
-import http.client
 import json
+import math
 import multiprocessing
 import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, BinaryIO, TypedDict
 from urllib.parse import urlsplit
 
 from django.apps import apps
@@ -73,7 +74,7 @@ class ThroughputReport(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class _Share:
+class ClientShare:
     """What one client process casts, and where."""
 
     url: str
@@ -84,24 +85,65 @@ class _Share:
     offset: int
 
 
-def cast_for(share: _Share) -> int:
-    """Cast ballots for ``share.seconds`` over one connection; return how many were taken."""
+def cast_for(share: ClientShare) -> int:
+    """Cast ballots for ``share.seconds`` over one connection; return how many were taken.
+
+    Requests are built before the clock starts and answers read off the socket as they
+    come: the clients share the machine with the servers, and with ``http.client`` and a
+    request encoded per cast they spent ~0.5 ms of CPU per ballot, ~0.15 ms so.
+    """
     address = urlsplit(share.url)
-    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port)
+    requests = cast_requests(share, address.hostname or "127.0.0.1", address.path)
     cast, deadline = 0, time.monotonic() + share.seconds
-    while time.monotonic() < deadline:
+    with socket.create_connection((address.hostname or "127.0.0.1", address.port or 80)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as http.client does
+        answers = sock.makefile("rb")
+        while time.monotonic() < deadline:
+            sock.sendall(requests[cast % len(requests)])
+            answer = json.loads(http_body(answers))
+            if answer.get("errors") or answer["data"]["castBallot"]["errors"]:
+                raise RuntimeError(f"castBallot failed: {answer}")
+            cast += 1
+    return cast
+
+
+def cast_requests(share: ClientShare, host: str, path: str) -> list[bytes]:
+    """Return the HTTP requests a client sends in turn: each voter's, each with new stars."""
+    # Voter k % n casts with the stars of shift offset + k; 6 shifts give every rating.
+    requests = []
+    for cast in range(math.lcm(len(share.tokens), 6)):
         token = share.tokens[cast % len(share.tokens)]
         shift = share.offset + cast
         stars = [{"choiceId": c, "stars": (shift + i) % 6} for i, c in enumerate(share.choices)]
         body = json.dumps({"query": CAST, "variables": {"d": share.decision, "stars": stars}})
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        connection.request("POST", address.path, body, headers)
-        answer = json.loads(connection.getresponse().read())
-        if answer.get("errors") or answer["data"]["castBallot"]["errors"]:
-            raise RuntimeError(f"castBallot failed: {answer}")
-        cast += 1
-    connection.close()
-    return cast
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body.encode())}\r\n\r\n"
+        )
+        requests.append(head.encode() + body.encode())
+    return requests
+
+
+def http_body(answers: BinaryIO) -> bytes:
+    """Read one HTTP/1.1 response off ``answers``; return its body, or raise unless 200."""
+    status = answers.readline()
+    if not status.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"castBallot answered {status.decode(errors='replace').strip()!r}")
+    length, chunked = 0, False
+    while (line := answers.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        return answers.read(length)
+    body = b""
+    while size := int(answers.readline().split(b";")[0], 16):
+        body += answers.read(size)
+        answers.readline()
+    answers.readline()
+    return body
 
 
 def _settle(running: Running, decision: str, voters: int) -> int:
@@ -143,7 +185,7 @@ def throughput_run(
         urls = [api.url for api in running.apis]
         tokens = list(running.tokens.values())
         shares = [
-            _Share(
+            ClientShare(
                 url=urls[i % len(urls)],
                 tokens=tokens[i :: options.clients],
                 decision=decision,
