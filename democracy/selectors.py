@@ -100,8 +100,8 @@ def ballot_target(pk: int, user: User) -> BallotTarget | None:
     decision.community = community
     if membership is not None:
         membership.user, membership.community = user, community
-    choices = [choice for (choice,) in instances((Choice,), [row[head:] for row in rows])]
-    choices = [choice for choice in choices if choice is not None]  # a decision without any
+    # A decision without choices has one row, its choice columns NULL.
+    choices = [c for (c,) in instances((Choice,), [row[head:] for row in rows]) if c is not None]
     for choice in choices:
         choice.decision = decision
     return BallotTarget(decision, choices, membership)
