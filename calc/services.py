@@ -67,6 +67,19 @@ class Lease:
         if not renewed:
             raise LeaseLost(f"lease on decision {self.decision_id} expired or was taken over")
 
+    def check(self) -> None:
+        """Raise ``LeaseLost`` unless the lease is still live.
+
+        What a calculation asks between its stages, while the heartbeat extends the lease: a
+        read, where a renewal would lock the decision's row that ballots queue for, and
+        commit, four times a calculation.
+        """
+        live = Decision.objects.filter(
+            pk=self.decision_id, calc_lease_owner=self.owner, calc_lease_until__gte=timezone.now()
+        ).exists()
+        if not live:
+            raise LeaseLost(f"lease on decision {self.decision_id} expired or was taken over")
+
     def release(self) -> None:
         Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
             calc_lease_owner="", calc_lease_until=None
@@ -88,8 +101,8 @@ def lease_heartbeat(lease: Lease) -> Iterator[None]:
 
     A calculation may spend longer than the lease in one stage; the heartbeat keeps a live
     worker's claim while the lease stays short enough for a dead one's to run out soon.
-    The thread stops at the first lost renewal: the calculation's own renewals and the
-    fenced completion then fail it.
+    The thread stops at the first lost renewal: the calculation's checks between its stages
+    and the fenced completion then fail it.
     """
     stop = threading.Event()
 
@@ -144,7 +157,7 @@ def _pending(decision_id: int) -> bool:
 
 
 def _set_status(calculation: Calculation, status: CalculationStatus, lease: Lease) -> None:
-    lease.renew()
+    lease.check()
     calculation.status = status
     calculation.save(update_fields=["status"])
     broadcast(calculation)
@@ -182,10 +195,13 @@ def _complete(
                 # The fence: checked under the row lock every completion takes, so a worker
                 # whose lease ran out never stores a result, however late it wakes up.
                 raise LeaseLost(f"lease on decision {lease.decision_id} expired or was taken over")
-            final_taken = Calculation.objects.filter(
-                decision_id=calculation.decision_id, is_final=True
-            ).exists()
-            calculation.is_final = status == DecisionStatus.CLOSED and not final_taken
+            # Only a closed decision's result can be final: an open one's skips the query.
+            calculation.is_final = (
+                status == DecisionStatus.CLOSED
+                and not Calculation.objects.filter(
+                    decision_id=calculation.decision_id, is_final=True
+                ).exists()
+            )
             calculation.status = CalculationStatus.COMPLETED
             calculation.finished_at = timezone.now()
             assert calculation.started_at is not None
@@ -275,7 +291,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         calculation.generation = read.generation
         calculation.content_hash = read.content_hash
         calculation.status = CalculationStatus.READY
-        lease.renew()
+        lease.check()
         with transaction.atomic():
             calculation.save(update_fields=["generation", "content_hash", "status"])
             stored = read.store(calculation)
@@ -321,7 +337,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
             f"Calculation {calculation.pk}: winner "
             f"'{winner}', {duration(time.perf_counter() - started)}",
         )
-        lease.renew()
+        lease.check()
         choices = list(Choice.objects.filter(decision_id=decision_id))
         overtaken = _complete(calculation, read.status, read.generation, choices, lease)
         took = time.perf_counter() - began

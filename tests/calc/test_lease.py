@@ -210,3 +210,52 @@ def test_a_heartbeat_that_hits_a_database_error_logs_it_and_beats_again(
     assert f"Lease heartbeat of decision {decision.pk} failed" in caplog.text
     assert fresh(decision).calc_lease_until > claimed_until
     assert fresh(decision).calc_lease_owner == lease.owner
+
+
+def test_a_calculation_checks_its_lease_between_stages_without_writing_the_decision(
+    decision, settings
+):
+    """Ballots queue for the decision's row: the stages read the lease, and only the claim,
+    the start, the completion and the release write the row (the heartbeat renews it)."""
+    settings.CALC_HEARTBEAT_SECONDS = 60  # no beat during the calculation
+    written: list[str] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith('UPDATE "democracy_decision"') or (
+            sql.startswith('SELECT "democracy_decision"') and sql.endswith("FOR UPDATE")
+        ):
+            written.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        [calculation] = decision_calculate(decision.pk, owner="worker")
+
+    assert calculation.status == CalculationStatus.COMPLETED
+    assert not [sql for sql in written if 'SET "calc_lease_until"' in sql]  # no renewal
+    claim, *between, release = written
+    assert 'SET "calc_lease_owner"' in claim
+    assert 'SET "calc_lease_owner"' in release
+    # The completion records its generation; on PostgreSQL the start and the completion
+    # lock the row (SQLite's writer lock stands in for row locks).
+    assert sum('SET "calc_completed_gen"' in sql for sql in between) == 1
+    locks = sum("FOR UPDATE" in sql for sql in between)
+    assert locks == (2 if connection.vendor == "postgresql" else 0)
+    assert len(between) == locks + 1, between
+
+
+def test_a_lease_check_refuses_a_lease_expired_or_taken_over(decision):
+    lease = lease_claim(decision.pk, "worker")
+    assert lease is not None
+    lease.check()  # live
+
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    with pytest.raises(LeaseLost):
+        lease.check()
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_lease_owner="thief", calc_lease_until=timezone.now() + timedelta(seconds=30)
+    )
+    with pytest.raises(LeaseLost):
+        lease.check()
+    assert fresh(decision).calc_lease_owner == "thief"  # a check writes nothing
