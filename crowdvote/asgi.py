@@ -10,7 +10,7 @@ import django
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 from crowdvote.handler import OneTripASGIHandler
-from crowdvote.startup import secret_key_require
+from crowdvote.startup import secret_key_require, startup_objects_frozen
 
 secret_key_require()
 
@@ -44,3 +44,6 @@ application = ProtocolTypeRouter(
         "channel": CalcChannelRouter(),
     }
 )
+
+# Last: what the process imported and built at startup lives as long as it does.
+startup_objects_frozen()
