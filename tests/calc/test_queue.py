@@ -59,6 +59,25 @@ def test_commit_broadcasts_the_queued_calculation_to_the_group(
 
 
 @pytest.mark.django_db
+def test_each_queued_calculation_is_stamped_with_its_own_trigger_and_time(decision):
+    # A new QUEUED calculation's columns are prepared once; its trigger and time are not.
+    before = timezone.now()
+    [first] = request_recalculation(
+        community_id=decision.community_id, trigger="first", decision_ids=[decision.pk]
+    )
+    Calculation.objects.filter(pk=first.pk).update(status=CalculationStatus.COMPLETED)
+    [second] = request_recalculation(
+        community_id=decision.community_id, trigger="x" * 300, decision_ids=[decision.pk]
+    )
+    stored = {calc.pk: calc for calc in Calculation.objects.filter(decision=decision)}
+    assert second.pk != first.pk
+    assert (stored[first.pk].trigger, stored[second.pk].trigger) == ("first", "x" * 250)
+    assert before <= stored[first.pk].requested_at <= stored[second.pk].requested_at
+    assert stored[second.pk].requested_at <= timezone.now()
+    assert (stored[second.pk].status, stored[second.pk].change_count) == ("QUEUED", 1)
+
+
+@pytest.mark.django_db
 def test_a_request_absorbed_by_a_queued_calculation_sends_nothing(
     decision, layer, django_capture_on_commit_callbacks
 ):
