@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection, transaction
@@ -151,6 +151,9 @@ _INSERTED = [
 ]
 
 
+# The statements' text depends on ``where`` alone (and the database, one per process): each
+# cast would otherwise build it again, quoting every column.
+@lru_cache(maxsize=256)
 def _queue_sql(where: str) -> str:
     """Give each decision ``where`` selects a QUEUED calculation that counts one more change.
 
@@ -221,16 +224,12 @@ def _bump_and_queue(
     their rows). With ``required`` (ids) the message fails with ``NotBumped`` unless each
     was bumped.
     """
-    statements = [
-        _bump_and_log_sql(where) if required is None else _required_log_sql(where),
-        _queue_sql(where),
-        *(["COMMIT"] if commit else []),
-    ]
     logged = [*_logged(change), *([] if required is None else [required])]
     with connection.cursor() as cursor:
         try:
             cursor.execute(
-                "; ".join(statements), [*params, *logged, *_queue_params(trigger), *params]
+                _message(where, required=required is not None, commit=commit),
+                [*params, *logged, *_queue_params(trigger), *params],
             )
         except IntegrityError as error:
             if required is not None and _not_bumped(error):
@@ -240,6 +239,16 @@ def _bump_and_queue(
         cursor.nextset()
         existing, created = _queued(instances((Calculation,), cursor.fetchall()))
     return ids, existing, created
+
+
+@lru_cache(maxsize=256)
+def _message(where: str, *, required: bool, commit: bool) -> str:
+    statements = [
+        _required_log_sql(where) if required else _bump_and_log_sql(where),
+        _queue_sql(where),
+        *(["COMMIT"] if commit else []),
+    ]
+    return "; ".join(statements)
 
 
 def commits_with_bump() -> bool:

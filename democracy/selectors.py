@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -84,15 +85,7 @@ def ballot_target(pk: int, user: User) -> BallotTarget | None:
     One hand-written statement (``core.rows``), a row per choice: a ballot storm loads one
     per ballot, and each statement saved is a round trip and its Python.
     """
-    rows = all_rows(
-        f"SELECT {columns(Decision, 'd')}, {columns(Community, 'c')}, "
-        f"{columns(Membership, 'm')}, {columns(Choice, 'ch')} FROM {table(Decision)} d "
-        f"JOIN {table(Community)} c ON c.id = d.community_id "
-        f"LEFT JOIN {table(Membership)} m ON m.community_id = c.id AND m.user_id = %s "
-        f"LEFT JOIN {table(Choice)} ch ON ch.decision_id = d.id "
-        "WHERE d.id = %s ORDER BY ch.position, ch.id",
-        [user.pk, pk],
-    )
+    rows = all_rows(_ballot_target_sql(), [user.pk, pk])
     if not rows:
         return None
     head = width(Decision) + width(Community) + width(Membership)
@@ -105,6 +98,18 @@ def ballot_target(pk: int, user: User) -> BallotTarget | None:
     for choice in choices:
         choice.decision = decision
     return BallotTarget(decision, choices, membership)
+
+
+@cache
+def _ballot_target_sql() -> str:
+    return (
+        f"SELECT {columns(Decision, 'd')}, {columns(Community, 'c')}, "
+        f"{columns(Membership, 'm')}, {columns(Choice, 'ch')} FROM {table(Decision)} d "
+        f"JOIN {table(Community)} c ON c.id = d.community_id "
+        f"LEFT JOIN {table(Membership)} m ON m.community_id = c.id AND m.user_id = %s "
+        f"LEFT JOIN {table(Choice)} ch ON ch.decision_id = d.id "
+        "WHERE d.id = %s ORDER BY ch.position, ch.id"
+    )
 
 
 def decision_list_visible(user: User | AnonymousUser | None) -> QuerySet[Decision]:
