@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection, transaction
@@ -189,7 +190,7 @@ def _queue_params(trigger: str) -> Params:
 
 
 @cache
-def _queue_defaults(vendor: str) -> tuple[object, ...]:
+def _queue_defaults(vendor: str) -> tuple[Any, ...]:
     # Each cast queues: building a model and preparing its every field cost it 3% of its CPU.
     fresh = Calculation(trigger="")
     return tuple(

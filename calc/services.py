@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from calc.broadcast import broadcast
 from calc.calculation_input import input_read
+from calc.calculation_rows import decision_locked, generation_completed, queued_absorb, queued_start
 from calc.kept import Kept, kept_states
 from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.result_json import result_to_json
@@ -164,17 +165,22 @@ def _set_status(calculation: Calculation, status: CalculationStatus, lease: Leas
 
 
 def _start(decision_id: int, owner: str) -> Calculation:
-    """Turn the QUEUED calculation (or a new one for a sweeper retry) into CREATING."""
-    with transaction.atomic():
-        decision = Decision.objects.select_for_update().get(pk=decision_id)
-        calculation = Calculation.objects.filter(
-            decision_id=decision_id, status=CalculationStatus.QUEUED
-        ).first() or Calculation(decision_id=decision_id, trigger="Retry after a failure")
-        calculation.status = CalculationStatus.CREATING
-        calculation.started_at = timezone.now()
-        calculation.worker = owner
-        calculation.retry_count = decision.calc_failures
-        calculation.save()
+    """Turn the QUEUED calculation (or a new one for a sweeper retry) into CREATING.
+
+    Without the decision's row lock, which ballots queue for (``calc.calculation_rows``).
+    """
+    now = timezone.now()
+    calculation = queued_start(decision_id, owner, now)
+    if calculation is None:
+        failures = Decision.objects.values_list("calc_failures", flat=True).get(pk=decision_id)
+        calculation = Calculation.objects.create(
+            decision_id=decision_id,
+            trigger="Retry after a failure",
+            status=CalculationStatus.CREATING,
+            started_at=now,
+            worker=owner,
+            retry_count=failures,
+        )
     broadcast(calculation)
     return calculation
 
@@ -190,39 +196,33 @@ def _complete(
     absorbed: Calculation | None = None
     try:
         with transaction.atomic():
-            decision = Decision.objects.select_for_update().get(pk=calculation.decision_id)
-            if not lease.holds(decision):
-                # The fence: checked under the row lock every completion takes, so a worker
-                # whose lease ran out never stores a result, however late it wakes up.
-                raise LeaseLost(f"lease on decision {lease.decision_id} expired or was taken over")
-            # Only a closed decision's result can be final: an open one's skips the query.
-            calculation.is_final = (
-                status == DecisionStatus.CLOSED
-                and not Calculation.objects.filter(
-                    decision_id=calculation.decision_id, is_final=True
-                ).exists()
-            )
+            calculation.is_final = False
             calculation.status = CalculationStatus.COMPLETED
             calculation.finished_at = timezone.now()
             assert calculation.started_at is not None
             elapsed = calculation.finished_at - calculation.started_at
             calculation.duration_ms = int(elapsed.total_seconds() * 1000)
+            # The result, the largest write, before the decision's row is locked: a lost
+            # lease below rolls it back with the rest.
             calculation.save(
                 update_fields=["is_final", "status", "finished_at", "duration_ms", "results"]
             )
-            Decision.objects.filter(
-                pk=calculation.decision_id, calc_completed_gen__lt=generation
-            ).update(calc_completed_gen=generation, calc_failures=0, calc_retry_at=None)
+            decision = decision_locked(calculation.decision_id)
+            if not lease.holds(decision):
+                # The fence: checked under the row lock every completion takes, so a worker
+                # whose lease ran out never stores a result, however late it wakes up.
+                raise LeaseLost(f"lease on decision {lease.decision_id} expired or was taken over")
+            if status == DecisionStatus.CLOSED:
+                _final_mark(calculation)
             keeper = kept_states.channel if status == DecisionStatus.OPEN else ""
-            if decision.calc_kept_by != keeper:
-                Decision.objects.filter(pk=calculation.decision_id).update(calc_kept_by=keeper)
+            generation_completed(calculation.decision_id, generation, keeper)
             overtaken = decision.calc_requested_gen > generation
             if not overtaken:
                 # Requests that arrived between the claim and the snapshot were absorbed by a
                 # QUEUED calculation this snapshot already covers; left QUEUED, it would absorb
                 # the next request too, and that request would wake nobody. Its ID was handed
                 # to a client, so it stays, saying which calculation covered it.
-                absorbed = _absorb(calculation)
+                absorbed = queued_absorb(calculation)
     except Exception:
         calculation.status, calculation.is_final = CalculationStatus.TALLYING, False
         raise
@@ -232,22 +232,12 @@ def _complete(
     return overtaken
 
 
-def _absorb(calculation: Calculation) -> Calculation | None:
-    """Mark the decision's QUEUED calculation as covered by ``calculation``; return it."""
-    queued = Calculation.objects.filter(
-        decision_id=calculation.decision_id, status=CalculationStatus.QUEUED
-    ).first()
-    if queued is None:
-        return None
-    queued.status = CalculationStatus.ABSORBED
-    queued.absorbed_by = calculation
-    queued.generation = calculation.generation
-    queued.content_hash = calculation.content_hash
-    queued.finished_at = calculation.finished_at
-    queued.save(
-        update_fields=["status", "absorbed_by", "generation", "content_hash", "finished_at"]
-    )
-    return queued
+def _final_mark(calculation: Calculation) -> None:
+    """Make a closed decision's first completed result its final one (under the row lock)."""
+    earlier = Calculation.objects.filter(decision_id=calculation.decision_id, is_final=True)
+    if not earlier.exists():
+        calculation.is_final = True
+        calculation.save(update_fields=["is_final"])
 
 
 def _gathering_wait(kept: Kept | None) -> float:
