@@ -82,33 +82,44 @@ class BallotTarget:
 def ballot_target(pk: int, user: User) -> BallotTarget | None:
     """Return the decision ``pk`` as ``user``'s ballot on it needs it, or None if unknown.
 
-    One hand-written statement (``core.rows``), a row per choice: a ballot storm loads one
-    per ballot, and each statement saved is a round trip and its Python.
+    One hand-written statement (``core.rows``): a ballot storm loads one per ballot, and
+    each statement saved is a round trip and its Python. Its first row is the decision with
+    its community and the membership, each further row a choice: a join would repeat the
+    decision's columns on every choice's row, and each timestamp read costs Python.
     """
-    rows = all_rows(_ballot_target_sql(), [user.pk, pk])
-    if not rows:
+    rows = all_rows(_ballot_target_sql(), [user.pk, pk, pk])
+    if not rows or rows[0][0] != 0:
         return None
-    head = width(Decision) + width(Community) + width(Membership)
-    ((decision, community, membership),) = instances((Decision, Community, Membership), rows[:1])
+    head = 1 + width(Decision) + width(Community) + width(Membership)
+    ((decision, community, membership),) = instances(
+        (Decision, Community, Membership), [rows[0][1:head]]
+    )
     decision.community = community
     if membership is not None:
         membership.user, membership.community = user, community
-    # A decision without choices has one row, its choice columns NULL.
-    choices = [c for (c,) in instances((Choice,), [row[head:] for row in rows]) if c is not None]
+    choices = [choice for (choice,) in instances((Choice,), [row[head:] for row in rows[1:]])]
     for choice in choices:
         choice.decision = decision
     return BallotTarget(decision, choices, membership)
 
 
+def _nulls(count: int) -> str:
+    return ", ".join(["NULL"] * count)
+
+
 @cache
 def _ballot_target_sql() -> str:
+    # The row kind (0: the decision, 1: a choice) sorts the decision's row first.
+    before_choice = width(Decision) + width(Community) + width(Membership)
     return (
-        f"SELECT {columns(Decision, 'd')}, {columns(Community, 'c')}, "
-        f"{columns(Membership, 'm')}, {columns(Choice, 'ch')} FROM {table(Decision)} d "
-        f"JOIN {table(Community)} c ON c.id = d.community_id "
+        f"SELECT 0 AS kind, {columns(Decision, 'd')}, {columns(Community, 'c')}, "
+        f"{columns(Membership, 'm')}, {_nulls(width(Choice))}, 0 AS sort_position, 0 AS sort_id "
+        f"FROM {table(Decision)} d JOIN {table(Community)} c ON c.id = d.community_id "
         f"LEFT JOIN {table(Membership)} m ON m.community_id = c.id AND m.user_id = %s "
-        f"LEFT JOIN {table(Choice)} ch ON ch.decision_id = d.id "
-        "WHERE d.id = %s ORDER BY ch.position, ch.id"
+        "WHERE d.id = %s "
+        f"UNION ALL SELECT 1, {_nulls(before_choice)}, {columns(Choice, 'ch')}, ch.position, ch.id "
+        f"FROM {table(Choice)} ch WHERE ch.decision_id = %s "
+        "ORDER BY 1, sort_position, sort_id"
     )
 
 

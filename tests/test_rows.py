@@ -61,6 +61,19 @@ def test_a_ballot_target_reads_as_the_orm_reads_it_in_one_statement() -> None:
     assert found.membership.community is found.decision.community
 
 
+def test_a_ballot_targets_choices_come_in_their_position_then_creation_order() -> None:
+    decision = DecisionFactory(choices=["Park", "Road", "Pool", "Lake"])
+    for title, position in {"Park": 2, "Road": 0, "Pool": 1, "Lake": 0}.items():
+        Choice.objects.filter(decision=decision, title=title).update(position=position)
+    member = MembershipFactory(community=decision.community)
+
+    found = ballot_target(decision.pk, member.user)
+
+    assert found is not None
+    assert [c.title for c in found.choices] == ["Road", "Lake", "Pool", "Park"]
+    assert [c.title for c in found.choices] == [c.title for c in decision.choices.all()]
+
+
 def test_a_ballot_target_of_someone_outside_the_community_has_no_membership() -> None:
     decision = DecisionFactory(choices=["Park", "Road"])
     MembershipFactory(community=decision.community)  # someone else's
