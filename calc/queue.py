@@ -15,12 +15,14 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from calc.broadcast import broadcast
 from calc.layer import send_or_skip
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from core.logs import Event, log_event
+from core.prepared import execute_sql
 from core.rows import all_of, columns, instances
 from democracy.models import Decision, DecisionStatus
 
@@ -86,6 +88,7 @@ def _logged(change: ChangeKey) -> Params:
     return [change.kind.value, change.member_id, change.other_id, timezone.now()]
 
 
+@lru_cache(maxsize=256)
 def _bump_and_log_sql(where: str) -> str:
     """One PostgreSQL statement: the bump, and the log's insert riding on it."""
     return (
@@ -122,6 +125,7 @@ class NotBumped(Exception):
     """A decision that had to be bumped was not (closed meanwhile); the transaction is void."""
 
 
+@lru_cache(maxsize=256)
 def _required_log_sql(where: str) -> str:
     """``_bump_and_log_sql`` that fails unless every id in its last parameter was bumped.
 
@@ -227,11 +231,9 @@ def _bump_and_queue(
     """
     logged = [*_logged(change), *([] if required is None else [required])]
     with connection.cursor() as cursor:
+        message = _message(cursor, where, required=required is not None, commit=commit)
         try:
-            cursor.execute(
-                _message(where, required=required is not None, commit=commit),
-                [*params, *logged, *_queue_params(trigger), *params],
-            )
+            cursor.execute(message, [*params, *logged, *_queue_params(trigger), *params])
         except IntegrityError as error:
             if required is not None and _not_bumped(error):
                 raise NotBumped(required) from error
@@ -242,11 +244,19 @@ def _bump_and_queue(
     return ids, existing, created
 
 
-@lru_cache(maxsize=256)
-def _message(where: str, *, required: bool, commit: bool) -> str:
+BUMP_STATEMENT = "crowdvote_bump"
+
+
+def _message(cursor: CursorWrapper, where: str, *, required: bool, commit: bool) -> str:
+    """Return the last message: the bump, the queue's upsert and maybe the COMMIT.
+
+    Its statements are prepared (``core.prepared``): planned afresh each time, the upsert's
+    plan alone was a fifth of the time the decision's row stayed locked.
+    """
+    bump = _required_log_sql(where) if required else _bump_and_log_sql(where)
     statements = [
-        _required_log_sql(where) if required else _bump_and_log_sql(where),
-        _queue_sql(where),
+        execute_sql(cursor, BUMP_STATEMENT, bump),
+        execute_sql(cursor, "crowdvote_queue", _queue_sql(where)),
         *(["COMMIT"] if commit else []),
     ]
     return "; ".join(statements)

@@ -160,6 +160,10 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# PostgreSQL plans the statements a ballot runs under the decision's lock once per connection
+# (core.prepared). Off behind a pooler that moves transactions between sessions (PgBouncer's
+# transaction mode), which would lose them.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASE_URL:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     _pool_max = int(os.environ.get("DATABASE_POOL_MAX", "16"))

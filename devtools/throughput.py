@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from devtools.latency import Running
 
 SETTLE_TIMEOUT = 120
-# How a cast's last message starts (calc.queue): the bump, which locks the decision's row.
-BALLOTS_LAST_MESSAGE = "WITH bumped AS (UPDATE "
+# How a cast's last message starts (calc.queue's prepared bump, which locks the decision's
+# row). Written out: the casting clients import this module without Django.
+BALLOTS_LAST_MESSAGE = "EXECUTE crowdvote_bump_"
 SETTLED = """query($id: ID!) { decision(id: $id) {
   results { participation { directBallots } }
   snapshots(first: 1) { totalCount edges { node { status } } } } }"""

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calc.models import Calculation, CalculationStatus, Change
-from calc.queue import CALC_CHANNEL, WAKE, NotBumped, request_recalculation
+from calc.queue import BUMP_STATEMENT, CALC_CHANNEL, WAKE, NotBumped, request_recalculation
 from calc.triggers import ballot_saved
 from democracy.models import Ballot, Decision, Membership
 from democracy.selectors import BallotTarget, ballot_target
@@ -189,7 +189,7 @@ def test_a_cast_that_owns_its_transaction_commits_in_the_bumps_message(decision)
 
     def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         result = execute(sql, params, many, context)
-        if 'UPDATE "democracy_decision"' in sql:
+        if sql.startswith(f"EXECUTE {BUMP_STATEMENT}_"):
             bumps.append((sql, _committed_ballots()))
         return result
 

@@ -8,7 +8,10 @@ import json
 import pytest
 from django.core.management import call_command
 
+from calc.queue import BUMP_STATEMENT
+from core.prepared import statement_name
 from devtools.benchsetup import postgres_url, redis_url, services_missing
+from devtools.throughput import BALLOTS_LAST_MESSAGE
 from tests.e2e.conftest import skip_or_fail
 
 
@@ -87,3 +90,9 @@ def test_a_tiny_distributed_run_says_how_long_ballots_waited_for_locks() -> None
     assert waited >= 0
     assert 0 <= contended <= 1000 / rate  # the row was wanted at most all of the time
     assert 0 <= by_ballots <= held <= 1000 / rate
+
+
+def test_the_ballots_last_message_is_told_apart_by_the_bumps_prepared_name() -> None:
+    # The casting clients cannot import calc (no Django there): the prefix is written out.
+    name = statement_name(BUMP_STATEMENT, 'UPDATE "democracy_decision" SET …')
+    assert f"EXECUTE {name}(%s)".startswith(BALLOTS_LAST_MESSAGE)

@@ -1,0 +1,116 @@
+"""Statements prepared once per connection (``core.prepared``), on PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+from core.prepared import execute_sql
+from democracy.models import Decision
+from democracy.services.ballots import StarsSpec, ballot_cast
+from tests.concurrency import require_postgres
+from tests.factories import DecisionFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Boom(Exception):
+    pass
+
+
+def _fresh_sql() -> str:
+    """A statement no connection has prepared yet: its text differs in every test."""
+    return f"SELECT %s::bigint * {secrets.randbelow(10**9) + 2} + %s::bigint"
+
+
+def _run(message: str, params: list[int]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(message, params)
+        (value,) = cursor.fetchone()
+    return int(value)
+
+
+def test_a_statement_is_prepared_on_first_use_and_then_only_executed() -> None:
+    require_postgres()
+    sql = _fresh_sql()
+    factor = int(sql.split("* ")[1].split(" ")[0])
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        first = execute_sql(cursor, "crowdvote_test", sql)
+        again = execute_sql(cursor, "crowdvote_test", sql)
+    (prepare,) = [query["sql"] for query in captured.captured_queries]
+    assert prepare.startswith("PREPARE crowdvote_test_")
+    assert prepare.endswith(f"SELECT $1::bigint * {factor} + $2::bigint")
+    assert first == again
+    assert first.startswith("EXECUTE crowdvote_test_")
+    assert first.endswith("(%s, %s)")
+    assert _run(f"{first}; {first}", [3, 4, 0, 0]) == 3 * factor + 4  # rides in a message
+
+
+def test_a_statement_without_parameters_is_executed_by_name_alone() -> None:
+    require_postgres()
+    with connection.cursor() as cursor:
+        message = execute_sql(cursor, "crowdvote_test", f"SELECT {secrets.randbelow(10**9)}")
+    assert "(" not in message
+    assert _run(message, []) >= 0
+
+
+def test_what_was_prepared_outlives_a_rollback() -> None:
+    require_postgres()
+    sql = _fresh_sql()
+    prepared: list[str] = []
+
+    def prepare_then_fail() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            prepared.append(execute_sql(cursor, "crowdvote_test", sql))
+            raise Boom
+
+    with pytest.raises(Boom):
+        prepare_then_fail()
+    (message,) = prepared
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        assert execute_sql(cursor, "crowdvote_test", sql) == message
+    assert captured.captured_queries == []
+    assert _run(message, [0, 5]) == 5
+
+
+def test_each_connection_prepares_for_itself() -> None:
+    require_postgres()
+    sql = _fresh_sql()
+    with connection.cursor() as cursor:
+        message = execute_sql(cursor, "crowdvote_test", sql)
+    other = connections.create_connection("default")
+    try:
+        with CaptureQueriesContext(other) as captured, other.cursor() as cursor:
+            assert execute_sql(cursor, "crowdvote_test", sql) == message
+            cursor.execute(message, [1, 1])
+            assert cursor.fetchone() is not None
+        assert captured.captured_queries[0]["sql"].startswith("PREPARE crowdvote_test_")
+    finally:
+        other.close()
+
+
+def test_turned_off_the_statement_is_sent_as_written(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    sql = _fresh_sql()
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        assert execute_sql(cursor, "crowdvote_test", sql) == sql
+    assert captured.captured_queries == []
+
+
+def test_turned_off_a_cast_sends_its_bump_as_written(settings) -> None:  # type: ignore[no-untyped-def]
+    require_postgres()
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    decision = DecisionFactory(choices=["Park", "Road"])
+    member = MembershipFactory(community=decision.community)
+    park = decision.choices.get(title="Park")
+    generation = Decision.objects.get(pk=decision.pk).calc_requested_gen
+    with CaptureQueriesContext(connection) as captured:
+        ballot_cast(user=member.user, decision=decision, stars=[StarsSpec(park.pk, 4)])
+    sent = [query["sql"] for query in captured.captured_queries]
+    assert not any(sql.startswith(("PREPARE", "EXECUTE")) for sql in sent)
+    (bump,) = [sql for sql in sent if 'UPDATE "democracy_decision"' in sql]
+    assert bump.endswith("; COMMIT")
+    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == generation + 1
