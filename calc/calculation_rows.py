@@ -1,9 +1,10 @@
 """The worker's writes around the decision's row, in as few statements as a storm allows.
 
-Ballots queue for the decision's row in their last message, and each statement a worker
-runs while it holds that row (and each pause of its thread between them) holds them all
-back. So a calculation starts without the row's lock, and completes with one statement
-per change under it, written by hand like the ballots' own (``calc.queue``).
+Ballots share-lock the decision's row in their last message, and each statement a worker
+runs while it holds the row exclusively (and each pause of its thread between them) holds
+them all back. So a calculation starts without the row's lock, stamps the changes waiting
+and completes with one statement per change under it, written by hand like the ballots'
+own (``calc.queue``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field
 
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, Change
 from core.rows import all_of, columns, first_of, table
 from democracy.models import Decision
 
@@ -30,9 +31,9 @@ def _prepared(name: str, value: datetime | None) -> object:
 def queued_start(decision_id: int, owner: str, now: datetime) -> Calculation | None:
     """Turn the decision's QUEUED calculation into CREATING for ``owner``; None if none.
 
-    The QUEUED row's own lock orders this against a ballot counting into it: that ballot
-    commits first (and the snapshot taken next includes it), or it finds the calculation
-    started and queues a new one.
+    A change that found this calculation QUEUED holds the decision's share lock until it
+    commits; the stamp that follows waits for it, so the snapshot includes it. A change
+    that finds it started queues a new one.
     """
     found = all_of(
         (Calculation,),
@@ -69,6 +70,49 @@ def decision_locked(decision_id: int) -> Decision:
     return decision
 
 
+def generation_stamped(decision_id: int, calculation: Calculation | None = None) -> int:
+    """Stamp the changes waiting in the decision's log with its next generation; return the
+    generation the snapshot taken next reads.
+
+    Under the row's exclusive lock, so changes in flight (which hold its share lock) commit
+    first and are stamped too. New changes reset the failure count and the retry time, as a
+    new request always has, and ``calculation`` (the one about to read them) counts them.
+    """
+    with transaction.atomic():
+        generation = decision_locked(decision_id).calc_requested_gen
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table(Change)} SET generation = %s "
+                "WHERE decision_id = %s AND generation IS NULL",
+                [generation + 1, decision_id],
+            )
+            stamped = cursor.rowcount
+            if not stamped:
+                return generation
+            cursor.execute(
+                f"UPDATE {table(Decision)} SET calc_requested_gen = %s, calc_failures = 0, "
+                "calc_retry_at = NULL WHERE id = %s",
+                [generation + 1, decision_id],
+            )
+            if calculation is not None:
+                cursor.execute(
+                    f"UPDATE {table(Calculation)} SET change_count = %s WHERE id = %s",
+                    [stamped, calculation.pk],
+                )
+                calculation.change_count = stamped
+    return generation + 1
+
+
+def changes_waiting(decision_id: int) -> bool:
+    """Whether changes wait in the decision's log for a calculation to stamp them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table(Change)} WHERE decision_id = %s AND generation IS NULL LIMIT 1",
+            [decision_id],
+        )
+        return cursor.fetchone() is not None
+
+
 def generation_completed(decision_id: int, generation: int, kept_by: str) -> None:
     """Record ``generation`` as calculated (unless a later one was) and who keeps its state.
 
@@ -88,16 +132,26 @@ def generation_completed(decision_id: int, generation: int, kept_by: str) -> Non
 
 
 def queued_absorb(calculation: Calculation) -> Calculation | None:
-    """Mark the decision's QUEUED calculation as covered by ``calculation``; return it."""
+    """Mark the decision's QUEUED calculation as covered by ``calculation``; return it.
+
+    It counts the changes of the covering generation logged since it was queued: those it
+    gathered, which the covering calculation counts too.
+    """
+    gathered = (
+        f"(SELECT count(*) FROM {table(Change)} WHERE decision_id = %s AND generation = %s "
+        f"AND created_at >= {table(Calculation)}.requested_at)"
+    )
     found = all_of(
         (Calculation,),
         f"UPDATE {table(Calculation)} SET status = %s, absorbed_by_id = %s, generation = %s, "
+        f"change_count = CASE WHEN {gathered} > 0 THEN {gathered} ELSE change_count END, "
         f"content_hash = %s, finished_at = %s WHERE decision_id = %s AND status = %s "
         f"RETURNING {columns(Calculation)}",
         [
             CalculationStatus.ABSORBED.value,
             calculation.pk,
             calculation.generation,
+            *[calculation.decision_id, calculation.generation] * 2,
             calculation.content_hash,
             _prepared("finished_at", calculation.finished_at),
             calculation.decision_id,

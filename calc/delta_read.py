@@ -2,7 +2,7 @@
 
 The change log (``calc.models.Change``) names the rows each generation touched; this module
 reads those rows again, in one consistent read, and compares them with the kept input. A
-log with a generation missing (pruned, or a bump that named nothing) or a change that names
+log with a generation missing (pruned) or a change that names
 no rows means: read the decision whole (``calc.snapshot.snapshot_read``).
 """
 
@@ -93,10 +93,11 @@ def delta_read(
         logged = list(
             ChangeRow.objects.filter(
                 decision_id=decision_id, generation__gt=generation, generation__lte=now
-            ).values_list("kind", "member_id", "other_id")
+            ).values_list("generation", "kind", "member_id", "other_id")
         )
-        keys = _keys(logged)
-        if len(logged) != now - generation or keys is None:
+        keys = _keys([row[1:] for row in logged])
+        # A stamp gives a generation at least one change: one with none was pruned.
+        if len({row[0] for row in logged}) != now - generation or keys is None:
             return None
         rows = _rows_now(keys, decision)
     return Delta(

@@ -131,24 +131,27 @@ class ChangeKind(models.TextChoices):
 
 
 class Change(models.Model):
-    """What one generation of a decision changed: which rows to read again, not their values.
+    """One change to a decision's input: which rows to read again, not their values.
 
-    Written in the change's own transaction, after the generation bump and under the
-    decision's row lock, so a decision's changes commit in generation order: a worker that
-    kept generation N reads N+1… from here, and reads the decision whole when any is missing.
+    Appended by the change's own transaction, which takes only a share lock on the decision
+    (so ballots never wait for each other). ``generation`` is NULL until a worker stamps the
+    waiting changes with the decision's next generation, just before its snapshot
+    (``calc.calculation_rows.generation_stamped``): a worker that kept generation N reads
+    N+1… from here, and reads the decision whole when any is missing.
     """
 
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="+")
-    generation = models.PositiveBigIntegerField()
+    generation = models.PositiveBigIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=10, choices=ChangeKind.choices)
     member_id = models.BigIntegerField(null=True, blank=True)
     other_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["decision", "generation"], name="change_once"),
+        indexes = [
+            models.Index(fields=["decision", "generation"], name="change_decision_generation")
         ]
 
     def __str__(self) -> str:
-        return f"Change {self.generation} of decision {self.decision_id} ({self.kind})"
+        stamped = "waiting" if self.generation is None else f"generation {self.generation}"
+        return f"Change of decision {self.decision_id}, {stamped} ({self.kind})"

@@ -1,13 +1,16 @@
-"""Ask for recalculation: a durable generation bump plus a wake-up call after commit.
+"""Ask for recalculation: a change appended to the decision's log, a QUEUED calculation,
+and a wake-up call after commit.
 
-The row change is the request; the channel message only wakes a worker sooner. A lost
-message is recovered by the sweeper (calc.worker), which looks for decisions whose
-requested generation is ahead of their completed one.
+The logged change is the request; the channel message only wakes a worker sooner. A lost
+message is recovered by the sweeper (calc.worker), which looks for decisions with changes
+waiting, or whose stamped generation is ahead of their completed one. Nothing here
+updates the decision's row: changes to one decision take its row's share lock only, so a
+storm of ballots never queues on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
@@ -23,7 +26,7 @@ from calc.layer import send_or_skip
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from core.logs import Event, log_event
 from core.prepared import execute_sql
-from core.rows import all_of, columns, instances
+from core.rows import all_of, all_rows, columns, instances
 from democracy.models import Decision, DecisionStatus
 
 CALC_CHANNEL = "calc"
@@ -71,49 +74,61 @@ WHOLE = ChangeKey(ChangeKind.WHOLE)
 Params = list[int | str | datetime | None]
 
 
-def _bump_sql(where: str) -> str:
-    decisions = connection.ops.quote_name(Decision._meta.db_table)
-    return (
-        f"UPDATE {decisions} SET calc_requested_gen = calc_requested_gen + 1, "
-        f"calc_failures = 0, calc_retry_at = NULL WHERE {where}"
-    )
+def _quoted(model: type[Decision] | type[Change] | type[Calculation]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _insert_sql() -> str:
-    changes = connection.ops.quote_name(Change._meta.db_table)
-    return f"INSERT INTO {changes} (decision_id, generation, kind, member_id, other_id, created_at)"
-
-
-def _logged(change: ChangeKey) -> Params:
-    return [change.kind.value, change.member_id, change.other_id, timezone.now()]
-
-
-@lru_cache(maxsize=256)
-def _bump_and_log_sql(where: str) -> str:
-    """One PostgreSQL statement: the bump, and the log's insert riding on it."""
     return (
-        f"WITH bumped AS ({_bump_sql(where)} RETURNING id, calc_requested_gen) {_insert_sql()} "
-        "SELECT id, calc_requested_gen, %s, %s, %s, %s FROM bumped RETURNING decision_id"
+        f"INSERT INTO {_quoted(Change)} "
+        "(decision_id, generation, kind, member_id, other_id, created_at)"
     )
 
 
-def _bump(where: str, params: Params, change: ChangeKey) -> list[int]:
-    """Raise the requested generation of the decisions ``where`` selects and log ``change``
-    under each new generation; return their ids (SQLite; PostgreSQL: ``_bump_count_create``).
+def _logged(change: ChangeKey, now: datetime) -> Params:
+    return [change.kind.value, change.member_id, change.other_id, now]
 
-    The log's rows are written while the decisions' rows are locked, so generations and
-    their changes commit together and in order.
+
+@lru_cache(maxsize=256)
+def _log_sql(where: str) -> str:
+    """Append ``change`` to the log of each decision ``where`` selects (SQLite).
+
+    SQLite's one writer at a time orders it against a close and a worker's stamp.
     """
+    return (
+        f"{_insert_sql()} SELECT id, NULL, %s, %s, %s, %s FROM {_quoted(Decision)} "
+        f"WHERE {where} RETURNING decision_id"
+    )
+
+
+@lru_cache(maxsize=256)
+def _shared_log_sql(where: str, *, required: bool) -> str:
+    """``_log_sql`` under a share lock on each decision's row (PostgreSQL).
+
+    Shared, so changes to one decision never wait for each other; a close and a worker's
+    stamp take the row's exclusive lock, so they wait for the changes in flight, and a
+    change waits for them (and then sees a closed decision as closed). With ``required``
+    it fails unless every id in its last parameter was open to change: a wanted decision
+    the lock's ``WHERE`` left out logs a change without a decision, which its NOT NULL
+    refuses, and the rest of the message (its COMMIT) with it.
+    """
+    locked = f"WITH open AS (SELECT id FROM {_quoted(Decision)} WHERE {where} FOR SHARE) "
+    if not required:
+        return (
+            f"{locked}{_insert_sql()} SELECT id, NULL, %s, %s, %s, %s FROM open "
+            "RETURNING decision_id"
+        )
+    return (
+        f"{locked}{_insert_sql()} SELECT open.id, NULL, %s, %s, %s, %s "
+        "FROM unnest(%s::bigint[]) AS wanted (id) LEFT JOIN open USING (id) "
+        "RETURNING decision_id"
+    )
+
+
+def _log(where: str, params: Params, change: ChangeKey, now: datetime) -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute(f"{_bump_sql(where)} RETURNING id, calc_requested_gen", params)
-        bumped = cursor.fetchall()
-        if bumped:
-            logged = _logged(change)
-            cursor.executemany(
-                f"{_insert_sql()} VALUES (%s, %s, %s, %s, %s, %s)",
-                [(pk, generation, *logged) for pk, generation in bumped],
-            )
-        return sorted(pk for pk, _ in bumped)
+        cursor.execute(_log_sql(where), [*_logged(change, now), *params])
+        return sorted(pk for (pk,) in cursor.fetchall())
 
 
 def _broadcast_all(calculations: list[Calculation]) -> None:
@@ -121,31 +136,17 @@ def _broadcast_all(calculations: list[Calculation]) -> None:
         broadcast(calculation)
 
 
-class NotBumped(Exception):
-    """A decision that had to be bumped was not (closed meanwhile); the transaction is void."""
+class NotLogged(Exception):
+    """A decision that had to take a change was not open (closed meanwhile); the
+    transaction is void."""
 
 
-@lru_cache(maxsize=256)
-def _required_log_sql(where: str) -> str:
-    """``_bump_and_log_sql`` that fails unless every id in its last parameter was bumped.
-
-    A wanted decision the bump left alone logs a change without a generation, which its
-    NOT NULL refuses: the statement fails, and with it the rest of the message (its COMMIT).
-    """
-    return (
-        f"WITH bumped AS ({_bump_sql(where)} RETURNING id, calc_requested_gen) {_insert_sql()} "
-        "SELECT wanted.id, bumped.calc_requested_gen, %s, %s, %s, %s "
-        "FROM unnest(%s::bigint[]) AS wanted (id) LEFT JOIN bumped USING (id) "
-        "RETURNING decision_id"
-    )
-
-
-def _not_bumped(error: IntegrityError) -> bool:
+def _not_logged(error: IntegrityError) -> bool:
     diag = getattr(error.__cause__, "diag", None)
     return (
         diag is not None
         and diag.table_name == Change._meta.db_table
-        and diag.column_name == Change._meta.get_field("generation").column
+        and diag.column_name == Change._meta.get_field("decision").column
     )
 
 
@@ -160,22 +161,33 @@ _INSERTED = [
 # cast would otherwise build it again, quoting every column.
 @lru_cache(maxsize=256)
 def _queue_sql(where: str) -> str:
-    """Give each decision ``where`` selects a QUEUED calculation that counts one more change.
+    """Give each decision ``where`` selects a QUEUED calculation, unless it has one.
 
-    One upsert on the one-QUEUED-per-decision index: a new calculation (its
-    ``change_count`` is 1), or the one waiting, counted up (2 or more), which tells the
-    two apart. It runs after the bump, whose row locks make requests for one decision take
-    turns, so each sees the calculation the one before created.
+    Nothing is updated when one is waiting: a row every change counted into would be a
+    row every change waits for. Returns the calculations it created.
     """
-    table = connection.ops.quote_name(Calculation._meta.db_table)
-    decisions = connection.ops.quote_name(Decision._meta.db_table)
+    table = _quoted(Calculation)
     names = ", ".join(connection.ops.quote_name(field.column) for field in _INSERTED)
     values = ", ".join(["%s"] * len(_INSERTED))
     # The index's own condition, word for word: SQLite infers a partial index only so.
     return (
-        f"INSERT INTO {table} (decision_id, {names}) SELECT id, {values} FROM {decisions} "
-        f"WHERE {where} ON CONFLICT (decision_id) WHERE status = '{QUEUED}' "
-        f"DO UPDATE SET change_count = {table}.change_count + 1 RETURNING {columns(Calculation)}"
+        f"INSERT INTO {table} (decision_id, {names}) SELECT id, {values} "
+        f"FROM {_quoted(Decision)} WHERE {where} "
+        f"ON CONFLICT (decision_id) WHERE status = '{QUEUED}' DO NOTHING "
+        f"RETURNING {columns(Calculation)}"
+    )
+
+
+@lru_cache(maxsize=256)
+def _newest_sql(where: str) -> str:
+    """The newest calculation of each decision ``where`` selects, with the changes waiting
+    for a stamp: what a QUEUED calculation has gathered so far (this one's included)."""
+    table = _quoted(Calculation)
+    return (
+        f"SELECT {columns(Calculation, 'c')}, (SELECT count(*) FROM {_quoted(Change)} "
+        "WHERE decision_id = c.decision_id AND generation IS NULL) "
+        f"FROM {table} c WHERE c.id IN (SELECT max(id) FROM {table} WHERE decision_id IN "
+        f"(SELECT id FROM {_quoted(Decision)} WHERE {where}) GROUP BY decision_id)"
     )
 
 
@@ -185,11 +197,11 @@ _TRIGGER, _REQUESTED_AT = (
 )
 
 
-def _queue_params(trigger: str) -> Params:
+def _queue_params(trigger: str, now: datetime) -> Params:
     """Return a new QUEUED calculation's column values, as ``_queue_sql`` inserts them."""
     params = list(_queue_defaults(connection.vendor))
     params[_TRIGGER] = trigger[:250]
-    params[_REQUESTED_AT] = _INSERTED[_REQUESTED_AT].get_db_prep_save(timezone.now(), connection)
+    params[_REQUESTED_AT] = _INSERTED[_REQUESTED_AT].get_db_prep_save(now, connection)
     return params
 
 
@@ -202,68 +214,94 @@ def _queue_defaults(vendor: str) -> tuple[Any, ...]:
     )
 
 
-def _queued(rows: list[list[Calculation]]) -> tuple[dict[int, Calculation], list[Calculation]]:
-    """Split ``_queue_sql``'s calculations into those that were waiting (by decision) and new."""
-    calculations = [calc for (calc,) in rows]
-    created = [calc for calc in calculations if calc.change_count == 1]
-    return {calc.decision_id: calc for calc in calculations if calc.change_count > 1}, created
+def _newest(rows: Sequence[Sequence[Any]]) -> dict[int, Calculation]:
+    """``_newest_sql``'s calculations by decision, a QUEUED one counting what it gathered."""
+    newest = {}
+    for [calculation], row in zip(instances((Calculation,), rows), rows, strict=True):
+        if calculation.status == QUEUED:
+            calculation.change_count = max(int(row[-1]), 1)
+        newest[calculation.decision_id] = calculation
+    return newest
 
 
-def _bump_and_queue(
+Queued = tuple[list[int], dict[int, Calculation], list[Calculation]]
+
+
+def _log_and_queue(
     where: str,
     params: Params,
     change: ChangeKey,
     trigger: str,
+    now: datetime,
     *,
     required: list[int] | None,
     commit: bool,
-) -> tuple[list[int], dict[int, Calculation], list[Calculation]]:
-    """Bump and log, then queue (``_queue_sql``), in one message; PostgreSQL only.
+) -> Queued:
+    """Log and queue in one message, then read the newest calculations; PostgreSQL only.
 
-    Sent one by one, each statement waited, with the decision's row locked, for this thread
-    to read the last answer and send the next: in a busy server it waits for the GIL, and
-    every other ballot on the decision waits for the row. In one message PostgreSQL runs
-    them back to back, and with ``commit`` the COMMIT too: the row is locked only while
-    PostgreSQL works. The upsert is a statement of its own, so its snapshot is taken once
-    the bump holds the row. It selects the decisions ``where`` selected (the bump locked
-    their rows). With ``required`` (ids) the message fails with ``NotBumped`` unless each
-    was bumped.
+    Sent one by one, each statement waited, with the decisions' rows share-locked, for this
+    thread to read the last answer and send the next; in one message PostgreSQL runs them
+    back to back, and with ``commit`` the COMMIT too. Each statement takes its own
+    snapshot, so the newest calculation read last includes a QUEUED one that another change
+    created and committed while this one's insert waited for it. With ``required`` (ids)
+    the message fails with ``NotLogged`` unless each decision was open.
     """
-    logged = [*_logged(change), *([] if required is None else [required])]
+    logged = [*_logged(change, now), *([] if required is None else [required])]
     with connection.cursor() as cursor:
         message = _message(cursor, where, required=required is not None, commit=commit)
         try:
-            cursor.execute(message, [*params, *logged, *_queue_params(trigger), *params])
+            cursor.execute(
+                message, [*params, *logged, *_queue_params(trigger, now), *params, *params]
+            )
         except IntegrityError as error:
-            if required is not None and _not_bumped(error):
-                raise NotBumped(required) from error
+            if required is not None and _not_logged(error):
+                raise NotLogged(required) from error
             raise
         ids = sorted(pk for (pk,) in cursor.fetchall())
         cursor.nextset()
-        existing, created = _queued(instances((Calculation,), cursor.fetchall()))
-    return ids, existing, created
+        created = [calc for (calc,) in instances((Calculation,), cursor.fetchall())]
+        cursor.nextset()
+        newest = _newest(cursor.fetchall())
+    return ids, newest, created
 
 
-BUMP_STATEMENT = "crowdvote_bump"
+LOG_STATEMENT = "crowdvote_log"
 
 
 def _message(cursor: CursorWrapper, where: str, *, required: bool, commit: bool) -> str:
-    """Return the last message: the bump, the queue's upsert and maybe the COMMIT.
+    """Return the last message: the log, the queue, the newest read and maybe the COMMIT.
 
-    Its statements are prepared (``core.prepared``): planned afresh each time, the upsert's
-    plan alone was a fifth of the time the decision's row stayed locked.
+    Its statements are prepared (``core.prepared``): planned afresh each time, they were a
+    fifth of the time a change held its decision's row.
     """
-    bump = _required_log_sql(where) if required else _bump_and_log_sql(where)
     statements = [
-        execute_sql(cursor, BUMP_STATEMENT, bump),
+        execute_sql(cursor, LOG_STATEMENT, _shared_log_sql(where, required=required)),
         execute_sql(cursor, "crowdvote_queue", _queue_sql(where)),
+        execute_sql(cursor, "crowdvote_newest", _newest_sql(where)),
         *(["COMMIT"] if commit else []),
     ]
     return "; ".join(statements)
 
 
-def commits_with_bump() -> bool:
-    """Whether a cast that owns its transaction commits in its bump's message.
+def _log_then_queue(
+    where: str, params: Params, change: ChangeKey, trigger: str, now: datetime
+) -> Queued:
+    """Log, queue and read the newest calculations statement by statement (SQLite)."""
+    ids = _log(where, params, change, now)
+    if not ids:
+        return [], {}, []
+    where = f"id IN ({', '.join(['%s'] * len(ids))})"
+    created = [
+        calc
+        for (calc,) in all_of(
+            (Calculation,), _queue_sql(where), [*_queue_params(trigger, now), *ids]
+        )
+    ]
+    return ids, _newest(all_rows(_newest_sql(where), ids)), created
+
+
+def commits_with_log() -> bool:
+    """Whether a cast that owns its transaction commits in its log's message.
 
     PostgreSQL only. Elsewhere a transaction around the caller's whole request costs less
     (SQLite: one ``IMMEDIATE`` transaction, the reads in it, rather than a read transaction
@@ -273,9 +311,9 @@ def commits_with_bump() -> bool:
 
 
 def _selected(
-    community_id: int, decision_ids: Iterable[int] | None, open_only: bool
+    community_id: int, decision_ids: Iterable[int] | None, open_only: bool, now: datetime
 ) -> tuple[str, Params, list[int]]:
-    """Return the ``WHERE`` for the decisions to bump, its parameters and the ids named."""
+    """Return the ``WHERE`` for the decisions to change, its parameters and the ids named."""
     if decision_ids is None:
         return "community_id = %s AND status = %s", [community_id, OPEN], []
     wanted = sorted(set(decision_ids))
@@ -285,9 +323,9 @@ def _selected(
     params: Params = [community_id, DecisionStatus.DRAFT.value, *wanted]
     if open_only:
         # PostgreSQL re-checks this on the row it waited for: a close that committed while
-        # the bump waited for the row's lock leaves it unbumped.
+        # the change waited for the row's lock leaves it out.
         where += " AND status = %s AND closes_at > %s"
-        params += [OPEN, timezone.now()]
+        params += [OPEN, now]
     return where, params, wanted
 
 
@@ -303,37 +341,29 @@ def request_recalculation(
 ) -> list[Calculation]:
     """Ask for a recalculation of the community's open decisions, or of ``decision_ids``.
 
-    Runs in the caller's transaction. ``change`` names the rows that changed (by default:
-    read the decision whole). Returns the queued calculation of each decision: an existing
-    QUEUED one absorbs this request (bursts coalesce into one pending calculation).
+    Runs in the caller's transaction: appends ``change`` (the rows that changed; by
+    default, read the decision whole) to each decision's log and makes sure a calculation
+    is QUEUED (bursts coalesce into one pending calculation). Returns the newest calculation
+    of each decision: the QUEUED one, or one that started since and will include this.
 
     With ``open_only`` a named decision that is not open (closed meanwhile, past its
-    closing time) is not bumped: the bump is also the caller's lock and check (a ballot).
-    SQLite leaves it out of the answer; PostgreSQL raises ``NotBumped``, its transaction
+    closing time) takes no change: the log's lock is also the caller's check (a ballot).
+    SQLite leaves it out of the answer; PostgreSQL raises ``NotLogged``, its transaction
     void. ``commit`` says this is the last write of a transaction the caller owns: on
-    PostgreSQL it commits in the bump's message, so the decisions' rows are locked for
-    well under a millisecond.
+    PostgreSQL it commits in the log's message.
     """
-    where, params, wanted = _selected(community_id, decision_ids, open_only)
+    now = timezone.now()  # the change's and the calculation's: it counts those since
+    where, params, wanted = _selected(community_id, decision_ids, open_only, now)
     if decision_ids is not None and not wanted:
         return []
     with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
-        # Updating the rows first locks them (PostgreSQL), so concurrent requests for one
-        # decision queue up here and each sees the other's QUEUED calculation.
-        if commits_with_bump():
+        if commits_with_log():
             required = wanted if open_only else None
-            ids, existing, created = _bump_and_queue(
-                where, params, change, trigger, required=required, commit=commit
-            )
-        elif ids := _bump(where, params, change):
-            marks = ", ".join(["%s"] * len(ids))
-            existing, created = _queued(
-                all_of(
-                    (Calculation,), _queue_sql(f"id IN ({marks})"), [*_queue_params(trigger), *ids]
-                )
+            ids, newest, created = _log_and_queue(
+                where, params, change, trigger, now, required=required, commit=commit
             )
         else:
-            existing, created = {}, []
+            ids, newest, created = _log_then_queue(where, params, change, trigger, now)
     for calc in created:
         log_event(
             Event.CALC_QUEUED,
@@ -344,5 +374,4 @@ def request_recalculation(
         new_ids = [calc.decision_id for calc in created]
         transaction.on_commit(lambda: wake(new_ids), robust=True)
         transaction.on_commit(lambda: _broadcast_all(created), robust=True)
-    by_decision = {**existing, **{calc.decision_id: calc for calc in created}}
-    return [by_decision[pk] for pk in ids]
+    return [newest[pk] for pk in ids]

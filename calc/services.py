@@ -23,14 +23,21 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from calc.broadcast import broadcast
 from calc.calculation_input import input_read
-from calc.calculation_rows import decision_locked, generation_completed, queued_absorb, queued_start
+from calc.calculation_rows import (
+    changes_waiting,
+    decision_locked,
+    generation_completed,
+    generation_stamped,
+    queued_absorb,
+    queued_start,
+)
 from calc.kept import Kept, kept_states
-from calc.models import RUNNING, Calculation, CalculationStatus
+from calc.models import RUNNING, Calculation, CalculationStatus, Change
 from calc.result_json import result_to_json
 from calc.results import resolution_keep
 from calc.snapshot import collector_paused
@@ -38,6 +45,8 @@ from core.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
 SYSTEM = "system"
+# Decisions whose changes are calculated (a draft takes none).
+LIVE = [DecisionStatus.OPEN, DecisionStatus.CLOSED]
 logger = logging.getLogger(__name__)
 
 
@@ -149,12 +158,17 @@ def lease_claim(decision_id: int, owner: str) -> Lease | None:
     return Lease(decision_id, token) if claimed else None
 
 
+def _waiting() -> Exists:
+    """Changes in the decision's log that no calculation has stamped yet."""
+    return Exists(Change.objects.filter(decision_id=OuterRef("pk"), generation__isnull=True))
+
+
 def _pending(decision_id: int) -> bool:
-    return Decision.objects.filter(
-        pk=decision_id,
-        calc_requested_gen__gt=F("calc_completed_gen"),
-        status__in=[DecisionStatus.OPEN, DecisionStatus.CLOSED],
-    ).exists()
+    return (
+        Decision.objects.filter(pk=decision_id, status__in=LIVE)
+        .filter(Q(calc_requested_gen__gt=F("calc_completed_gen")) | _waiting())
+        .exists()
+    )
 
 
 def _set_status(calculation: Calculation, status: CalculationStatus, lease: Lease) -> None:
@@ -216,7 +230,10 @@ def _complete(
                 _final_mark(calculation)
             keeper = kept_states.channel if status == DecisionStatus.OPEN else ""
             generation_completed(calculation.decision_id, generation, keeper)
-            overtaken = decision.calc_requested_gen > generation
+            # The lock waited for changes in flight: any not stamped came after the snapshot.
+            overtaken = decision.calc_requested_gen > generation or changes_waiting(
+                calculation.decision_id
+            )
             if not overtaken:
                 # Requests that arrived between the claim and the snapshot were absorbed by a
                 # QUEUED calculation this snapshot already covers; left QUEUED, it would absorb
@@ -276,6 +293,7 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         if wait > 0:
             time.sleep(wait)
         began = started = time.perf_counter()
+        generation_stamped(decision_id, calculation)
         read = input_read(decision_id, kept)
         elapsed = time.perf_counter() - started
         calculation.generation = read.generation
@@ -422,20 +440,25 @@ def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calcu
 
 
 def _waiting_for_retry(decision_id: int) -> bool:
-    return Decision.objects.filter(pk=decision_id, calc_retry_at__gt=timezone.now()).exists()
+    """Whether a failed decision waits for its retry: a new change ends the wait."""
+    return (
+        Decision.objects.filter(pk=decision_id, calc_retry_at__gt=timezone.now())
+        .exclude(_waiting())
+        .exists()
+    )
 
 
 def decisions_due() -> list[int]:
     """Return decisions that need a calculation nobody is running (the sweeper's list)."""
     now = timezone.now()
+    retry = Q(
+        calc_requested_gen__gt=F("calc_completed_gen"),
+        calc_failures__lt=settings.CALC_RETRY_LIMIT,
+    ) & (Q(calc_retry_at__isnull=True) | Q(calc_retry_at__lte=now))
     return list(
-        Decision.objects.filter(
-            calc_requested_gen__gt=F("calc_completed_gen"),
-            status__in=[DecisionStatus.OPEN, DecisionStatus.CLOSED],
-            calc_failures__lt=settings.CALC_RETRY_LIMIT,
-        )
+        Decision.objects.filter(status__in=LIVE)
+        .filter(retry | _waiting())
         .filter(_lease_free(now))
-        .filter(Q(calc_retry_at__isnull=True) | Q(calc_retry_at__lte=now))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -19,7 +19,7 @@ from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save
 
 from calc.models import Calculation, ChangeKind
-from calc.queue import ChangeKey, NotBumped, request_recalculation
+from calc.queue import ChangeKey, NotLogged, request_recalculation
 from democracy.models import (
     Ballot,
     Community,
@@ -72,8 +72,9 @@ def ballot_saved(
 ) -> list[Calculation]:
     """Ask for the decision's recalculation; return its queued calculation (for the API).
 
-    ``open_only`` (a cast): only an open decision is bumped, so the bump locks its row and
-    checks it in one statement, and a ballot on a decision closed meanwhile is refused here.
+    ``open_only`` (a cast): only an open decision takes the change, so the log share-locks
+    its row and checks it in one statement, and a ballot on a decision closed meanwhile is
+    refused here.
     ``commit``: the cast owns its transaction and writes nothing after this.
     """
     try:
@@ -86,7 +87,7 @@ def ballot_saved(
             open_only=open_only,
             commit=commit,
         )
-    except NotBumped:
+    except NotLogged:
         # Open when the cast began, so a close (or its closing time) came first; the
         # transaction is void, nothing more can be read in it.
         raise decision_not_open("closed") from None

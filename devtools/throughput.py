@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 SETTLE_TIMEOUT = 120
 # How a cast's last message starts (calc.queue's prepared bump, which locks the decision's
 # row). Written out: the casting clients import this module without Django.
-BALLOTS_LAST_MESSAGE = "EXECUTE crowdvote_bump_"
+BALLOTS_LAST_MESSAGE = "EXECUTE crowdvote_log_"
 SETTLED = """query($id: ID!) { decision(id: $id) {
   results { participation { directBallots } }
   snapshots(first: 1) { totalCount edges { node { status } } } } }"""

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from calc.models import Change
 from core.prepared import execute_sql
-from democracy.models import Decision
 from democracy.services.ballots import StarsSpec, ballot_cast
 from tests.concurrency import require_postgres
 from tests.factories import DecisionFactory, MembershipFactory
@@ -100,17 +100,17 @@ def test_turned_off_the_statement_is_sent_as_written(settings) -> None:  # type:
     assert captured.captured_queries == []
 
 
-def test_turned_off_a_cast_sends_its_bump_as_written(settings) -> None:  # type: ignore[no-untyped-def]
+def test_turned_off_a_cast_sends_its_log_as_written(settings) -> None:  # type: ignore[no-untyped-def]
     require_postgres()
     settings.DATABASE_PREPARED_STATEMENTS = False
     decision = DecisionFactory(choices=["Park", "Road"])
     member = MembershipFactory(community=decision.community)
     park = decision.choices.get(title="Park")
-    generation = Decision.objects.get(pk=decision.pk).calc_requested_gen
     with CaptureQueriesContext(connection) as captured:
         ballot_cast(user=member.user, decision=decision, stars=[StarsSpec(park.pk, 4)])
     sent = [query["sql"] for query in captured.captured_queries]
     assert not any(sql.startswith(("PREPARE", "EXECUTE")) for sql in sent)
-    (bump,) = [sql for sql in sent if 'UPDATE "democracy_decision"' in sql]
-    assert bump.endswith("; COMMIT")
-    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == generation + 1
+    (log,) = [sql for sql in sent if 'INSERT INTO "calc_change"' in sql]
+    assert "FOR SHARE" in log
+    assert log.endswith("; COMMIT")
+    assert Change.objects.filter(decision=decision, kind="BALLOT", member_id=member.pk).count() == 1

@@ -6,7 +6,7 @@ import strawberry
 import strawberry_django
 
 from accounts.models import User
-from calc.queue import commits_with_bump
+from calc.queue import commits_with_log
 from calc.results import calculations_queued as queued
 from calc.triggers import calculations_requested
 from democracy import models, selectors
@@ -269,7 +269,7 @@ class DemocracyMutation:
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     # On PostgreSQL the cast owns its transaction, to commit it in its last message.
-    @mutation_payload(BallotPayload, atomic=not commits_with_bump())
+    @mutation_payload(BallotPayload, atomic=not commits_with_log())
     def cast_ballot(self, info: Info, input: CastBallotInput) -> BallotPayload:
         user = signed_in_user(info)
         # With its choices (the service checks the stars, the payload lists them) and the

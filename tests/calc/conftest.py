@@ -14,8 +14,9 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import connection
 from django.test import override_settings
 
-from calc.models import Calculation
+from calc.models import Calculation, Change
 from calc.services import decision_calculate
+from democracy.models import Decision
 from tests.democracy.conftest import events
 
 __all__ = ["events"]
@@ -56,14 +57,16 @@ def subscribe(channel_layer: BaseChannelLayer, decision_id: int) -> str:
     return channel
 
 
-def calculated_around(decision_id: int, table: str, change: Callable[[], object]) -> list[Any]:
+def calculated_around(
+    decision_id: int, table: str, change: Callable[[], object], *, starting: str = ""
+) -> list[Any]:
     """Calculate the decision in another thread, held at its first statement on ``table``
-    (inside its read, after the generation) while ``change`` runs here and commits; return
-    the calculations that ran."""
+    (that starts with ``starting``; inside its read, after the generation) while ``change``
+    runs here and commits; return the calculations that ran."""
     reached, committed = threading.Event(), threading.Event()
 
     def hold(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if f'"{table}"' in sql and not reached.is_set():
+        if f'"{table}"' in sql and sql.startswith(starting) and not reached.is_set():
             reached.set()
             assert committed.wait(10)
         return execute(sql, params, many, context)
@@ -83,3 +86,15 @@ def calculated_around(decision_id: int, table: str, change: Callable[[], object]
         finally:
             committed.set()
         return running.result(timeout=30)
+
+
+def settled(decision: Decision) -> bool:
+    """Whether every change to ``decision`` was stamped and its last generation calculated."""
+    current = Decision.objects.get(pk=decision.pk)
+    waiting = Change.objects.filter(decision=decision, generation__isnull=True).exists()
+    return not waiting and current.calc_completed_gen == current.calc_requested_gen
+
+
+def logged(decision: Decision) -> int:
+    """How many changes ``decision``'s log holds: one per request for its recalculation."""
+    return Change.objects.filter(decision=decision).count()

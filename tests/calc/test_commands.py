@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -69,19 +68,19 @@ def test_prune_keeps_final_and_latest_results():
 
 def test_prune_removes_old_absorbed_calculations(monkeypatch):
     decision = BallotFactory(stars={"Yes": 5}).decision
-    original = calc.services.input_read
+    original = calc.services.generation_stamped
     late: list[Calculation] = []
 
-    def read_after_a_change(decision_id: int, kept: Any):
+    def stamp_after_a_change(decision_id: int, calculation: Calculation):
         if not late:
             late.extend(
                 request_recalculation(
                     community_id=decision.community_id, trigger="late", decision_ids=[decision_id]
                 )
             )
-        return original(decision_id, kept)
+        return original(decision_id, calculation)
 
-    monkeypatch.setattr(calc.services, "input_read", read_after_a_change)
+    monkeypatch.setattr(calc.services, "generation_stamped", stamp_after_a_change)
     [latest] = decision_calculate(decision.pk)
     assert Calculation.objects.get(pk=late[0].pk).status == CalculationStatus.ABSORBED
     Calculation.objects.update(requested_at=timezone.now() - timedelta(days=40))

@@ -40,7 +40,10 @@ def test_a_ballot_committed_while_the_worker_reads_its_changes_is_counted_next(s
     decision_calculate(decision.pk)  # read whole: the worker keeps its state
     ballot_cast(user=early.user, decision=decision, stars=[StarsSpec(park, 4)])
     held, *later = calculated_around(
-        decision.pk, "calc_change", lambda: cast_and_close(decision, late, park, 3)
+        decision.pk,
+        "calc_change",
+        lambda: cast_and_close(decision, late, park, 3),
+        starting='SELECT "calc_change"',  # the read of the changes stamped, not the stamp
     )
     assert held.results["participation"]["countedBallots"] == 2
     assert later[-1].results["participation"]["countedBallots"] == 3

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 import calc.calculation_input
 import calc.services
+from calc.calculation_rows import generation_stamped
 from calc.models import Calculation, CalculationStatus
 from calc.services import (
     LeaseLost,
@@ -115,6 +116,7 @@ def test_a_dead_worker_s_calculation_is_failed_and_retried_at_once(decision, set
 
 def test_a_second_abandonment_in_a_row_backs_off(decision, settings):
     settings.CALC_RETRY_BACKOFF_SECONDS = 60
+    generation_stamped(decision.pk)  # the dead worker's, before it died
     Decision.objects.filter(pk=decision.pk).update(calc_failures=1)
     Calculation.objects.create(
         decision=decision,
@@ -215,9 +217,9 @@ def test_a_heartbeat_that_hits_a_database_error_logs_it_and_beats_again(
 def test_a_calculation_checks_its_lease_between_stages_without_writing_the_decision(
     decision, settings
 ):
-    """Ballots queue for the decision's row: the start and the stages leave it alone (they
-    read the lease), and only the claim, the completion and the release write or lock it (the
-    heartbeat renews it)."""
+    """Ballots share-lock the decision's row: the start and the stages leave it alone (they
+    read the lease), and only the claim, the stamp, the completion and the release write or
+    lock it (the heartbeat renews it)."""
     settings.CALC_HEARTBEAT_SECONDS = 60  # no beat during the calculation
     written: list[str] = []
 
@@ -235,13 +237,14 @@ def test_a_calculation_checks_its_lease_between_stages_without_writing_the_decis
     claim, *between, release = written
     assert 'SET "calc_lease_owner"' in claim
     assert 'SET "calc_lease_owner"' in release
-    # The completion locks the row on PostgreSQL (SQLite's writer lock stands in for row
-    # locks) and records its generation in one statement.
-    *locks, completed = between
-    assert [sql.startswith('SELECT "id"') for sql in locks] == (
-        [True] if connection.vendor == "postgresql" else []
-    )
-    assert "calc_completed_gen = CASE" in completed, between
+    # The stamp and the completion each lock the row on PostgreSQL (SQLite's writer lock
+    # stands in for row locks) and write it in one statement.
+    locks = 1 if connection.vendor == "postgresql" else 0
+    stamp, complete = between[: locks + 1], between[locks + 1 :]
+    assert len(complete) == locks + 1, between
+    assert all(sql.startswith('SELECT "id"') for sql in [*stamp[:locks], *complete[:locks]])
+    assert "SET calc_requested_gen = %s" in stamp[-1], between
+    assert "calc_completed_gen = CASE" in complete[-1], between
 
 
 def test_a_lease_check_refuses_a_lease_expired_or_taken_over(decision):

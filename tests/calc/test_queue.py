@@ -1,7 +1,9 @@
-"""Asking for recalculation: the generation bump, then a wake-up and a broadcast after commit."""
+"""Asking for recalculation: a change logged, then a wake-up and a broadcast after commit."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -10,12 +12,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calc.models import Calculation, CalculationStatus, Change
-from calc.queue import BUMP_STATEMENT, CALC_CHANNEL, WAKE, NotBumped, request_recalculation
+from calc.queue import CALC_CHANNEL, LOG_STATEMENT, WAKE, NotLogged, request_recalculation
 from calc.triggers import ballot_saved
 from democracy.models import Ballot, Decision, Membership
 from democracy.selectors import BallotTarget, ballot_target
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_cast_reacted
-from tests.calc.conftest import received, subscribe
+from tests.calc.conftest import logged, received, subscribe
 from tests.concurrency import require_postgres, run_together
 from tests.factories import DecisionFactory, MembershipFactory
 
@@ -88,13 +90,12 @@ def test_a_request_absorbed_by_a_queued_calculation_sends_nothing(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         [second] = ask(decision)
     assert second.pk == first.pk
-    assert second.change_count == 2
-    stored = Calculation.objects.get(pk=first.pk)
-    assert (stored.change_count, stored.trigger) == (2, "test")
+    assert second.change_count == 2  # what it has gathered
+    assert Calculation.objects.get(pk=first.pk).trigger == "test"  # the first change's
     assert callbacks == []
     assert received(layer, CALC_CHANNEL) == []
     assert received(layer, channel) == []
-    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == 2
+    assert logged(decision) == 2
 
 
 @pytest.mark.django_db
@@ -136,7 +137,7 @@ def test_a_rolled_back_request_changes_and_sends_nothing(decision, layer):
 
 
 @pytest.mark.django_db
-def test_a_decision_past_its_close_is_not_bumped_nor_counted_by_a_cast(decision):
+def test_a_decision_past_its_close_takes_no_change_from_a_cast(decision):
     """A cast asks only for an open decision. SQLite leaves it out of the answer; on
     PostgreSQL the message fails whole (it may carry the COMMIT), and so does the cast."""
     [queued] = ask(decision)
@@ -152,13 +153,12 @@ def test_a_decision_past_its_close_is_not_bumped_nor_counted_by_a_cast(decision)
             )
 
     if connection.vendor == "postgresql":
-        with pytest.raises(NotBumped):
+        with pytest.raises(NotLogged):
             cast()
     else:
         assert cast() == []
     assert Calculation.objects.get(pk=queued.pk).change_count == 1
-    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == 1
-    assert Change.objects.filter(decision=decision).count() == 1
+    assert logged(decision) == 1
 
 
 def _target(decision: Decision, member: Membership) -> BallotTarget:
@@ -179,9 +179,9 @@ def _committed_ballots() -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_cast_that_owns_its_transaction_commits_in_the_bumps_message(decision):
-    """The decision's row is locked from the bump to the COMMIT: sent together, PostgreSQL
-    holds it only while it runs them, never while the server's thread waits for its turn."""
+def test_a_cast_that_owns_its_transaction_commits_in_the_logs_message(decision):
+    """The decision's row is share-locked from the log to the COMMIT: sent together,
+    PostgreSQL holds it only while it runs them, never while the server's thread waits."""
     require_postgres()
     members = MembershipFactory.create_batch(2, community=decision.community)
     park = decision.choices.get(title="Park")
@@ -189,7 +189,7 @@ def test_a_cast_that_owns_its_transaction_commits_in_the_bumps_message(decision)
 
     def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         result = execute(sql, params, many, context)
-        if sql.startswith(f"EXECUTE {BUMP_STATEMENT}_"):
+        if sql.startswith(f"EXECUTE {LOG_STATEMENT}_"):
             bumps.append((sql, _committed_ballots()))
         return result
 
@@ -205,8 +205,7 @@ def test_a_cast_that_owns_its_transaction_commits_in_the_bumps_message(decision)
     assert [seen for _, seen in bumps] == [1, 2]  # committed as the message returned
     assert second.pk == first.pk
     assert second.status == CalculationStatus.QUEUED
-    assert second.change_count == first.change_count + 1
-    assert Calculation.objects.get(pk=first.pk).change_count == second.change_count
+    assert second.change_count == first.change_count + 1  # what it has gathered
 
 
 @pytest.mark.django_db(transaction=True)
@@ -237,13 +236,14 @@ def test_a_cast_inside_a_callers_transaction_leaves_the_commit_to_it(decision):
 
 @pytest.mark.django_db(transaction=True)
 def test_casts_at_once_on_one_decision_each_count_once_into_one_queued_calculation(decision):
-    """Real concurrent transactions, each committing in its bump's message: every cast
-    bumps the generation and logs its change once, and they gather in one QUEUED
-    calculation that counts them all."""
+    """Real concurrent transactions, each committing in its log's message: every cast logs
+    its change once, none moves the generation, and they gather in one QUEUED calculation."""
     require_postgres()
     members = MembershipFactory.create_batch(12, community=decision.community)
     Calculation.objects.all().delete()
     before = Decision.objects.get(pk=decision.pk).calc_requested_gen
+    waiting = Change.objects.filter(decision=decision, generation__isnull=True)
+    already = waiting.count()
     park = decision.choices.get(title="Park")
 
     def cast(index: int) -> list[Calculation]:
@@ -256,14 +256,46 @@ def test_casts_at_once_on_one_decision_each_count_once_into_one_queued_calculati
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)]
     [queued] = Calculation.objects.filter(decision=decision)
     assert queued.status == CalculationStatus.QUEUED
-    assert queued.change_count == len(members)
-    answered = sorted(calc.change_count for [calc] in outcomes)  # type: ignore[misc]
-    assert answered == list(range(1, len(members) + 1))  # each saw the one before's
-    after = Decision.objects.get(pk=decision.pk).calc_requested_gen
-    assert after == before + len(members)
-    logged = Change.objects.filter(decision=decision, generation__gt=before)
-    assert sorted(logged.values_list("generation", flat=True)) == list(range(before + 1, after + 1))
+    assert {calc.pk for [calc] in outcomes} == {queued.pk}  # type: ignore[misc]
+    # Each counts what it saw gathered: its own change and those committed before it.
+    answered = [calc.change_count for [calc] in outcomes]  # type: ignore[misc]
+    assert all(1 <= count <= already + len(members) for count in answered)
+    assert Decision.objects.get(pk=decision.pk).calc_requested_gen == before
+    assert waiting.filter(kind="BALLOT").count() == len(members)
     assert Ballot.objects.filter(decision=decision).count() == len(members)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cast_never_waits_for_another_cast_in_flight(decision):
+    """The first cast holds its transaction open after its last statement; a second one on
+    the same decision commits meanwhile: ballots share the decision's row."""
+    require_postgres()
+    first_voter, second_voter = MembershipFactory.create_batch(2, community=decision.community)
+    park = decision.choices.get(title="Park")
+    logged_first, second_done = threading.Event(), threading.Event()
+
+    def cast_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                ballot_cast(user=first_voter.user, decision=decision, stars=[StarsSpec(park.pk, 5)])
+                logged_first.set()
+                assert second_done.wait(10), "the second cast waited for the first"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        holding = pool.submit(cast_and_hold)
+        assert logged_first.wait(10)
+        try:
+            ballot_cast(user=second_voter.user, decision=decision, stars=[StarsSpec(park.pk, 1)])
+            assert _committed_ballots() == 1  # the second, while the first is still open
+        finally:
+            second_done.set()
+        holding.result(timeout=30)
+    assert Ballot.objects.filter(decision=decision).count() == 2
+    assert (
+        Calculation.objects.filter(decision=decision, status=CalculationStatus.QUEUED).count() == 1
+    )
 
 
 @pytest.mark.django_db

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -21,7 +20,7 @@ import calc.results
 import calc.services
 from accounts.models import User
 from calc.engine import resolve_ballots, tally_star
-from calc.models import RUNNING, Calculation, CalculationStatus
+from calc.models import RUNNING, Calculation, CalculationStatus, Change
 from calc.queue import request_recalculation
 from calc.result_json import result_to_json
 from calc.services import (
@@ -44,7 +43,7 @@ from democracy.services.decisions import (
 )
 from democracy.services.followings import following_upsert
 from democracy.services.memberships import membership_join
-from tests.calc.conftest import calculated_around, received, subscribe
+from tests.calc.conftest import calculated_around, received, settled, subscribe
 from tests.factories import (
     BallotFactory,
     CommunityFactory,
@@ -407,18 +406,18 @@ def test_status_broadcasts_go_to_the_group_with_full_results_last(decision, laye
 def test_a_change_arriving_before_the_snapshot_leaves_no_orphan_queued_calculation(
     decision, monkeypatch
 ):
-    original = calc.services.input_read
+    original = calc.services.generation_stamped
     arrived: list[int] = []
 
-    def read_after_a_change(decision_id: int, kept: Any):
+    def stamp_after_a_change(decision_id: int, calculation: Calculation):
         if not arrived:
             arrived.append(decision_id)
             request_recalculation(
                 community_id=decision.community_id, trigger="late", decision_ids=[decision_id]
             )
-        return original(decision_id, kept)
+        return original(decision_id, calculation)
 
-    monkeypatch.setattr(calc.services, "input_read", read_after_a_change)
+    monkeypatch.setattr(calc.services, "generation_stamped", stamp_after_a_change)
     [calculation] = decision_calculate(decision.pk)
     current = fresh(decision)
     assert calculation.generation == current.calc_requested_gen == current.calc_completed_gen
@@ -515,10 +514,7 @@ def test_a_burst_of_500_casts_with_calculations_running_converges_one_at_a_time(
     deadline = time.monotonic() + 30
 
     def caught_up() -> bool:
-        current = fresh(decision)
-        return current.calc_completed_gen == current.calc_requested_gen or (
-            time.monotonic() > deadline
-        )
+        return settled(decision) or time.monotonic() > deadline
 
     def calculator(n: int) -> Callable[[], None]:
         def work() -> None:
@@ -548,8 +544,11 @@ def test_a_burst_of_500_casts_with_calculations_running_converges_one_at_a_time(
             future.result(timeout=30)
     assert time.monotonic() - started < 60  # About 10 s on an idle laptop.
     assert Ballot.objects.filter(decision=decision).count() == CASTERS * CASTS_EACH
+    assert settled(decision)
     current = fresh(decision)
-    assert current.calc_requested_gen == current.calc_completed_gen >= CASTERS * CASTS_EACH
+    # Every cast's change was stamped into a generation some calculation read.
+    stamped = Change.objects.filter(decision=decision, generation__lte=current.calc_completed_gen)
+    assert stamped.filter(kind="BALLOT").count() == CASTERS * CASTS_EACH
     last = Calculation.objects.filter(status=CalculationStatus.COMPLETED).latest()
     assert last.generation == current.calc_requested_gen
     assert last.results == engine_results(decision.pk, last.content_hash)

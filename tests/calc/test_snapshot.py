@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pytest
 
+from calc.calculation_rows import generation_stamped
 from calc.engine import (
     DecisionColumns,
     DirectBallot,
@@ -61,6 +62,7 @@ def scene():
 def test_snapshot_holds_approved_members_their_links_and_their_ballots(scene):
     decision, ann, eve, ben = scene
     park, road = (str(decision.choices.get(title=title).pk) for title in ("Park", "Road"))
+    generation_stamped(decision.pk)
 
     snapshot = snapshot_read(decision.pk)
 

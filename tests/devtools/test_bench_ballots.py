@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from calc.queue import BUMP_STATEMENT
+from calc.queue import LOG_STATEMENT
 from core.prepared import statement_name
 from devtools.benchsetup import postgres_url, redis_url, services_missing
 from devtools.throughput import BALLOTS_LAST_MESSAGE
@@ -94,5 +94,5 @@ def test_a_tiny_distributed_run_says_how_long_ballots_waited_for_locks() -> None
 
 def test_the_ballots_last_message_is_told_apart_by_the_bumps_prepared_name() -> None:
     # The casting clients cannot import calc (no Django there): the prefix is written out.
-    name = statement_name(BUMP_STATEMENT, 'UPDATE "democracy_decision" SET …')
+    name = statement_name(LOG_STATEMENT, 'UPDATE "democracy_decision" SET …')
     assert f"EXECUTE {name}(%s)".startswith(BALLOTS_LAST_MESSAGE)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from calc.engine import content_hash, resolve_ballots, tally_star
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, Change
 from calc.result_json import result_to_json
 from calc.snapshot import snapshot_read
 from democracy.models import Decision, Membership
@@ -48,7 +48,7 @@ def test_seeding_queues_one_recalculation_and_adds_extra_members() -> None:
     seeded = synthetic_seed(members=50, choices=2, extra_members=["bench", "other", "bench"])
     decision = Decision.objects.get(pk=seeded.decision_id)
     assert decision.status == "OPEN"
-    assert decision.calc_requested_gen == 1
+    assert Change.objects.filter(decision=decision).count() == 1
     queued = Calculation.objects.filter(decision=decision)
     assert [c.status for c in queued] == [CalculationStatus.QUEUED]
     extra = Membership.objects.filter(community_id=seeded.community_id, user__username="bench")

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from calc.queue import LOG_STATEMENT
 from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Ballot, BallotStar, DecisionStatus, Role
 from democracy.pseudonyms import pseudonym
@@ -259,8 +260,8 @@ def test_votes_log_an_anonymous_member_by_pseudonym(
 def test_a_decision_that_closed_since_the_caller_loaded_it_refuses_the_ballot_whole(
     decision, member, unchanged
 ):
-    """The caller's copy still says open; the bump, which checks the stored row, does not
-    take it (SQLite reads the row again, PostgreSQL fails the bump's message)."""
+    """The caller's copy still says open; the change log, which checks the stored row, does
+    not take it (SQLite reads the row again, PostgreSQL fails the log's message)."""
     type(decision).objects.filter(pk=decision.pk).update(
         closes_at=timezone.now() - timedelta(seconds=1)
     )
@@ -276,14 +277,14 @@ def test_a_decision_that_closed_since_the_caller_loaded_it_refuses_the_ballot_wh
     reason="needs concurrent writers: SQLite runs one write transaction at a time",
 )
 def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, member):
-    """The decision's row is locked only at the end of a cast: a close that commits while
-    the ballot is being written is seen there, and the ballot rolls back instead of landing
-    after the final result."""
+    """The decision's row is share-locked only at the end of a cast: a close that commits
+    while the ballot is being written is seen there, and the ballot rolls back instead of
+    landing after the final result."""
     manager = MembershipFactory(community=decision.community, is_manager=True)
     at_lock, closed = threading.Event(), threading.Event()
 
     def close_first(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if 'UPDATE "democracy_decision"' in sql and not at_lock.is_set():
+        if sql.startswith(f"EXECUTE {LOG_STATEMENT}_") and not at_lock.is_set():
             at_lock.set()  # Every ballot row is written; the lock and the check come next.
             assert closed.wait(10)
         return execute(sql, params, many, context)

@@ -40,16 +40,17 @@ def managed():
 
 
 def while_running(monkeypatch: pytest.MonkeyPatch, change: Callable[[], Any]) -> list[Any]:
-    """Make ``change`` happen once a calculation has started, before it reads its snapshot."""
-    original = calc.services.input_read
+    """Make ``change`` happen once a calculation has started, before it stamps the changes
+    waiting (and so before its snapshot)."""
+    original = calc.services.generation_stamped
     done: list[Any] = []
 
-    def read_after_the_change(decision_id: int, kept: Any):
+    def stamp_after_the_change(decision_id: int, calculation: Calculation):
         if not done:
             done.append(change())
-        return original(decision_id, kept)
+        return original(decision_id, calculation)
 
-    monkeypatch.setattr(calc.services, "input_read", read_after_the_change)
+    monkeypatch.setattr(calc.services, "generation_stamped", stamp_after_the_change)
     return done
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calc.queue import BUMP_STATEMENT
+from calc.queue import LOG_STATEMENT
 from democracy.models import Ballot, BallotStar, DecisionStatus
 from tests.concurrency import require_postgres
 from tests.factories import DecisionFactory, MembershipFactory
@@ -109,9 +109,11 @@ def test_replacing_a_ballot_reads_and_writes_in_few_statements(graphql_as, voter
     ]
 
 
-def test_the_decisions_row_is_locked_for_the_last_few_statements_only(graphql_as, voter, decision):
-    """Ballots on one decision queue for its row: each holds it only from the check that the
-    decision is still open to its commit, so a storm of ballots is not serialised whole."""
+def test_the_decisions_row_is_share_locked_for_the_last_few_statements_only(
+    graphql_as, voter, decision
+):
+    """Ballots on one decision never queue for its row: each share-locks it from the check
+    that the decision is still open to its commit, and changes nothing on it."""
     client = graphql_as(voter.user)
     ballot = {"decisionId": gid(decision), "stars": stars_input(decision, Park=5)}
     assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
@@ -119,20 +121,22 @@ def test_the_decisions_row_is_locked_for_the_last_few_statements_only(graphql_as
         assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
     statements = [q["sql"] for q in captured.captured_queries]
     stars = max(i for i, sql in enumerate(statements) if 'INTO "democracy_ballotstar"' in sql)
-    # The bump, as written (SQLite) or prepared (PostgreSQL, once per connection).
-    bump = (f"EXECUTE {BUMP_STATEMENT}_", 'UPDATE "democracy_decision"')
-    locked = next(i for i, sql in enumerate(statements) if i > stars and sql.startswith(bump))
+    # The change logged, as written (SQLite) or prepared (PostgreSQL, once per connection).
+    log = (f"EXECUTE {LOG_STATEMENT}_", 'INSERT INTO "calc_change"')
+    locked = next(i for i, sql in enumerate(statements) if i > stars and sql.startswith(log))
     # The transaction ends with the cast's last statement (PostgreSQL) or with the mutation's
     # (a savepoint inside the test's, SQLite).
     releases = [i for i, sql in enumerate(statements) if sql.startswith("RELEASE SAVEPOINT")]
     held = statements[locked : max(releases, default=len(statements))]
     assert all("democracy_ballot" not in sql for sql in held)  # Every ballot row written before.
-    # The generation bump, which locks the row and checks it is open, with its change-log
-    # row and the change counted into the queued calculation, which the payload shows as it
-    # is (not read again): one message on PostgreSQL (which would also carry the COMMIT,
-    # were the test not holding the transaction open), three statements on SQLite.
+    assert not any(sql.startswith("UPDATE") for sql in statements)
+    # The change logged under the share lock (which checks the decision is open), a QUEUED
+    # calculation unless one waits, and the newest calculation read for the payload: one
+    # message on PostgreSQL (which would also carry the COMMIT, were the test not holding
+    # the transaction open), three statements on SQLite.
     assert len(held) <= (1 if connection.vendor == "postgresql" else 3), held
-    assert not any(sql.startswith("SELECT") and "calc_calculation" in sql for sql in held)
+    if connection.vendor == "postgresql":
+        assert held[0].count("EXECUTE ") == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -145,7 +149,7 @@ def test_on_postgresql_a_cast_commits_in_its_last_message(graphql_as, voter, dec
     with CaptureQueriesContext(connection) as captured:
         assert client(CAST, input=ballot).data["castBallot"]["errors"] == []
     sent = [q["sql"] for q in captured.captured_queries]
-    [last] = [i for i, sql in enumerate(sent) if sql.startswith(f"EXECUTE {BUMP_STATEMENT}_")]
+    [last] = [i for i, sql in enumerate(sent) if sql.startswith(f"EXECUTE {LOG_STATEMENT}_")]
     assert sent[last].endswith("; COMMIT")
     # After it, only what runs once committed: the worker's wake-up looks up who keeps it.
     assert all(sql.startswith("SELECT") or sql == "COMMIT" for sql in sent[last + 1 :])
