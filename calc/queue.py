@@ -103,16 +103,19 @@ def _log_sql(where: str) -> str:
 
 @lru_cache(maxsize=256)
 def _shared_log_sql(where: str, *, required: bool) -> str:
-    """``_log_sql`` under a share lock on each decision's row (PostgreSQL).
+    """``_log_sql`` under a key-share lock on each decision's row (PostgreSQL).
 
-    Shared, so changes to one decision never wait for each other; a close and a worker's
-    stamp take the row's exclusive lock, so they wait for the changes in flight, and a
-    change waits for them (and then sees a closed decision as closed). With ``required``
+    Shared, so changes to one decision never wait for each other, nor for a worker's lease
+    renewals (plain updates). A close, a manager's request and a worker's stamp and
+    completion lock the row ``FOR UPDATE``, so they wait for the changes in flight, and a
+    change waits for them (and then sees a closed decision as closed): whatever changes a
+    decision's status must lock it so first, as ``democracy.services.decisions`` does. With
+    ``required``
     it fails unless every id in its last parameter was open to change: a wanted decision
     the lock's ``WHERE`` left out logs a change without a decision, which its NOT NULL
     refuses, and the rest of the message (its COMMIT) with it.
     """
-    locked = f"WITH open AS (SELECT id FROM {_quoted(Decision)} WHERE {where} FOR SHARE) "
+    locked = f"WITH open AS (SELECT id FROM {_quoted(Decision)} WHERE {where} FOR KEY SHARE) "
     if not required:
         return (
             f"{locked}{_insert_sql()} SELECT id, NULL, %s, %s, %s, %s FROM open "

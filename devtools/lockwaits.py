@@ -25,10 +25,13 @@ import psycopg
 
 WAITING = """SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid()"""
-# A foreign key's check takes a share lock, which blocks no bump: only the others count.
-LOCKED = """SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_stat_activity a
+# Share locks (a ballot's, a foreign key's check) exclude no other share lock: only the
+# others count. Several lockers at once show as a MultiXact, whose members' modes read
+# without the "For".
+SHARED = "ARRAY['For Key Share', 'For Share', 'Key Share', 'Share']"
+LOCKED = f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_stat_activity a
     WHERE a.pid = ANY(r.pids) AND a.query LIKE %s))
-  FROM pgrowlocks(%s) r WHERE NOT r.modes <@ ARRAY['For Key Share', 'For Share']"""
+  FROM pgrowlocks(%s) r WHERE NOT r.modes <@ {SHARED}"""
 
 
 @dataclass(frozen=True, slots=True)

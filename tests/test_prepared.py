@@ -111,6 +111,6 @@ def test_turned_off_a_cast_sends_its_log_as_written(settings) -> None:  # type: 
     sent = [query["sql"] for query in captured.captured_queries]
     assert not any(sql.startswith(("PREPARE", "EXECUTE")) for sql in sent)
     (log,) = [sql for sql in sent if 'INSERT INTO "calc_change"' in sql]
-    assert "FOR SHARE" in log
+    assert "FOR KEY SHARE" in log
     assert log.endswith("; COMMIT")
     assert Change.objects.filter(decision=decision, kind="BALLOT", member_id=member.pk).count() == 1

@@ -108,6 +108,8 @@ def _save_choices(decision: Decision, choices: Sequence[ChoiceSpec]) -> None:
 
 
 def _locked(decision: Decision) -> Decision:
+    # FOR UPDATE, not a plain update: ballots in flight hold the row's key-share lock
+    # (calc.queue), and a change of status must wait for them.
     return Decision.objects.select_for_update().select_related("community").get(pk=decision.pk)
 
 

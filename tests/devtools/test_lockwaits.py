@@ -68,6 +68,18 @@ def test_a_row_held_for_update_is_seen_held_and_a_share_lock_is_not(database: st
     assert (share_only, updating, free) == (0.0, 1.0, 0.0)
 
 
+def test_share_locks_held_by_several_at_once_are_not_seen_held(database: str) -> None:
+    """Two ballots' share locks on one row make a MultiXact, whose modes read differently."""
+    with psycopg.connect(database) as first, psycopg.connect(database) as second:
+        first.execute("SELECT * FROM decision WHERE id = 1 FOR SHARE")
+        second.execute("SELECT * FROM decision WHERE id = 1 FOR SHARE")
+        shared = _held(database).held_share
+        with psycopg.connect(database, autocommit=True) as look:
+            row = look.execute("SELECT multi FROM pgrowlocks('decision')").fetchone()
+        assert row == (True,)
+    assert shared == 0.0
+
+
 def test_the_holder_is_told_apart_by_what_it_runs(database: str) -> None:
     with psycopg.connect(database) as holder:
         holder.execute("UPDATE decision SET generation = generation + 1 WHERE id = 1")

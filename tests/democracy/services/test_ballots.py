@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calc.queue import LOG_STATEMENT
+from calc.services import decision_calculate
 from core.errors import DomainError, Forbidden, NotAuthenticated
 from democracy.models import Ballot, BallotStar, DecisionStatus, Role
 from democracy.pseudonyms import pseudonym
@@ -308,6 +309,40 @@ def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, me
     assert refused.value.code == "DECISION_NOT_OPEN"
     assert not Ballot.objects.exists()
     assert not BallotStar.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs concurrent writers: SQLite runs one write transaction at a time",
+)
+def test_a_close_waits_for_a_ballot_in_flight_and_its_final_result_counts_it(decision, member):
+    """A ballot past its check holds the decision's row in key-share mode until it commits:
+    a close that comes then waits, so the ballot is never left out of the final result."""
+    manager = MembershipFactory(community=decision.community, is_manager=True)
+    checked, closing = threading.Event(), threading.Event()
+
+    def cast_then_linger() -> None:
+        try:
+            with transaction.atomic():
+                ballot_cast(user=member.user, decision=decision, stars=rate(decision, Park=4))
+                checked.set()
+                assert closing.wait(10)
+                time.sleep(0.3)  # the close is waiting for this transaction meanwhile
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        casting = pool.submit(cast_then_linger)
+        assert checked.wait(10)
+        closing.set()
+        decision_close(user=manager.user, decision=decision)
+        # Had the close not waited, it would be back while the ballot was still uncommitted.
+        assert Ballot.objects.filter(decision=decision).exists()
+        casting.result(timeout=30)
+    [final] = decision_calculate(decision.pk)
+    assert final.is_final
+    assert final.results["participation"]["directBallots"] == 1
 
 
 @pytest.mark.django_db(transaction=True)
