@@ -47,6 +47,8 @@ from democracy.models import Choice, Decision, DecisionStatus
 SYSTEM = "system"
 # Decisions whose changes are calculated (a draft takes none).
 LIVE = [DecisionStatus.OPEN, DecisionStatus.CLOSED]
+RETRY = "Retry after a failure"
+FOUND_WAITING = "Changes found waiting"
 logger = logging.getLogger(__name__)
 
 
@@ -181,7 +183,9 @@ def _set_status(calculation: Calculation, status: CalculationStatus, lease: Leas
 def _start(decision_id: int, owner: str) -> Calculation:
     """Turn the QUEUED calculation (or a new one for a sweeper retry) into CREATING.
 
-    Without the decision's row lock, which ballots queue for (``calc.calculation_rows``).
+    Without the decision's row lock, which ballots share (``calc.calculation_rows``). With
+    no QUEUED one, the sweeper found a failed calculation to retry, or changes logged
+    without one (written by hand, or by an older version).
     """
     now = timezone.now()
     calculation = queued_start(decision_id, owner, now)
@@ -189,7 +193,7 @@ def _start(decision_id: int, owner: str) -> Calculation:
         failures = Decision.objects.values_list("calc_failures", flat=True).get(pk=decision_id)
         calculation = Calculation.objects.create(
             decision_id=decision_id,
-            trigger="Retry after a failure",
+            trigger=RETRY if failures else FOUND_WAITING,
             status=CalculationStatus.CREATING,
             started_at=now,
             worker=owner,

@@ -3,7 +3,7 @@
 calc connects these receivers to democracy's models in ``CalcConfig.ready``, so democracy, a
 lower layer, never imports calc. Receivers only work out the community and call
 ``calc.queue.request_recalculation``. A deletion cascaded from a membership (someone leaving)
-is reported once, by the membership's own receiver, so one change bumps each decision once.
+is reported once, by the membership's own receiver, so one change is logged once per decision.
 
 A trigger says what changed, never who: it is stored, broadcast to every subscriber and read
 by anyone who sees the decision, so a name frozen in it would outlive a member's anonymity.

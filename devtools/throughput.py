@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from devtools.latency import Running
 
 SETTLE_TIMEOUT = 120
-# How a cast's last message starts (calc.queue's prepared bump, which locks the decision's
-# row). Written out: the casting clients import this module without Django.
+# How a cast's last message starts (calc.queue's prepared change log, which share-locks the
+# decision's row). Written out: the casting clients import this module without Django.
 BALLOTS_LAST_MESSAGE = "EXECUTE crowdvote_log_"
 SETTLED = """query($id: ID!) { decision(id: $id) {
   results { participation { directBallots } }

@@ -112,9 +112,9 @@ def ballot_cast_reacted(
     answers (``selectors.ballot_target`` loads the target in one statement).
 
     Everything is checked before anything is written. The decision's row is locked only at
-    the end (``_lock_open``), just before the save signal asks for the recalculation: in a
-    storm of ballots on one decision each holds it for its last few statements, not for its
-    whole transaction.
+    the end, in key-share mode, when the save signal asks for the recalculation (or by
+    ``_lock_open`` without a receiver): ballots on one decision share it, and a close waits
+    for those in flight.
     """
     membership = member_checked(target.membership)
     decision = target.decision
@@ -131,7 +131,7 @@ def ballot_cast_reacted(
     )
     actor = display_name(membership)
     # Owning its transaction (as the API's mutation lets it), the cast commits with its last
-    # statements, the bump's: see calc.queue.request_recalculation.
+    # statements, the change log's: see calc.queue.request_recalculation.
     owned = not transaction.get_connection().in_atomic_block
     # No savepoint of its own: the savepoint's two statements (one under the lock) are
     # spared, and a refusal under the lock, which only a close racing the cast causes,
@@ -149,7 +149,8 @@ def ballot_cast_reacted(
         # The loaded rows, not ids: the save signal names the member without fetching them.
         ballot.decision, ballot.membership = decision, membership
         # Rows written without signals above, so that the one save signal comes last: calc's
-        # receiver bumps the decision only if it is open, which locks its row and checks it.
+        # receiver logs the change only if the decision is open, which locks its row (shared)
+        # and checks it.
         answers = post_save.send(
             sender=Ballot,
             instance=ballot,

@@ -75,7 +75,8 @@ class CalculationType(relay.Node):
     trigger: str
     change_count: int = strawberry_django.field(
         description="How many changes this calculation covers: its trigger and any that "
-        "arrived while it was queued."
+        "arrived before its snapshot. Counted when the snapshot is taken (from READY on); "
+        "while QUEUED, the mutation that returned it counts those gathered so far."
     )
     retry_count: int
     generation: int

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 import calc.worker
 from calc.kept import kept_states
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from calc.queue import CALC_CHANNEL, WAKE, wake_message
 from calc.services import decision_calculate
 from calc.worker import (
@@ -191,7 +191,21 @@ def test_sweep_recovers_a_lost_wake_up(layer):
     decision_calculate(decision.pk)
     assert sweep() == []
     Decision.objects.filter(pk=decision.pk).update(calc_requested_gen=F("calc_requested_gen") + 1)
+    assert sweep() == [decision.pk]  # a generation stamped, then its calculation failed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweep_finds_changes_logged_without_a_queued_calculation(layer):
+    decision = DecisionFactory()
+    BallotFactory(decision=decision, stars={"Yes": 5})
+    decision_calculate(decision.pk)
+    # As an older version, or a hand-written repair, would leave it: no QUEUED calculation.
+    Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
     assert sweep() == [decision.pk]
+
+    [calculation] = decision_calculate(decision.pk)
+    assert (calculation.trigger, calculation.change_count) == ("Changes found waiting", 1)
+    assert sweep() == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -61,10 +61,11 @@ def run_burst(apis: list[HttpGraphQL], tokens: dict[str, str], sql: Sql) -> None
         deadline = time.monotonic() + 30
         while True:
             gens = sql(
-                "SELECT calc_requested_gen, calc_completed_gen FROM democracy_decision "
-                f"WHERE id = {vote.decision_pk}"
+                "SELECT calc_requested_gen, calc_completed_gen, (SELECT count(*) "
+                "FROM calc_change WHERE decision_id = d.id AND generation IS NULL) "
+                f"FROM democracy_decision d WHERE id = {vote.decision_pk}"
             )[0]
-            caught_up = gens[0] == gens[1] and not sql.running(vote.decision_pk)
+            caught_up = gens[0] == gens[1] and not gens[2] and not sql.running(vote.decision_pk)
             # Read the result only once caught up: read before, it may predate the last one.
             results = vote.results() if caught_up else None
             if results:

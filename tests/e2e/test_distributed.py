@@ -129,18 +129,19 @@ def test_a_lost_wake_up_is_recovered_by_the_sweeper(distributed: Distributed) ->
         "RETURNING id) "
         f"INSERT INTO democracy_ballotstar (ballot_id, choice_id, stars) "
         f"SELECT id, {park}, 4 FROM b UNION ALL SELECT id, {road}, 2 FROM b; "
-        "UPDATE democracy_decision SET calc_requested_gen = calc_requested_gen + 1 "
-        f"WHERE id = {vote.decision_pk}"
+        "INSERT INTO calc_change (decision_id, generation, kind, member_id, created_at) "
+        f"VALUES ({vote.decision_pk}, NULL, 'BALLOT', {pk(vote.members['ben'])}, now())"
     )
     requested_at = time.monotonic()
     recovered = wait_for_results(vote, 4, 2, timeout=15)  # CALC_SWEEP_SECONDS is 1.
     assert pk(recovered["calculationId"]) > pk(first["calculationId"])
     assert time.monotonic() - requested_at < 10
-    ((requested, completed),) = sql(
-        "SELECT calc_requested_gen, calc_completed_gen FROM democracy_decision "
+    ((requested, completed, waiting),) = sql(
+        "SELECT calc_requested_gen, calc_completed_gen, (SELECT count(*) FROM calc_change "
+        "WHERE decision_id = d.id AND generation IS NULL) FROM democracy_decision d "
         f"WHERE id = {vote.decision_pk}"
     )
-    assert requested == completed
+    assert (requested, waiting) == (completed, 0)
 
 
 def test_a_decision_stays_with_the_worker_that_keeps_its_state(distributed: Distributed) -> None:
