@@ -126,8 +126,9 @@ class Decision(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
-    # Recalculation bookkeeping, written only by calc.queue and calc.worker: a change asks
-    # for generation N+1; a calculation that read generation N marks it completed.
+    # Recalculation bookkeeping, written only by calc's worker: before its snapshot it stamps
+    # the changes waiting in the decision's log with generation N+1 (requested); once it has
+    # calculated generation N, it marks it completed. Changes themselves never write here.
     calc_requested_gen = models.PositiveBigIntegerField(default=0, editable=False)
     calc_completed_gen = models.PositiveBigIntegerField(default=0, editable=False)
     calc_lease_owner = models.CharField(max_length=120, blank=True, editable=False)

@@ -79,7 +79,10 @@ class CalculationType(relay.Node):
         "while QUEUED, the mutation that returned it counts those gathered so far."
     )
     retry_count: int
-    generation: int
+    generation: int = strawberry_django.field(
+        description="Which of the decision's generations this calculation read: before each "
+        "snapshot, the changes waiting are stamped with the next one."
+    )
 
     @strawberry_django.field(
         only=["absorbed_by_id"],
