@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
-from calc.calculation_rows import generation_completed, queued_absorb, queued_start
-from calc.models import Calculation, CalculationStatus
+from calc.calculation_rows import (
+    generation_completed,
+    generation_stamped,
+    queued_absorb,
+    queued_start,
+)
+from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from democracy.models import Decision
-from tests.factories import DecisionFactory
+from democracy.services.ballots import StarsSpec, ballot_cast
+from tests.concurrency import require_postgres
+from tests.factories import DecisionFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +97,61 @@ def test_absorbing_marks_the_queued_calculation_covered_by_the_completed_one(dec
     assert (stored.generation, stored.content_hash) == (5, "abc")
     assert stored.finished_at == completed.finished_at
     assert (absorbed.status, absorbed.generation) == (stored.status, stored.generation)
+
+
+def test_a_stamp_gives_the_changes_waiting_the_next_generation_and_counts_them(decision):
+    Decision.objects.filter(pk=decision.pk).update(
+        calc_requested_gen=4, calc_failures=2, calc_retry_at=timezone.now()
+    )
+    Change.objects.filter(decision=decision).update(generation=4)  # stamped before
+    waiting = [Change.objects.create(decision=decision, kind=ChangeKind.WHOLE) for _ in range(3)]
+    running = Calculation.objects.create(decision=decision, trigger="t", status="CREATING")
+
+    assert generation_stamped(decision.pk, running) == 5
+    assert running.change_count == 3
+    assert Calculation.objects.get(pk=running.pk).change_count == 3
+    assert {Change.objects.get(pk=c.pk).generation for c in waiting} == {5}
+    stamped = Decision.objects.get(pk=decision.pk)
+    assert (stamped.calc_requested_gen, stamped.calc_failures, stamped.calc_retry_at) == (
+        5,
+        0,
+        None,
+    )
+    # Nothing waits now: the generation stays, and so do the calculation's count and the
+    # failure count.
+    Decision.objects.filter(pk=decision.pk).update(calc_failures=1)
+    assert generation_stamped(decision.pk, running) == 5
+    assert Calculation.objects.get(pk=running.pk).change_count == 3
+    assert Decision.objects.get(pk=decision.pk).calc_failures == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stamp_waits_for_a_change_in_flight_and_stamps_it(decision):
+    """A ballot past its log statement holds the decision's row in key-share mode until it
+    commits; the stamp, which locks it for update, waits and then includes it."""
+    require_postgres()
+    member = MembershipFactory(community=decision.community)
+    park = decision.choices.get(title="Park")
+    generation_stamped(decision.pk)  # what the factories logged
+    logged, stamping = threading.Event(), threading.Event()
+
+    def cast_then_linger() -> None:
+        try:
+            with transaction.atomic():
+                ballot_cast(user=member.user, decision=decision, stars=[StarsSpec(park.pk, 3)])
+                logged.set()
+                assert stamping.wait(10)
+                time.sleep(0.3)  # the stamp is waiting for this transaction meanwhile
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        casting = pool.submit(cast_then_linger)
+        assert logged.wait(10)
+        before = Decision.objects.get(pk=decision.pk).calc_requested_gen
+        stamping.set()
+        generation = generation_stamped(decision.pk)
+        casting.result(timeout=30)
+    assert generation == before + 1
+    ballot = Change.objects.get(decision=decision, kind=ChangeKind.BALLOT, member_id=member.pk)
+    assert ballot.generation == generation

@@ -214,6 +214,9 @@ def test_a_heartbeat_that_hits_a_database_error_logs_it_and_beats_again(
     assert fresh(decision).calc_lease_owner == lease.owner
 
 
+STAMP = "EXECUTE crowdvote_stamp_lock_"
+
+
 def test_a_calculation_checks_its_lease_between_stages_without_writing_the_decision(
     decision, settings
 ):
@@ -224,8 +227,8 @@ def test_a_calculation_checks_its_lease_between_stages_without_writing_the_decis
     written: list[str] = []
 
     def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        locks = sql.endswith("FOR UPDATE") and 'FROM "democracy_decision"' in sql
-        if sql.startswith('UPDATE "democracy_decision"') or locks:
+        locks = sql.endswith("FOR UPDATE") and sql.startswith('SELECT "id"')
+        if sql.startswith(('UPDATE "democracy_decision"', STAMP)) or locks:
             written.append(sql)
         return execute(sql, params, many, context)
 
@@ -238,13 +241,17 @@ def test_a_calculation_checks_its_lease_between_stages_without_writing_the_decis
     assert 'SET "calc_lease_owner"' in claim
     assert 'SET "calc_lease_owner"' in release
     # The stamp and the completion each lock the row on PostgreSQL (SQLite's writer lock
-    # stands in for row locks) and write it in one statement.
-    locks = 1 if connection.vendor == "postgresql" else 0
-    stamp, complete = between[: locks + 1], between[locks + 1 :]
-    assert len(complete) == locks + 1, between
-    assert all(sql.startswith('SELECT "id"') for sql in [*stamp[:locks], *complete[:locks]])
-    assert "SET calc_requested_gen = %s" in stamp[-1], between
-    assert "calc_completed_gen = CASE" in complete[-1], between
+    # stands in for row locks) and write it; the stamp, its lock included, in one message.
+    stamp, *complete = between
+    if connection.vendor == "postgresql":
+        assert stamp.startswith(STAMP)
+        assert stamp.count("EXECUTE ") == 2
+        lock, completed = complete
+        assert lock.startswith('SELECT "id"')
+    else:
+        assert "SET calc_requested_gen = %s" in stamp
+        (completed,) = complete
+    assert "calc_completed_gen = CASE" in completed, between
 
 
 def test_a_lease_check_refuses_a_lease_expired_or_taken_over(decision):
