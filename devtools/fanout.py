@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from devtools.benchsetup import (
     bench_server,
     free_port,
 )
+from devtools.cpu import cpu_seconds
 from devtools.latency import percentile, star_vector
 from devtools.wsflock import Subscriber, open_all, raise_fd_limit, subscribe_message
 
@@ -82,11 +82,6 @@ class FanoutReport(TypedDict):
     server_cpu_seconds_per_result: float
     server_kb_per_idle_subscriber: float
     restart: dict[str, float | int] | None
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:
@@ -322,14 +317,14 @@ def _measure(
     )
     time.sleep(1.0)
     rss_after = sum(_rss_kb(pid) for pid in pids)
-    cpu_before = sum(_cpu_seconds(pid) for pid in _all_pids(running))
+    cpu_before = sum(cpu_seconds(pid) for pid in _all_pids(running))
     measured = []
     for index in range(1, options.ballots + 1):
         marks = clients.ask_all("mark")
         measured.append(_cast(running, token, decision, choices, index))
         _settle(clients, marks, options.result_timeout)
         log(f"  ballot {index}/{options.ballots} delivered")
-    cpu = sum(_cpu_seconds(pid) for pid in _all_pids(running)) - cpu_before
+    cpu = sum(cpu_seconds(pid) for pid in _all_pids(running)) - cpu_before
     restart = _restart(options, running, clients, token, decision, choices, log)
     del ballots
     delays: list[float] = []

@@ -5,10 +5,11 @@ and V extra voters. C client processes then cast ballots over HTTP keep-alive fo
 each cycling through its share of the voters, every cast changing that voter's stars; the
 distributed clients are spread over ``servers`` daphne servers (two by default). The clients
 run on the same machine as the servers, so the figure is what the machine as a whole
-sustains; the CPU time the server processes (servers and workers) spent while casting is
-reported per ballot apart from it. On PostgreSQL the clients then cast for S seconds more
-while ``devtools.lockwaits`` samples how long ballots waited for locks and held the
-decision's row; the rate and CPU figures come from the first phase alone.
+sustains; the CPU time spent while casting is reported per ballot by whose it was: the
+servers, the workers (the embedded server's are its own), PostgreSQL, the clients, and the
+machine as a whole (with Redis and anything else running). On PostgreSQL the clients then
+cast for S seconds more while ``devtools.lockwaits`` samples how long ballots waited for
+locks and held the decision's row; the rate and CPU figures come from the first phase alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 import socket
 import tempfile
 import time
@@ -27,11 +27,13 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 
+from devtools.cpu import CpuMark, cpu_seconds
 from devtools.latency import CAST, FIND_DECISION, LatencyOptions, Setup, started
 from devtools.lockwaits import LockWaitSampler
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from multiprocessing.queues import SimpleQueue
 
     from devtools.latency import Running
 
@@ -65,13 +67,23 @@ class ThroughputReport(TypedDict):
     members: int
     ballots: int
     ballots_per_second: float
+    # Servers and workers together, as reported before the breakdown below.
     server_cpu_ms_per_ballot: float
+    cpu_ms_per_ballot: CpuShares
     calculations: int
     # PostgreSQL only (devtools.lockwaits); None on SQLite, which runs one write at a time.
     lock_wait_ms_per_ballot: float | None
     lock_contended_ms_per_ballot: float | None
     lock_held_ms_per_ballot: float | None
     lock_held_by_ballots_ms_per_ballot: float | None
+
+
+class CpuShares(TypedDict):
+    servers: float
+    workers: float
+    database: float  # PostgreSQL's processes; 0 on SQLite, whose work is the server's
+    clients: float
+    machine: float  # every core's busy time, whoever spent it
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +98,10 @@ class ClientShare:
     offset: int
 
 
-def cast_for(share: ClientShare) -> int:
-    """Cast ballots for ``share.seconds`` over one connection; return how many were taken.
+def cast_for(share: ClientShare) -> tuple[int, float]:
+    """Cast ballots for ``share.seconds`` over one connection.
+
+    Return how many were taken and the CPU seconds this client spent casting them.
 
     Requests are built before the clock starts and answers read off the socket as they
     come: the clients share the machine with the servers, and with ``http.client`` and a
@@ -95,7 +109,7 @@ def cast_for(share: ClientShare) -> int:
     """
     address = urlsplit(share.url)
     requests = cast_requests(share, address.hostname or "127.0.0.1", address.path)
-    cast, deadline = 0, time.monotonic() + share.seconds
+    cast, deadline, cpu = 0, time.monotonic() + share.seconds, time.process_time()
     with socket.create_connection((address.hostname or "127.0.0.1", address.port or 80)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as http.client does
         answers = sock.makefile("rb")
@@ -105,7 +119,7 @@ def cast_for(share: ClientShare) -> int:
             if answer.get("errors") or answer["data"]["castBallot"]["errors"]:
                 raise RuntimeError(f"castBallot failed: {answer}")
             cast += 1
-    return cast
+    return cast, time.process_time() - cpu
 
 
 def cast_requests(share: ClientShare, host: str, path: str) -> list[bytes]:
@@ -200,10 +214,15 @@ def throughput_run(
         # Workers start in the background: casting waits for their first result, so neither
         # their start-up nor a late first calculation is timed.
         _settle(running, decision, 0)
-        pids = [process.pid for process in running.server.processes]
+        worker_pids = [process.pid for process in running.server.workers]
+        server_pids = [p.pid for p in running.server.processes if p.pid not in worker_pids]
         # Closed and joined rather than terminated: terminate() SIGTERMs the workers, and
         # under coverage's SIGTERM handler an idle worker could hang the join for ever.
-        pool = multiprocessing.get_context("spawn").Pool(options.clients)
+        spawn = multiprocessing.get_context("spawn")
+        ready: SimpleQueue[bool] = spawn.SimpleQueue()
+        pool = spawn.Pool(options.clients, initializer=_client_ready, initargs=(ready,))
+        for _ in range(options.clients):  # their imports are no part of what casting costs
+            ready.get()
         database_url = running.server.env.get("DATABASE_URL", "")
         # Looked up, not imported: the casting clients import this module without Django.
         decisions = apps.get_model("democracy", "Decision")._meta.db_table
@@ -213,21 +232,28 @@ def throughput_run(
             else None
         )
         try:
-            cpu_before = sum(map(cpu_seconds, pids))
-            counts = pool.map(cast_for, shares)
-            server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
+            mark = CpuMark.now()
+            servers_before, workers_before = _cpu_of(server_pids), _cpu_of(worker_pids)
+            casts = pool.map(cast_for, shares)
+            machine_cpu, database_cpu = mark.spent_since()
+            servers_cpu = _cpu_of(server_pids) - servers_before
+            workers_cpu = _cpu_of(worker_pids) - workers_before
             calculations = _settle(running, decision, options.voters)
             if sampler:
                 # A phase of its own: the sampler's queries, 200 a second, take PostgreSQL
                 # CPU that the rate above would otherwise lose.
                 log(f"Casting again for {options.seconds:g} s, sampling locks ...")
                 with sampler:
-                    sampled = sum(pool.map(cast_for, shares))
+                    sampled = sum(count for count, _ in pool.map(cast_for, shares))
                 _settle(running, decision, options.voters)
         finally:
             pool.close()
             pool.join()
-    ballots = sum(counts)
+    ballots = sum(count for count, _ in casts)
+
+    def per_ballot(cpu: float) -> float:
+        return round(cpu * 1000 / max(ballots, 1), 2)
+
     locks = sampler.result().per_ballot_ms(sampled / options.seconds) if sampler else {}
     servers = 1 if options.setup == "embedded" else options.servers
     return {
@@ -239,7 +265,14 @@ def throughput_run(
         "members": options.members,
         "ballots": ballots,
         "ballots_per_second": round(ballots / options.seconds, 1),
-        "server_cpu_ms_per_ballot": round(server_cpu * 1000 / max(ballots, 1), 2),
+        "server_cpu_ms_per_ballot": per_ballot(servers_cpu + workers_cpu),
+        "cpu_ms_per_ballot": {
+            "servers": per_ballot(servers_cpu),
+            "workers": per_ballot(workers_cpu),
+            "database": per_ballot(database_cpu if database_url else 0.0),
+            "clients": per_ballot(sum(cpu for _, cpu in casts)),
+            "machine": per_ballot(machine_cpu),
+        },
         "calculations": calculations,
         "lock_wait_ms_per_ballot": locks.get("waited"),
         "lock_contended_ms_per_ballot": locks.get("contended"),
@@ -248,10 +281,12 @@ def throughput_run(
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the CPU time (user and system) a live process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _client_ready(ready: SimpleQueue[bool]) -> None:
+    ready.put(True)
+
+
+def _cpu_of(pids: list[int]) -> float:
+    return sum(map(cpu_seconds, pids))
 
 
 def _clients(count: int) -> str:
@@ -267,8 +302,17 @@ def throughput_summary(report: ThroughputReport) -> str:
         f"{report['seconds']:g} s from {_clients(report['clients'])} "
         f"({report['voters']} voters, {report['members']} members): "
         f"{report['ballots_per_second']:.1f} ballots/s; server CPU "
-        f"{report['server_cpu_ms_per_ballot']:.2f} ms per ballot; "
+        f"{report['server_cpu_ms_per_ballot']:.2f} ms per ballot "
+        f"({_cpu(report['cpu_ms_per_ballot'])}); "
         f"{report['calculations']} calculations{_locks(report)}\n"
+    )
+
+
+def _cpu(shares: CpuShares) -> str:
+    return (
+        f"servers {shares['servers']:.2f}, workers {shares['workers']:.2f}, PostgreSQL "
+        f"{shares['database']:.2f}, clients {shares['clients']:.2f}, the machine "
+        f"{shares['machine']:.2f}"
     )
 
 

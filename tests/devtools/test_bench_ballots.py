@@ -34,6 +34,11 @@ def test_a_tiny_embedded_run_counts_every_ballot_cast() -> None:
     report = json.loads(out.getvalue())
     assert (report["setup"], report["servers"]) == ("embedded", 1)
     assert report["server_cpu_ms_per_ballot"] > 0  # The server's own work, clients aside.
+    cpu = report["cpu_ms_per_ballot"]
+    assert cpu["servers"] == report["server_cpu_ms_per_ballot"]  # its worker runs inside
+    assert (cpu["workers"], cpu["database"]) == (0, 0)  # none of their own: SQLite, in-process
+    assert cpu["clients"] > 0
+    assert cpu["machine"] * 1.1 + 0.1 >= cpu["servers"] + cpu["clients"]  # 10 ms ticks
     assert (report["clients"], report["voters"], report["members"]) == (2, 4, 20)
     assert report["ballots"] >= 4  # each client casts at least once a second here
     assert report["ballots_per_second"] == round(report["ballots"] / 2, 1)
@@ -87,6 +92,7 @@ def test_a_tiny_distributed_run_says_how_long_ballots_waited_for_locks() -> None
     rate = float(summary.split(" ballots/s")[0].rsplit(" ", 1)[1])
 
     assert "distributed (1 server)" in summary
+    assert "PostgreSQL 0.00" not in summary  # its processes' CPU, counted apart
     assert waited >= 0
     assert 0 <= contended <= 1000 / rate  # the row was wanted at most all of the time
     assert 0 <= by_ballots <= held <= 1000 / rate
