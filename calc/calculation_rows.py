@@ -85,9 +85,10 @@ def generation_stamped(decision_id: int, calculation: Calculation | None = None)
     with connection.cursor() as cursor:
         # One message: outside a transaction PostgreSQL runs it as one, and ballots queue
         # behind the lock for a single round trip. The stamp is a statement of its own, so
-        # its snapshot is taken once the lock is held: the changes in flight are in it.
+        # its snapshot is taken once the lock is held: the changes in flight are in it. It
+        # is planned each time: a plan made while the log was small would read all of it.
         lock = execute_sql(cursor, "crowdvote_stamp_lock", _stamp_lock_sql())
-        stamp = execute_sql(cursor, "crowdvote_stamp", _stamp_sql())
+        stamp = _stamp_sql()
         pk = None if calculation is None else calculation.pk
         cursor.execute(f"{lock}; {stamp}", [decision_id, decision_id, decision_id, pk, decision_id])
         cursor.nextset()

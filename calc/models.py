@@ -140,7 +140,10 @@ class Change(models.Model):
     N+1… from here, and reads the decision whole when any is missing.
     """
 
-    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="+")
+    # Looked up by the indexes below, which start with it.
+    decision = models.ForeignKey(
+        Decision, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     generation = models.PositiveBigIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=10, choices=ChangeKind.choices)
     member_id = models.BigIntegerField(null=True, blank=True)
@@ -149,7 +152,12 @@ class Change(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["decision", "generation"], name="change_decision_generation")
+            models.Index(fields=["decision", "generation"], name="change_decision_generation"),
+            # Every cast counts its decision's waiting changes and every stamp updates them:
+            # a decision's whole log, which a storm grows by hundreds a second, is not read.
+            models.Index(
+                fields=["decision"], condition=Q(generation__isnull=True), name="change_waiting"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -274,13 +274,15 @@ LOG_STATEMENT = "crowdvote_log"
 def _message(cursor: CursorWrapper, where: str, *, required: bool, commit: bool) -> str:
     """Return the last message: the log, the queue, the newest read and maybe the COMMIT.
 
-    Its statements are prepared (``core.prepared``): planned afresh each time, they were a
-    fifth of the time a change held its decision's row.
+    The log and the queue are prepared (``core.prepared``): planned afresh each time, they
+    were a fifth of the time a change held its decision's row. The newest read is planned
+    each time: it counts the waiting changes, and a plan made while the log was small (a
+    prepared statement's, once settled) would go on reading the whole log as it grew.
     """
     statements = [
         execute_sql(cursor, LOG_STATEMENT, _shared_log_sql(where, required=required)),
         execute_sql(cursor, "crowdvote_queue", _queue_sql(where)),
-        execute_sql(cursor, "crowdvote_newest", _newest_sql(where)),
+        _newest_sql(where),
         *(["COMMIT"] if commit else []),
     ]
     return "; ".join(statements)

@@ -98,3 +98,20 @@ def settled(decision: Decision) -> bool:
 def logged(decision: Decision) -> int:
     """How many changes ``decision``'s log holds: one per request for its recalculation."""
     return Change.objects.filter(decision=decision).count()
+
+
+def log_analyzed() -> None:
+    """Gather the change log's statistics now, as autovacuum does (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{Change._meta.db_table}"')
+
+
+def rows_read_from_the_log() -> int:
+    """The rows this transaction's scans have returned from the change log (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+            "FROM pg_stat_xact_user_tables WHERE relname = %s",
+            [Change._meta.db_table],
+        )
+        return int(cursor.fetchone()[0])

@@ -20,6 +20,7 @@ from calc.calculation_rows import (
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
 from democracy.models import Decision
 from democracy.services.ballots import StarsSpec, ballot_cast
+from tests.calc.conftest import log_analyzed, rows_read_from_the_log
 from tests.concurrency import require_postgres
 from tests.factories import DecisionFactory, MembershipFactory
 
@@ -123,6 +124,25 @@ def test_a_stamp_gives_the_changes_waiting_the_next_generation_and_counts_them(d
     assert generation_stamped(decision.pk, running) == 5
     assert Calculation.objects.get(pk=running.pk).change_count == 3
     assert Decision.objects.get(pk=decision.pk).calc_failures == 1
+
+
+def test_a_stamp_reads_the_waiting_changes_not_the_decisions_whole_log(decision):
+    require_postgres()
+    generation_stamped(decision.pk)  # what the factories logged
+    log_analyzed()
+    for _ in range(6):  # past the fifth run, where a prepared statement settles on a plan
+        Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
+        generation_stamped(decision.pk)
+    Change.objects.bulk_create(
+        Change(decision=decision, generation=1, kind=ChangeKind.WHOLE) for _ in range(3000)
+    )
+    Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
+
+    before = rows_read_from_the_log()
+    generation = generation_stamped(decision.pk)
+
+    assert Change.objects.filter(decision=decision, generation=generation).count() == 1
+    assert rows_read_from_the_log() - before < 10
 
 
 @pytest.mark.django_db(transaction=True)

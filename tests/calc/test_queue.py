@@ -17,7 +17,7 @@ from calc.triggers import ballot_saved
 from democracy.models import Ballot, Decision, Membership
 from democracy.selectors import BallotTarget, ballot_target
 from democracy.services.ballots import StarsSpec, ballot_cast, ballot_cast_reacted
-from tests.calc.conftest import logged, received, subscribe
+from tests.calc.conftest import log_analyzed, logged, received, rows_read_from_the_log, subscribe
 from tests.concurrency import require_postgres, run_together
 from tests.factories import DecisionFactory, MembershipFactory
 
@@ -310,3 +310,24 @@ def test_asking_for_no_decisions_bumps_none(decision):
     )
     assert Decision.objects.get(pk=decision.pk).calc_requested_gen == generation
     assert Change.objects.count() == changes
+
+
+@pytest.mark.django_db
+def test_a_cast_counts_its_decisions_waiting_changes_without_reading_its_whole_log(decision):
+    """The log grows by a row a change, hundreds a second in a storm; a statement planned
+    while it was empty (a prepared statement's generic plan) would go on reading all of it."""
+    require_postgres()
+    ask(decision)
+    log_analyzed()  # as autovacuum does while the log is small
+    for _ in range(6):  # past the fifth run, where a prepared statement settles on a plan
+        ask(decision)
+    Change.objects.filter(decision=decision).update(generation=1)
+    Change.objects.bulk_create(
+        Change(decision=decision, generation=1, kind="WHOLE") for _ in range(3000)
+    )
+
+    before = rows_read_from_the_log()
+    [calculation] = ask(decision)
+
+    assert calculation.change_count == 1  # the one change waiting: this one
+    assert rows_read_from_the_log() - before < 10
