@@ -43,9 +43,10 @@ def execute_sql(cursor: CursorWrapper, prefix: str, sql: str) -> str:
     ``cursor``'s connection first if this connection has not yet.
 
     The ``EXECUTE`` takes the same parameters as ``sql``; send it as part of any message.
-    With ``DATABASE_PREPARED_STATEMENTS`` off, ``sql`` itself.
+    With ``DATABASE_PREPARED_STATEMENTS`` off, or on another database than PostgreSQL,
+    ``sql`` itself.
     """
-    if not settings.DATABASE_PREPARED_STATEMENTS:
+    if not settings.DATABASE_PREPARED_STATEMENTS or cursor.db.vendor != "postgresql":
         return sql
     name = statement_name(prefix, sql)
     raw = cursor.db.connection

@@ -16,6 +16,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.expressions import Col
 
+from core.prepared import execute_sql
+
 M = TypeVar("M", bound=Model)
 
 
@@ -32,27 +34,41 @@ def columns(model: type[Model], alias: str | None = None) -> str:
     return _columns(model, alias, connections[DEFAULT_DB_ALIAS].vendor)
 
 
-def first_of(models: Sequence[type[Model]], sql: str, params: Sequence[Any]) -> list[Any]:
+def first_of(
+    models: Sequence[type[Model]], sql: str, params: Sequence[Any], *, prepared: str = ""
+) -> list[Any]:
     """Return the first row of ``sql`` as one instance per model, or [] if it has none.
 
     ``sql`` selects ``columns(model, alias)`` of each model in turn (a join reads several
     in one statement). Values are converted as the ORM converts them.
     """
-    found = all_of(models, sql, params, first=True)
+    found = all_of(models, sql, params, first=True, prepared=prepared)
     return found[0] if found else []
 
 
 def all_of(
-    models: Sequence[type[Model]], sql: str, params: Sequence[Any], *, first: bool = False
+    models: Sequence[type[Model]],
+    sql: str,
+    params: Sequence[Any],
+    *,
+    first: bool = False,
+    prepared: str = "",
 ) -> list[list[Any]]:
     """Return every row of ``sql`` (or only the ``first``) as one instance per model."""
-    return instances(models, all_rows(sql, params, first=first))
+    return instances(models, all_rows(sql, params, first=first, prepared=prepared))
 
 
-def all_rows(sql: str, params: Sequence[Any], *, first: bool = False) -> Sequence[Sequence[Any]]:
-    """Return the rows of ``sql`` (or only the ``first``) as the database gives them."""
+def all_rows(
+    sql: str, params: Sequence[Any], *, first: bool = False, prepared: str = ""
+) -> Sequence[Sequence[Any]]:
+    """Return the rows of ``sql`` (or only the ``first``) as the database gives them.
+
+    With ``prepared`` (a name prefix) PostgreSQL plans ``sql`` once per connection
+    (``core.prepared``): only for a statement whose best plan does not change as its
+    tables grow, such as a lookup by a unique key.
+    """
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(execute_sql(cursor, prepared, sql) if prepared else sql, params)
         return cursor.fetchmany(1) if first else cursor.fetchall()
 
 

@@ -68,12 +68,14 @@ def _written_at_once(
     waits for a concurrent cast of the same member, so a ``DELETE`` in it would miss the
     stars that cast commits meanwhile. ``ON CONFLICT`` sees them, and updates them.
     """
-    pairs = ", ".join(["(%s, %s)"] * len(rated))
+    # Typed: prepared, a VALUES list outside an INSERT would be text.
+    pairs = ", ".join(["(%s::bigint, %s::smallint)"] * len(rated))
     stars = _stars_upsert(f"SELECT id, v.* FROM saved, (VALUES {pairs}) v")
     ((ballot,),) = all_of(
         (Ballot,),
         f"WITH saved AS ({ballot_sql}), rated AS ({stars}) SELECT {columns(Ballot)} FROM saved",
         [*ballot_params, *(value for item in rated.items() for value in item)],
+        prepared="crowdvote_ballot_write",
     )
     return ballot, ballot.cast_at == ballot.updated_at
 

@@ -82,12 +82,13 @@ class BallotTarget:
 def ballot_target(pk: int, user: User) -> BallotTarget | None:
     """Return the decision ``pk`` as ``user``'s ballot on it needs it, or None if unknown.
 
-    One hand-written statement (``core.rows``): a ballot storm loads one per ballot, and
-    each statement saved is a round trip and its Python. Its first row is the decision with
-    its community and the membership, each further row a choice: a join would repeat the
-    decision's columns on every choice's row, and each timestamp read costs Python.
+    One hand-written statement (``core.rows``), prepared on PostgreSQL: a ballot storm
+    loads one per ballot, and each statement saved is a round trip and its Python. Its first
+    row is the decision with its community and the membership, each further row a choice: a
+    join would repeat the decision's columns on every choice's row, and each timestamp read
+    costs Python.
     """
-    rows = all_rows(_ballot_target_sql(), [user.pk, pk, pk])
+    rows = all_rows(_ballot_target_sql(), [user.pk, pk, pk], prepared="crowdvote_ballot_target")
     if not rows or rows[0][0] != 0:
         return None
     head = 1 + width(Decision) + width(Community) + width(Membership)

@@ -8,8 +8,11 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from accounts.services.tokens import token_authenticate, token_issue
 from calc.models import Change
 from core.prepared import execute_sql
+from democracy.models import Ballot
+from democracy.selectors import ballot_target
 from democracy.services.ballots import StarsSpec, ballot_cast
 from tests.concurrency import require_postgres
 from tests.factories import DecisionFactory, MembershipFactory
@@ -114,3 +117,42 @@ def test_turned_off_a_cast_sends_its_log_as_written(settings) -> None:  # type: 
     assert "FOR KEY SHARE" in log
     assert log.endswith("; COMMIT")
     assert Change.objects.filter(decision=decision, kind="BALLOT", member_id=member.pk).count() == 1
+
+
+def test_elsewhere_than_postgresql_the_statement_is_sent_as_written() -> None:
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL prepares it")
+    sql = _fresh_sql()
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        assert execute_sql(cursor, "crowdvote_test", sql) == sql
+    assert captured.captured_queries == []
+
+
+def test_a_cast_reads_its_token_and_decision_and_writes_its_ballot_by_name() -> None:
+    """A ballot storm runs these once per ballot; planned each time, they cost PostgreSQL
+    more than running them."""
+    require_postgres()
+    decision = DecisionFactory(choices=["Park", "Road"])
+    member = MembershipFactory(community=decision.community)
+    _, raw = token_issue(user=member.user)
+    choices = {choice.title: choice.pk for choice in decision.choices.all()}
+
+    def cast(park: int, road: int) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            token = token_authenticate(raw)
+            assert token is not None
+            target = ballot_target(decision.pk, token.user)
+            assert target is not None
+            assert target.membership == member
+            stars = [StarsSpec(choices["Park"], park), StarsSpec(choices["Road"], road)]
+            ballot_cast(user=token.user, decision=target.decision, stars=stars)
+        return [query["sql"] for query in captured.captured_queries]
+
+    cast(5, 1)
+    sent = cast(2, 4)
+
+    for name in ("crowdvote_token_", "crowdvote_ballot_target_", "crowdvote_ballot_write_"):
+        assert any(sql.startswith(f"EXECUTE {name}") for sql in sent), name
+    assert not any(sql.startswith("PREPARE") for sql in sent)  # once per connection
+    stored = Ballot.objects.get(decision=decision, membership=member)
+    assert dict(stored.stars.values_list("choice__title", "stars")) == {"Park": 2, "Road": 4}

@@ -90,7 +90,7 @@ def token_issue_for_usernames(
 def token_authenticate(raw: str) -> ApiToken | None:
     """Return the active token of an active user matching ``raw``, with the user, or None.
 
-    Hand-written SQL (``core.rows``): every API request runs it.
+    Hand-written SQL (``core.rows``), prepared on PostgreSQL: every API request runs it.
     """
     found = first_of(
         (ApiToken, User),
@@ -98,6 +98,7 @@ def token_authenticate(raw: str) -> ApiToken | None:
         f"JOIN {table(User)} u ON u.id = t.user_id "
         "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
         [hash_secret(raw), True],
+        prepared="crowdvote_token",
     )
     if not found:
         return None
