@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 import calc.services
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, Change
 from calc.queue import request_recalculation
 from calc.services import decision_calculate
 from democracy.models import DecisionStatus
@@ -87,3 +87,26 @@ def test_prune_removes_old_absorbed_calculations(monkeypatch):
 
     assert "Deleted 1 calculation(s)" in run("prune_calculations")
     assert list(Calculation.objects.values_list("pk", flat=True)) == [latest.pk]
+
+
+def test_prune_deletes_old_logged_changes_only_where_the_latest_result_counts_them():
+    decision = BallotFactory(stars={"Yes": 5}).decision
+    [done] = decision_calculate(decision.pk)
+    counted = set(Change.objects.filter(decision=decision).values_list("pk", flat=True))
+    assert counted
+    assert done.generation is not None
+    ahead = Change.objects.create(decision=decision, generation=done.generation + 1, kind="WHOLE")
+    waiting = Change.objects.create(decision=decision, kind="WHOLE")
+    Change.objects.update(created_at=timezone.now() - timedelta(days=40))
+    recent = Change.objects.create(decision=decision, generation=done.generation, kind="WHOLE")
+
+    said = run("prune_calculations", "--dry-run")
+    assert f"Would delete 0 calculation(s) older than 30 days, and {len(counted)} logged" in said
+    assert Change.objects.filter(pk__in=counted).count() == len(counted)
+    said = run("prune_calculations")
+    assert f"and {len(counted)} logged change(s)" in said
+
+    assert set(Change.objects.values_list("pk", flat=True)) == {ahead.pk, waiting.pk, recent.pk}
+    [again] = decision_calculate(decision.pk)  # what the log lost is read whole
+    assert again.status == CalculationStatus.COMPLETED
+    assert again.results["participation"]["directBallots"] == 1
