@@ -67,7 +67,7 @@ class ServerProcess:
     env: dict[str, str]
     workdir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # of ``processes``
+    worker_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)  # of the above
 
     def manage(self, *args: str, timeout: float = 120) -> str:
         """Run a management command to completion in this environment; return its stdout."""
@@ -120,8 +120,8 @@ class ServerProcess:
     def start_worker(self, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
         """Start ``runworker calc`` with extra environment (e.g. ``CALC_DEBOUNCE_MS``)."""
         self.spawn([sys.executable, "manage.py", "runworker", "calc"], name, env)
-        self.workers.append(self.processes[-1])
-        return self.workers[-1]
+        self.worker_processes.append(self.processes[-1])
+        return self.worker_processes[-1]
 
     def tokens(self, *names: str) -> dict[str, str]:
         """Return a fresh bearer token per username, creating users as needed."""

@@ -214,7 +214,7 @@ def throughput_run(
         # Workers start in the background: casting waits for their first result, so neither
         # their start-up nor a late first calculation is timed.
         _settle(running, decision, 0)
-        worker_pids = [process.pid for process in running.server.workers]
+        worker_pids = [process.pid for process in running.server.worker_processes]
         server_pids = [p.pid for p in running.server.processes if p.pid not in worker_pids]
         # Closed and joined rather than terminated: terminate() SIGTERMs the workers, and
         # under coverage's SIGTERM handler an idle worker could hang the join for ever.
