@@ -24,7 +24,7 @@ from django.urls import re_path  # noqa: E402
 
 from calc.worker import CalcChannelRouter  # noqa: E402
 from crowdvote.close_reasons import daphne_send_close_reasons  # noqa: E402
-from crowdvote.daphne_http import daphne_raw_bodies  # noqa: E402
+from crowdvote.daphne_http import daphne_http_trimmed  # noqa: E402
 from crowdvote.daphne_memory import daphne_lean_connections  # noqa: E402
 from crowdvote.socket_session import SocketSessionMiddleware  # noqa: E402
 from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
@@ -32,7 +32,7 @@ from schema.consumers import GraphQLSubscriptionConsumer  # noqa: E402
 # Served by daphne (`serve`, or `daphne crowdvote.asgi:application`): send close reasons.
 daphne_send_close_reasons()
 daphne_lean_connections()  # after the above: its protocol keeps the close reasons
-daphne_raw_bodies()
+daphne_http_trimmed()
 
 application = ProtocolTypeRouter(
     {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 from typing import Any
 
 from daphne.http_protocol import HTTPFactory
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory
+from twisted.internet.address import IPv4Address
 from twisted.web.http import HTTPChannel
 
 import crowdvote.asgi  # noqa: F401 - applies the changes to daphne, as serving does
@@ -113,3 +115,25 @@ def test_daphne_http_requests_leave_form_bodies_to_django() -> None:
     assert protocol.requestFactory is RawBodyRequest
     assert request._parsePOSTFormSubmission is False
     assert connected == [request]  # still daphne's request, registered with its server
+
+
+def test_daphne_writes_no_twisted_access_line_per_request() -> None:
+    """Twisted formats one per request into a log daphne discards; daphne's own access log
+    (``--access-log``) is written apart from it."""
+    factory = HTTPFactory(SimpleNamespace())
+    factory.startFactory()
+    written = io.StringIO()
+    factory._logFile = written  # where Twisted would write it
+    request = SimpleNamespace(
+        method=b"POST",
+        uri=b"/graphql",
+        clientproto=b"HTTP/1.1",
+        code=200,
+        sentLength=42,
+        getClientAddress=lambda: IPv4Address("TCP", "127.0.0.1", 50000),
+        getHeader=lambda name: None,
+    )
+
+    factory.log(request)
+
+    assert written.getvalue() == ""
