@@ -238,9 +238,10 @@ def _log_and_queue(
     now: datetime,
     *,
     required: list[int] | None,
+    newest: bool,
     commit: bool,
 ) -> Queued:
-    """Log and queue in one message, then read the newest calculations; PostgreSQL only.
+    """Log and queue in one message, then maybe read the newest calculations; PostgreSQL.
 
     Sent one by one, each statement waited, with the decisions' rows share-locked, for this
     thread to read the last answer and send the next; in one message PostgreSQL runs them
@@ -251,11 +252,12 @@ def _log_and_queue(
     """
     logged = [*_logged(change, now), *([] if required is None else [required])]
     with connection.cursor() as cursor:
-        message = _message(cursor, where, required=required is not None, commit=commit)
+        message = _message(
+            cursor, where, required=required is not None, newest=newest, commit=commit
+        )
+        queued = [*params, *logged, *_queue_params(trigger, now), *params]
         try:
-            cursor.execute(
-                message, [*params, *logged, *_queue_params(trigger, now), *params, *params]
-            )
+            cursor.execute(message, [*queued, *params] if newest else queued)
         except IntegrityError as error:
             if required is not None and _not_logged(error):
                 raise NotLogged(required) from error
@@ -263,16 +265,19 @@ def _log_and_queue(
         ids = sorted(pk for (pk,) in cursor.fetchall())
         cursor.nextset()
         created = [calc for (calc,) in instances((Calculation,), cursor.fetchall())]
+        if not newest:
+            return ids, {}, created
         cursor.nextset()
-        newest = _newest(cursor.fetchall())
-    return ids, newest, created
+        return ids, _newest(cursor.fetchall()), created
 
 
 LOG_STATEMENT = "crowdvote_log"
 
 
-def _message(cursor: CursorWrapper, where: str, *, required: bool, commit: bool) -> str:
-    """Return the last message: the log, the queue, the newest read and maybe the COMMIT.
+def _message(
+    cursor: CursorWrapper, where: str, *, required: bool, newest: bool, commit: bool
+) -> str:
+    """Return the last message: the log, the queue, maybe the newest read and the COMMIT.
 
     The log and the queue are prepared (``core.prepared``): planned afresh each time, they
     were a fifth of the time a change held its decision's row. The newest read is planned
@@ -282,17 +287,26 @@ def _message(cursor: CursorWrapper, where: str, *, required: bool, commit: bool)
     statements = [
         execute_sql(cursor, LOG_STATEMENT, _shared_log_sql(where, required=required)),
         execute_sql(cursor, "crowdvote_queue", _queue_sql(where)),
-        _newest_sql(where),
+        *([_newest_sql(where)] if newest else []),
         *(["COMMIT"] if commit else []),
     ]
     return "; ".join(statements)
 
 
 def _log_then_queue(
-    where: str, params: Params, change: ChangeKey, trigger: str, now: datetime
+    where: str,
+    params: Params,
+    change: ChangeKey,
+    trigger: str,
+    now: datetime,
+    *,
+    required: list[int] | None,
+    newest: bool,
 ) -> Queued:
-    """Log, queue and read the newest calculations statement by statement (SQLite)."""
+    """Log, queue and maybe read the newest calculations statement by statement (SQLite)."""
     ids = _log(where, params, change, now)
+    if required is not None and ids != required:
+        raise NotLogged(required)
     if not ids:
         return [], {}, []
     where = f"id IN ({', '.join(['%s'] * len(ids))})"
@@ -302,7 +316,7 @@ def _log_then_queue(
             (Calculation,), _queue_sql(where), [*_queue_params(trigger, now), *ids]
         )
     ]
-    return ids, _newest(all_rows(_newest_sql(where), ids)), created
+    return ids, _newest(all_rows(_newest_sql(where), ids)) if newest else {}, created
 
 
 def commits_with_log() -> bool:
@@ -342,6 +356,7 @@ def request_recalculation(
     actor: str = "-",
     decision_ids: Iterable[int] | None = None,
     open_only: bool = False,
+    newest: bool = True,
     commit: bool = False,
 ) -> list[Calculation]:
     """Ask for a recalculation of the community's open decisions, or of ``decision_ids``.
@@ -349,26 +364,28 @@ def request_recalculation(
     Runs in the caller's transaction: appends ``change`` (the rows that changed; by
     default, read the decision whole) to each decision's log and makes sure a calculation
     is QUEUED (bursts coalesce into one pending calculation). Returns the newest calculation
-    of each decision: the QUEUED one, or one that started since and will include this.
+    of each decision: the QUEUED one, or one that started since and will include this;
+    nothing without ``newest`` (a caller that shows none spares their read).
 
-    With ``open_only`` a named decision that is not open (closed meanwhile, past its
-    closing time) takes no change: the log's lock is also the caller's check (a ballot).
-    SQLite leaves it out of the answer; PostgreSQL raises ``NotLogged``, its transaction
-    void. ``commit`` says this is the last write of a transaction the caller owns: on
-    PostgreSQL it commits in the log's message.
+    With ``open_only`` every named decision must be open (not closed meanwhile, nor past
+    its closing time), or ``NotLogged`` is raised and the transaction is void: the log's
+    lock is also the caller's check (a ballot). ``commit`` says this is the last write of a
+    transaction the caller owns: on PostgreSQL it commits in the log's message.
     """
     now = timezone.now()  # the change's and the calculation's: it counts those since
     where, params, wanted = _selected(community_id, decision_ids, open_only, now)
     if decision_ids is not None and not wanted:
         return []
+    required = wanted if open_only and decision_ids is not None else None
     with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
         if commits_with_log():
-            required = wanted if open_only else None
-            ids, newest, created = _log_and_queue(
-                where, params, change, trigger, now, required=required, commit=commit
+            ids, read, created = _log_and_queue(
+                where, params, change, trigger, now, required=required, newest=newest, commit=commit
             )
         else:
-            ids, newest, created = _log_then_queue(where, params, change, trigger, now)
+            ids, read, created = _log_then_queue(
+                where, params, change, trigger, now, required=required, newest=newest
+            )
     for calc in created:
         log_event(
             Event.CALC_QUEUED,
@@ -379,4 +396,4 @@ def request_recalculation(
         new_ids = [calc.decision_id for calc in created]
         transaction.on_commit(lambda: wake(new_ids), robust=True)
         transaction.on_commit(lambda: _broadcast_all(created), robust=True)
-    return [newest[pk] for pk in ids]
+    return [read[pk] for pk in ids] if newest else []

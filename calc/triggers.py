@@ -29,7 +29,7 @@ from democracy.models import (
     Membership,
 )
 from democracy.pseudonyms import display_name
-from democracy.services.ballots import decision_not_open, decision_require_open
+from democracy.services.ballots import decision_not_open
 
 BALLOT_CAST = "Ballot cast"
 BALLOT_RETRACTED = "Ballot retracted"
@@ -50,6 +50,11 @@ def calculations_requested(reactions: Mapping[object, object]) -> list[Calculati
     )
 
 
+def recalculation_requested(reactions: Mapping[object, object]) -> bool:
+    """Return whether ``ballot_saved`` asked for the recalculation (it answered)."""
+    return ballot_saved in reactions
+
+
 def _deleted_directly(origin: object, model: type[Model]) -> bool:
     """Return whether a deletion was asked for on ``model`` itself, not cascaded."""
     return isinstance(origin, model) or (isinstance(origin, QuerySet) and origin.model is model)
@@ -67,10 +72,12 @@ def ballot_saved(
     sender: type[Ballot],
     instance: Ballot,
     open_only: bool = False,
+    answers_wanted: bool = True,
     commit: bool = False,
     **kwargs: Any,
 ) -> list[Calculation]:
-    """Ask for the decision's recalculation; return its queued calculation (for the API).
+    """Ask for the decision's recalculation; return its queued calculation (for the API),
+    unless ``answers_wanted`` is false (nobody reads it: none is read).
 
     ``open_only`` (a cast): only an open decision takes the change, so the log share-locks
     its row and checks it in one statement, and a ballot on a decision closed meanwhile is
@@ -78,22 +85,20 @@ def ballot_saved(
     ``commit``: the cast owns its transaction and writes nothing after this.
     """
     try:
-        queued = request_recalculation(
+        return request_recalculation(
             community_id=instance.membership.community_id,
             actor=display_name(instance.membership),
             decision_ids=[instance.decision_id],
             trigger=BALLOT_CAST,
             change=_ballot(instance),
             open_only=open_only,
+            newest=answers_wanted,
             commit=commit,
         )
     except NotLogged:
         # Open when the cast began, so a close (or its closing time) came first; the
         # transaction is void, nothing more can be read in it.
         raise decision_not_open("closed") from None
-    if open_only and not queued:
-        decision_require_open(instance.decision, fresh=True)
-    return queued
 
 
 def ballot_deleted(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from calc.models import Calculation
 from democracy import models
@@ -25,9 +26,24 @@ MESSAGE = "What happened, to show as is (e.g. a toast); null when the mutation f
 RECALCULATING = "Results are being recalculated…"
 
 
-def confirmation(headline: str, calculations: list[Calculation]) -> str:
+def confirmation(headline: str, calculations: list[Calculation] | bool) -> str:
     """Return ``headline``, and that results are being recalculated when they are."""
     return f"{headline} {RECALCULATING}" if calculations else headline
+
+
+def asks_for(info: strawberry.Info[Any, None], name: str) -> bool:
+    """Return whether the client selected the field ``name`` of the current field's type,
+    directly or in a fragment (whatever its directives: selected may mean wanted)."""
+    return any(_among(field.selections, name) for field in info.selected_fields)
+
+
+def _among(selections: list[Selection], name: str) -> bool:
+    return any(
+        selection.name == name
+        if isinstance(selection, SelectedField)
+        else _among(selection.selections, name)
+        for selection in selections
+    )
 
 
 def _calculations() -> Any:

@@ -107,9 +107,11 @@ def ballot_cast_reacted(
     stars: Sequence[StarsSpec],
     tags: Iterable[str] = (),
     comment: str = "",
+    answers_wanted: bool = True,
 ) -> Cast:
     """Cast or replace the ballot of ``target``'s voter; return it with its save signal's
-    answers (``selectors.ballot_target`` loads the target in one statement).
+    answers (``selectors.ballot_target`` loads the target in one statement). Without
+    ``answers_wanted`` the receivers are told nobody reads them, to spare their work.
 
     Everything is checked before anything is written. The decision's row is locked only at
     the end, in key-share mode, when the save signal asks for the recalculation (or by
@@ -159,6 +161,7 @@ def ballot_cast_reacted(
             raw=False,
             using=ballot._state.db,
             open_only=True,
+            answers_wanted=answers_wanted,
             commit=owned,
         )
         if not answers:
@@ -168,13 +171,6 @@ def ballot_cast_reacted(
     line = f"Vote {'cast' if created else 'replaced'} on decision '{decision.title}'"
     transaction.on_commit(lambda: log_event(Event.VOTE_CAST, actor, line), robust=True)
     return Cast(ballot, created, dict(answers))
-
-
-def decision_require_open(decision: Decision, *, fresh: bool = False) -> None:
-    """Raise ``DECISION_NOT_OPEN`` unless ``decision`` is open (``fresh``: as stored now)."""
-    if fresh:
-        decision.status, decision.closes_at = _status_of(decision)
-    _require_open(decision)
 
 
 def _status_of(decision: Decision) -> tuple[str, datetime]:

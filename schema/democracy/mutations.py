@@ -8,7 +8,7 @@ import strawberry_django
 from accounts.models import User
 from calc.queue import commits_with_log
 from calc.results import calculations_queued as queued
-from calc.triggers import calculations_requested
+from calc.triggers import calculations_requested, recalculation_requested
 from democracy import models, selectors
 from democracy.models import DecisionStatus, Role, TieBreakPolicy
 from democracy.services import ballots, communities, decisions, followings, memberships
@@ -34,6 +34,7 @@ from schema.payloads import (
     FollowingPayload,
     MembershipPayload,
     OkPayload,
+    asks_for,
     confirmation,
 )
 from schema.permissions import IsSignedIn
@@ -281,11 +282,14 @@ class DemocracyMutation:
             )
             for s in input.stars
         ]
+        # A storm's clients mostly read only the errors: then no calculation is read.
+        wanted = asks_for(info, "calculations")
         cast = ballots.ballot_cast_reacted(
             target=target,
             stars=stars,
             tags=input.tags or [],
             comment=input.comment or "",
+            answers_wanted=wanted,
         )
         # The queued calculation as the request left it, not read again under the lock.
         calculations = calculations_requested(cast.reactions)
@@ -294,7 +298,7 @@ class DemocracyMutation:
                 cast.ballot, target.choices, {s.choice_id: s.stars for s in stars}
             ),
             calculations=calculations,
-            message=confirmation(VOTE_RECORDED, calculations),
+            message=confirmation(VOTE_RECORDED, recalculation_requested(cast.reactions)),
         )
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
