@@ -167,7 +167,12 @@ def _queue_sql(where: str) -> str:
     """Give each decision ``where`` selects a QUEUED calculation, unless it has one.
 
     Nothing is updated when one is waiting: a row every change counted into would be a
-    row every change waits for. Returns the calculations it created.
+    row every change waits for. Nor is an insert attempted (``NOT EXISTS``): PostgreSQL
+    checks the row's every constraint before the conflict stops it, and in a storm every
+    change finds one waiting. A QUEUED one this statement's snapshot sees but a worker has
+    just started is no loss: its stamp waits for this change's lock on the decision, so it
+    counts the change. ``ON CONFLICT`` still guards against two changes inserting at once.
+    Returns the calculations it created.
     """
     table = _quoted(Calculation)
     names = ", ".join(connection.ops.quote_name(field.column) for field in _INSERTED)
@@ -175,7 +180,8 @@ def _queue_sql(where: str) -> str:
     # The index's own condition, word for word: SQLite infers a partial index only so.
     return (
         f"INSERT INTO {table} (decision_id, {names}) SELECT id, {values} "
-        f"FROM {_quoted(Decision)} WHERE {where} "
+        f"FROM {_quoted(Decision)} WHERE {where} AND NOT EXISTS (SELECT 1 FROM {table} q "
+        f"WHERE q.decision_id = {_quoted(Decision)}.id AND q.status = '{QUEUED}') "
         f"ON CONFLICT (decision_id) WHERE status = '{QUEUED}' DO NOTHING "
         f"RETURNING {columns(Calculation)}"
     )

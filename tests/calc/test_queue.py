@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -12,7 +13,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calc.models import Calculation, CalculationStatus, Change
-from calc.queue import CALC_CHANNEL, LOG_STATEMENT, WAKE, NotLogged, request_recalculation
+from calc.queue import (
+    CALC_CHANNEL,
+    LOG_STATEMENT,
+    WAKE,
+    NotLogged,
+    _queue_params,
+    _queue_sql,
+    request_recalculation,
+)
 from calc.triggers import ballot_saved
 from democracy.models import Ballot, Decision, Membership
 from democracy.selectors import BallotTarget, ballot_target
@@ -156,6 +165,25 @@ def test_a_decision_past_its_close_takes_no_change_from_a_cast(decision):
         cast()
     assert Calculation.objects.get(pk=queued.pk).change_count == 1
     assert logged(decision) == 1
+
+
+@pytest.mark.django_db
+def test_a_change_finding_a_calculation_waiting_attempts_no_insert(decision):
+    """In a storm every ballot finds a QUEUED calculation waiting. An insert that only the
+    conflict stops costs PostgreSQL the row's every constraint first: none is attempted."""
+    require_postgres()
+    [queued] = ask(decision)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {_queue_sql('id = %s')}",
+            [*_queue_params("test", timezone.now()), decision.pk],
+        )
+        (found,) = cursor.fetchone()
+    [plan] = json.loads(found) if isinstance(found, str) else found
+    insert = plan["Plan"]
+    assert insert["Operation"] == "Insert"
+    assert (insert["Tuples Inserted"], insert["Conflicting Tuples"]) == (0, 0)
+    assert Calculation.objects.filter(decision=decision).get().pk == queued.pk
 
 
 def _target(decision: Decision, member: Membership) -> BallotTarget:
