@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from itertools import repeat
 from operator import itemgetter, ne
 from typing import TYPE_CHECKING, Any
@@ -282,34 +283,52 @@ def snapshot_unpack(
 
 def snapshot_store(calculation: Calculation, packed: Packed) -> StoredSnapshot:
     """Store ``packed`` as the whole snapshot of ``calculation`` (saved already)."""
-    stored, _ = StoredSnapshot.objects.update_or_create(
-        calculation=calculation,
-        defaults={
-            "canonical": packed.canonical,
-            "columns": packed.columns,
-            "previous": None,
-            "delta": b"",
-            "depth": 0,
-        },
+    return _stored(
+        StoredSnapshot(calculation=calculation, canonical=packed.canonical, columns=packed.columns)
     )
-    return stored
 
 
 def snapshot_store_changes(
     calculation: Calculation, previous: StoredSnapshot, changes: list[Change]
 ) -> StoredSnapshot:
     """Store the snapshot of ``calculation`` as ``changes`` to ``previous`` (in id order)."""
-    stored, _ = StoredSnapshot.objects.update_or_create(
-        calculation=calculation,
-        defaults={
-            "canonical": b"",
-            "columns": b"",
-            "previous": previous,
-            "delta": changes_pack(changes),
-            "depth": previous.depth + 1,
-        },
+    return _stored(
+        StoredSnapshot(
+            calculation=calculation,
+            previous=previous,
+            delta=changes_pack(changes),
+            depth=previous.depth + 1,
+        )
     )
-    return stored
+
+
+def _stored(snapshot: StoredSnapshot) -> StoredSnapshot:
+    """Write ``snapshot``, replacing the one its calculation has, in one statement (the
+    ORM's ``update_or_create`` took six, savepoints included, every calculation)."""
+    fields = StoredSnapshot._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _stored_sql(),
+            [
+                field.get_db_prep_save(getattr(snapshot, field.attname), connection)
+                for field in fields
+            ],
+        )
+    snapshot._state.adding, snapshot._state.db = False, connection.alias
+    return snapshot
+
+
+@cache
+def _stored_sql() -> str:
+    quote = connection.ops.quote_name
+    meta = StoredSnapshot._meta
+    names = [quote(field.column) for field in meta.concrete_fields]
+    key = quote(meta.pk.column)
+    updated = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(names)}) "
+        f"VALUES ({', '.join(['%s'] * len(names))}) ON CONFLICT ({key}) DO UPDATE SET {updated}"
+    )
 
 
 def snapshot_rebuilt(stored: StoredSnapshot) -> DecisionColumns:

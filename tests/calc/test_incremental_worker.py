@@ -16,12 +16,14 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import RestrictedError
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import calc.kept
 import calc.services
 from calc.calculation_input import input_read
 from calc.calculation_rows import generation_stamped
+from calc.delta_read import delta_read
 from calc.engine.incremental import build_state, prepare_input
 from calc.kept import Kept, kept_states
 from calc.models import Calculation, Change, StoredSnapshot
@@ -179,6 +181,33 @@ def test_a_ballot_is_read_as_one_change_and_stored_as_it(settings) -> None:
     assert (stored.previous_id, stored.depth, bytes(stored.canonical)) == (first.pk, 1, b"")
     whole_size = len(StoredSnapshot.objects.get(pk=first.pk).columns)
     assert len(stored.delta) < whole_size / 4
+
+
+def test_a_storms_ballots_are_read_back_in_four_statements(settings) -> None:
+    """The decision (with the kept calculation's check), its choices, the log, and the
+    ballots with their stars: however many ballots, and written by hand."""
+    settings.CALC_DEBOUNCE_MS = 0
+    rng = random.Random(11)
+    decision = DecisionFactory(choices=["Park", "Road"])
+    people = community_with(decision, 9, rng)
+    calculate(decision)
+    kept = kept_states.take(decision.pk)
+    assert kept is not None
+    for member in people[:5]:
+        cast(decision, member, rng)
+    generation_stamped(decision.pk)
+    with CaptureQueriesContext(connection) as captured:
+        delta = delta_read(
+            decision.pk,
+            kept.state.columns,
+            kept.generation,
+            (kept.snapshot.calculation_id, kept.state.content_hash),
+        )
+    assert delta is not None
+    assert {type(change).__name__ for change in delta.changes} == {"BallotCast"}
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert len(reads) == 4, reads
+    assert not any(" AS " in sql for sql in reads)  # the ORM aliases every column it reads
 
 
 def test_a_worker_that_kept_nothing_restores_the_last_snapshot_and_replays(settings) -> None:

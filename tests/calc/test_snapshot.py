@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from calc.calculation_rows import generation_stamped
 from calc.engine import (
@@ -20,7 +22,15 @@ from calc.engine import (
     decision_from_columns,
     decision_to_json,
 )
-from calc.snapshot import snapshot_pack, snapshot_read, snapshot_unpack
+from calc.models import Calculation, CalculationStatus, StoredSnapshot
+from calc.snapshot import (
+    snapshot_load,
+    snapshot_pack,
+    snapshot_read,
+    snapshot_store,
+    snapshot_store_changes,
+    snapshot_unpack,
+)
 from democracy.models import Ballot, BallotStar, Choice, Decision, DecisionStatus, Membership
 from democracy.models import Following as FollowingRow
 from democracy.models import Role as MemberRole
@@ -188,3 +198,23 @@ def test_stored_arrays_keep_extreme_values_and_any_strings():
     assert decision_to_json(again) == decision_to_json(frozen)
     assert again.follow_order.tolist() == [-(2**40), 2**62]
     assert again.member_ids == frozen.member_ids
+
+
+def test_a_snapshot_stored_again_replaces_the_first_in_one_statement(scene):
+    decision = scene[0]
+    first, second = (
+        Calculation.objects.create(decision=decision, status=CalculationStatus.COMPLETED)
+        for _ in range(2)
+    )
+    packed = snapshot_pack(snapshot_read(decision.pk).frozen)
+    base = snapshot_store(first, packed)
+    snapshot_store(second, packed)
+    with CaptureQueriesContext(connection) as captured:
+        stored = snapshot_store_changes(second, base, [])
+    assert len(captured.captured_queries) == 1
+    again = StoredSnapshot.objects.get(pk=second.pk)
+    assert (again.previous_id, again.depth, bytes(again.columns)) == (first.pk, 1, b"")
+    assert (stored.pk, stored.previous_id, stored.depth) == (second.pk, first.pk, 1)
+    assert snapshot_load(second.pk).member_ids == snapshot_load(first.pk).member_ids
+    whole = StoredSnapshot.objects.get(pk=first.pk)
+    assert (bytes(whole.canonical), whole.depth) == (packed.canonical, 0)
