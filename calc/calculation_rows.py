@@ -5,6 +5,10 @@ runs while it holds the row exclusively (and each pause of its thread between th
 them all back. So a calculation starts without the row's lock, stamps the changes waiting
 and completes with one statement per change under it, written by hand like the ballots'
 own (``calc.queue``).
+
+Between its stages it asks whether its lease is still live and moves its status on, and its
+loop asks whether the decision is due again: through the ORM, building these small
+statements took more of the worker's time than the database took to run them.
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ from datetime import datetime
 from functools import cache
 
 from django.db import connection, transaction
-from django.db.models import Field
+from django.db.models import Field, Model
 
 from calc.models import Calculation, CalculationStatus, Change
 from core.prepared import execute_sql
-from core.rows import all_of, columns, first_of, table
-from democracy.models import Decision
+from core.rows import all_of, all_rows, columns, first_of, table
+from democracy.models import Decision, DecisionStatus
 
 QUEUED = CalculationStatus.QUEUED.value
+# Decisions whose changes are calculated (a draft takes none).
+LIVE = (DecisionStatus.OPEN.value, DecisionStatus.CLOSED.value)
 
 
-def _prepared(name: str, value: datetime | None) -> object:
-    field = Calculation._meta.get_field(name)
+def _prepared(name: str, value: datetime | None, model: type[Model] = Calculation) -> object:
+    field = model._meta.get_field(name)
     assert isinstance(field, Field)
     return field.get_db_prep_save(value, connection)
 
@@ -205,3 +211,110 @@ def queued_absorb(calculation: Calculation) -> Calculation | None:
         ],
     )
     return found[0][0] if found else None
+
+
+# The lease's condition: a lookup by primary key, so the statements that ask it are prepared.
+_LEASED = "id = %s AND calc_lease_owner = %s AND calc_lease_until >= %s"
+
+
+def lease_live(decision_id: int, owner: str, now: datetime) -> bool:
+    """Whether ``owner`` holds the decision's lease at ``now``."""
+    params = [decision_id, owner, _prepared("calc_lease_until", now, Decision)]
+    return bool(all_rows(_lease_live_sql(), params, prepared="crowdvote_lease_live"))
+
+
+@cache
+def _lease_live_sql() -> str:
+    return f"SELECT 1 FROM {table(Decision)} WHERE {_LEASED}"
+
+
+def status_leased(
+    calculation_id: int, status: str, decision_id: int, owner: str, now: datetime
+) -> bool:
+    """Set the calculation's status if ``owner`` holds the decision's lease at ``now``;
+    return whether it did."""
+    until = _prepared("calc_lease_until", now, Decision)
+    params = [status, calculation_id, decision_id, owner, until]
+    return bool(all_rows(_status_sql(), params, prepared="crowdvote_status_leased"))
+
+
+@cache
+def _status_sql() -> str:
+    return (
+        f"UPDATE {table(Calculation)} SET status = %s WHERE id = %s "
+        f"AND EXISTS (SELECT 1 FROM {table(Decision)} WHERE {_LEASED}) RETURNING id"
+    )
+
+
+def snapshot_ready(calculation: Calculation, owner: str, now: datetime) -> bool:
+    """Record ``calculation`` READY, with its generation and content hash, if ``owner``
+    holds the decision's lease at ``now``; return whether it did (and set its status)."""
+    params = [
+        calculation.generation,
+        calculation.content_hash,
+        CalculationStatus.READY.value,
+        calculation.pk,
+        calculation.decision_id,
+        owner,
+        _prepared("calc_lease_until", now, Decision),
+    ]
+    if not all_rows(_ready_sql(), params, prepared="crowdvote_snapshot_ready"):
+        return False
+    calculation.status = CalculationStatus.READY
+    return True
+
+
+@cache
+def _ready_sql() -> str:
+    return (
+        f"UPDATE {table(Calculation)} SET generation = %s, content_hash = %s, status = %s "
+        f"WHERE id = %s AND EXISTS (SELECT 1 FROM {table(Decision)} WHERE {_LEASED}) "
+        "RETURNING id"
+    )
+
+
+# Of a decision ``d``: no retry time after a failure is ahead.
+_RETRY_DUE = "(d.calc_retry_at IS NULL OR d.calc_retry_at <= %s)"
+
+
+def _waiting_sql() -> str:
+    """Of a decision ``d``: changes wait in its log for a calculation to stamp them."""
+    return (
+        f"EXISTS (SELECT 1 FROM {table(Change)} c "
+        "WHERE c.decision_id = d.id AND c.generation IS NULL)"
+    )
+
+
+def calculation_due(decision_id: int, now: datetime) -> bool:
+    """Whether the decision, live, needs a calculation at ``now``: a change waits in its log,
+    or a generation requested is not calculated yet and no retry time is ahead."""
+    params = [decision_id, *LIVE, _prepared("calc_retry_at", now, Decision)]
+    return bool(all_rows(_due_sql(), params, first=True))
+
+
+@cache
+def _due_sql() -> str:
+    # Planned each time, as the stamp is: the log's plan depends on how large it has grown.
+    return (
+        f"SELECT 1 FROM {table(Decision)} d WHERE d.id = %s AND d.status IN (%s, %s) AND "
+        f"({_waiting_sql()} OR (d.calc_requested_gen > d.calc_completed_gen AND {_RETRY_DUE}))"
+    )
+
+
+def decisions_due_at(now: datetime, retry_limit: int) -> list[int]:
+    """Return the live decisions needing a calculation whose lease is free at ``now``, in id
+    order: a change waits in the log, or a generation requested is not calculated yet, after
+    fewer than ``retry_limit`` failures in a row and with no retry time ahead."""
+    at = _prepared("calc_lease_until", now, Decision)
+    rows = all_rows(_decisions_due_sql(), [*LIVE, at, retry_limit, at])
+    return [pk for (pk,) in rows]
+
+
+@cache
+def _decisions_due_sql() -> str:
+    return (
+        f"SELECT d.id FROM {table(Decision)} d WHERE d.status IN (%s, %s) "
+        "AND (d.calc_lease_until IS NULL OR d.calc_lease_until < %s) "
+        f"AND ({_waiting_sql()} OR (d.calc_requested_gen > d.calc_completed_gen "
+        f"AND d.calc_failures < %s AND {_RETRY_DUE})) ORDER BY d.id"
+    )

@@ -23,21 +23,26 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from calc.broadcast import broadcast
 from calc.calculation_input import input_read
 from calc.calculation_rows import (
+    calculation_due,
     changes_waiting,
     decision_locked,
+    decisions_due_at,
     generation_completed,
     generation_stamped,
+    lease_live,
     queued_absorb,
     queued_start,
+    snapshot_ready,
+    status_leased,
 )
 from calc.kept import Kept, kept_states
-from calc.models import RUNNING, Calculation, CalculationStatus, Change
+from calc.models import RUNNING, Calculation, CalculationStatus
 from calc.result_json import result_to_json
 from calc.results import resolution_keep
 from calc.snapshot import collector_paused
@@ -45,8 +50,6 @@ from core.logs import Event, duration, log_event
 from democracy.models import Choice, Decision, DecisionStatus
 
 SYSTEM = "system"
-# Decisions whose changes are calculated (a draft takes none).
-LIVE = [DecisionStatus.OPEN, DecisionStatus.CLOSED]
 RETRY = "Retry after a failure"
 FOUND_WAITING = "Changes found waiting"
 logger = logging.getLogger(__name__)
@@ -77,20 +80,21 @@ class Lease:
             pk=self.decision_id, calc_lease_owner=self.owner, calc_lease_until__gte=now
         ).update(calc_lease_until=now + timedelta(seconds=settings.CALC_LEASE_SECONDS))
         if not renewed:
-            raise LeaseLost(f"lease on decision {self.decision_id} expired or was taken over")
+            raise self.lost()
 
     def check(self) -> None:
         """Raise ``LeaseLost`` unless the lease is still live.
 
-        What a calculation asks between its stages, while the heartbeat extends the lease: a
-        read, where a renewal would lock the decision's row that ballots queue for, and
-        commit, four times a calculation.
+        What a calculation asks before its completion, while the heartbeat extends the lease
+        (its stage changes ask it in their writes): a read, where a renewal would lock the
+        decision's row that ballots queue for, and commit.
         """
-        live = Decision.objects.filter(
-            pk=self.decision_id, calc_lease_owner=self.owner, calc_lease_until__gte=timezone.now()
-        ).exists()
-        if not live:
-            raise LeaseLost(f"lease on decision {self.decision_id} expired or was taken over")
+        if not lease_live(self.decision_id, self.owner, timezone.now()):
+            raise self.lost()
+
+    def lost(self) -> LeaseLost:
+        """The error to raise once the lease turned out expired or taken over."""
+        return LeaseLost(f"lease on decision {self.decision_id} expired or was taken over")
 
     def release(self) -> None:
         Decision.objects.filter(pk=self.decision_id, calc_lease_owner=self.owner).update(
@@ -160,23 +164,12 @@ def lease_claim(decision_id: int, owner: str) -> Lease | None:
     return Lease(decision_id, token) if claimed else None
 
 
-def _waiting() -> Exists:
-    """Changes in the decision's log that no calculation has stamped yet."""
-    return Exists(Change.objects.filter(decision_id=OuterRef("pk"), generation__isnull=True))
-
-
-def _pending(decision_id: int) -> bool:
-    return (
-        Decision.objects.filter(pk=decision_id, status__in=LIVE)
-        .filter(Q(calc_requested_gen__gt=F("calc_completed_gen")) | _waiting())
-        .exists()
-    )
-
-
 def _set_status(calculation: Calculation, status: CalculationStatus, lease: Lease) -> None:
-    lease.check()
+    # The lease's check rides in the write: one round trip where a check and a save took two.
+    now = timezone.now()
+    if not status_leased(calculation.pk, status.value, lease.decision_id, lease.owner, now):
+        raise lease.lost()
     calculation.status = status
-    calculation.save(update_fields=["status"])
     broadcast(calculation)
 
 
@@ -229,7 +222,7 @@ def _complete(
             if not lease.holds(decision):
                 # The fence: checked under the row lock every completion takes, so a worker
                 # whose lease ran out never stores a result, however late it wakes up.
-                raise LeaseLost(f"lease on decision {lease.decision_id} expired or was taken over")
+                raise lease.lost()
             if status == DecisionStatus.CLOSED:
                 _final_mark(calculation)
             keeper = kept_states.channel if status == DecisionStatus.OPEN else ""
@@ -302,10 +295,11 @@ def calculation_run(decision_id: int, lease: Lease) -> Calculation:
         elapsed = time.perf_counter() - started
         calculation.generation = read.generation
         calculation.content_hash = read.content_hash
-        calculation.status = CalculationStatus.READY
-        lease.check()
         with transaction.atomic():
-            calculation.save(update_fields=["generation", "content_hash", "status"])
+            # The lease is checked in the write, before the snapshot (the largest write) is
+            # stored; lost, the row and this copy stay CREATING, the stage its failure is in.
+            if not snapshot_ready(calculation, lease.owner, timezone.now()):
+                raise lease.lost()
             stored = read.store(calculation)
         broadcast(calculation)
         columns = read.columns
@@ -435,7 +429,7 @@ def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calcu
     done: list[Calculation] = []
     try:
         with lease_heartbeat(lease):
-            while _pending(decision_id) and not _waiting_for_retry(decision_id):
+            while calculation_due(decision_id, timezone.now()):
                 with collector_paused():
                     done.append(calculation_run(decision_id, lease))
     finally:
@@ -443,29 +437,9 @@ def decision_calculate(decision_id: int, owner: str | None = None) -> list[Calcu
     return done
 
 
-def _waiting_for_retry(decision_id: int) -> bool:
-    """Whether a failed decision waits for its retry: a new change ends the wait."""
-    return (
-        Decision.objects.filter(pk=decision_id, calc_retry_at__gt=timezone.now())
-        .exclude(_waiting())
-        .exists()
-    )
-
-
 def decisions_due() -> list[int]:
     """Return decisions that need a calculation nobody is running (the sweeper's list)."""
-    now = timezone.now()
-    retry = Q(
-        calc_requested_gen__gt=F("calc_completed_gen"),
-        calc_failures__lt=settings.CALC_RETRY_LIMIT,
-    ) & (Q(calc_retry_at__isnull=True) | Q(calc_retry_at__lte=now))
-    return list(
-        Decision.objects.filter(status__in=LIVE)
-        .filter(retry | _waiting())
-        .filter(_lease_free(now))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    return decisions_due_at(timezone.now(), settings.CALC_RETRY_LIMIT)
 
 
 def calculations_fail_stuck() -> int:

@@ -5,20 +5,23 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calc.calculation_rows import (
+    calculation_due,
+    decisions_due_at,
     generation_completed,
     generation_stamped,
     queued_absorb,
     queued_start,
 )
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
-from democracy.models import Decision
+from democracy.models import Decision, DecisionStatus
 from democracy.services.ballots import StarsSpec, ballot_cast
 from tests.calc.conftest import log_analyzed, rows_read_from_the_log
 from tests.concurrency import require_postgres
@@ -30,6 +33,21 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def decision() -> Decision:
     return DecisionFactory(choices=["Park", "Pool"])
+
+
+def calculated(decision: Decision, generation: int = 3, **fields: object) -> Decision:
+    """Leave ``decision`` with its log stamped and ``generation`` calculated, then ``fields``."""
+    Change.objects.filter(decision=decision).update(generation=generation)
+    stored = {"calc_requested_gen": generation, "calc_completed_gen": generation, **fields}
+    Decision.objects.filter(pk=decision.pk).update(**stored)
+    return decision
+
+
+def due(decision: Decision, now: datetime | None = None) -> bool:
+    with CaptureQueriesContext(connection) as captured:
+        answer = calculation_due(decision.pk, now or timezone.now())
+    assert len(captured.captured_queries) == 1
+    return answer
 
 
 def test_a_start_takes_the_queued_calculation_with_the_decisions_failure_count(decision):
@@ -175,3 +193,64 @@ def test_a_stamp_waits_for_a_change_in_flight_and_stamps_it(decision):
     assert generation == before + 1
     ballot = Change.objects.get(decision=decision, kind=ChangeKind.BALLOT, member_id=member.pk)
     assert ballot.generation == generation
+
+
+def test_a_decision_is_due_for_a_generation_requested_or_a_change_logged(decision):
+    calculated(decision)
+    assert not due(decision)
+
+    Decision.objects.filter(pk=decision.pk).update(calc_requested_gen=4)
+    assert due(decision)  # requested, not calculated yet
+
+    calculated(decision, 4)
+    Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
+    assert due(decision)  # logged, not stamped yet
+
+
+def test_a_failed_decision_waits_for_its_retry_time_unless_a_change_arrives(decision):
+    now = timezone.now()
+    retry_at = now + timedelta(seconds=30)
+    calculated(decision, calc_requested_gen=4, calc_failures=1, calc_retry_at=retry_at)
+    assert not due(decision, now)
+    assert due(decision, now + timedelta(seconds=30))  # its time has come
+
+    Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
+    assert due(decision, now)  # a new change ends the wait
+
+
+@pytest.mark.parametrize("status", [DecisionStatus.CLOSED, DecisionStatus.DRAFT])
+def test_a_closed_decision_is_still_calculated_and_a_draft_never(decision, status):
+    calculated(decision, status=status)
+    Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
+    assert due(decision) == (status == DecisionStatus.CLOSED)
+    calculated(decision, calc_requested_gen=4)
+    assert due(decision) == (status == DecisionStatus.CLOSED)
+
+
+def test_the_sweeper_lists_the_live_decisions_due_whose_lease_is_free():
+    now = timezone.now()
+    ahead, past = now + timedelta(seconds=30), now - timedelta(seconds=1)
+    behind = {"calc_requested_gen": 4}
+
+    def made(waiting: bool = False, **fields: object) -> int:
+        decision = calculated(DecisionFactory(), **fields)
+        if waiting:
+            Change.objects.create(decision=decision, kind=ChangeKind.WHOLE)
+        return decision.pk
+
+    listed = [
+        made(**behind),
+        made(waiting=True, calc_lease_owner="dead", calc_lease_until=past),
+        made(waiting=True, calc_failures=3),  # a new change retries past the limit
+        made(**behind, calc_failures=2, calc_retry_at=now),
+        made(waiting=True, status=DecisionStatus.CLOSED),
+    ]
+    made()  # nothing to do
+    made(waiting=True, calc_lease_owner="live", calc_lease_until=ahead)
+    made(**behind, calc_failures=3)
+    made(**behind, calc_failures=1, calc_retry_at=ahead)
+    made(waiting=True, status=DecisionStatus.DRAFT)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert decisions_due_at(now, 3) == sorted(listed)
+    assert len(captured.captured_queries) == 1

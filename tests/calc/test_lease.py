@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -11,12 +12,14 @@ from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import calc.calculation_input
 import calc.services
 from calc.calculation_rows import generation_stamped
-from calc.models import Calculation, CalculationStatus
+from calc.models import Calculation, CalculationStatus, StoredSnapshot
+from calc.queue import request_recalculation
 from calc.services import (
     LeaseLost,
     calculations_fail_stuck,
@@ -26,6 +29,7 @@ from calc.services import (
 )
 from democracy.models import Decision
 from democracy.services.ballots import StarsSpec, ballot_cast
+from tests.concurrency import require_postgres
 from tests.factories import BallotFactory, DecisionFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -270,3 +274,112 @@ def test_a_lease_check_refuses_a_lease_expired_or_taken_over(decision):
     with pytest.raises(LeaseLost):
         lease.check()
     assert fresh(decision).calc_lease_owner == "thief"  # a check writes nothing
+
+
+def sent_unprepared(captured: CaptureQueriesContext) -> list[str]:
+    """The statements captured, but for the ``PREPARE`` each connection sends once."""
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("PREPARE")]
+
+
+@pytest.mark.parametrize("lost", ["expired", "taken over"])
+def test_a_status_change_checks_the_lease_in_its_one_statement(decision, lost):
+    lease = lease_claim(decision.pk, "worker")
+    assert lease is not None
+    calculation = Calculation.objects.create(
+        decision=decision, status=CalculationStatus.READY, trigger="t", worker=lease.owner
+    )
+    with CaptureQueriesContext(connection) as captured:
+        calc.services._set_status(calculation, CalculationStatus.STAGING, lease)
+    assert len(sent_unprepared(captured)) == 1
+    assert Calculation.objects.get(pk=calculation.pk).status == CalculationStatus.STAGING
+
+    if lost == "expired":
+        until = timezone.now() - timedelta(seconds=1)
+        Decision.objects.filter(pk=decision.pk).update(calc_lease_until=until)
+    else:
+        until = timezone.now() + timedelta(seconds=30)
+        Decision.objects.filter(pk=decision.pk).update(
+            calc_lease_owner="thief", calc_lease_until=until
+        )
+    with (
+        CaptureQueriesContext(connection) as captured,
+        pytest.raises(LeaseLost, match="expired or was taken over"),
+    ):
+        calc.services._set_status(calculation, CalculationStatus.TALLYING, lease)
+    assert len(sent_unprepared(captured)) == 1
+    # The failure is recorded in the stage the row is still in.
+    assert calculation.status == CalculationStatus.STAGING
+    assert Calculation.objects.get(pk=calculation.pk).status == CalculationStatus.STAGING
+
+
+LEASED = "WHERE id = %s AND calc_lease_owner = %s AND calc_lease_until >= %s"
+
+
+def test_a_calculation_s_stages_check_the_lease_in_their_own_writes(decision, settings):
+    """From its snapshot to its completion a calculation sends one statement per stage, which
+    checks the lease as it writes, and one more check before it completes."""
+    settings.DATABASE_PREPARED_STATEMENTS = False  # the statements as written, on either database
+    settings.CALC_HEARTBEAT_SECONDS = 60  # no beat during the calculation
+    sent: list[tuple[str, Any]] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        [calculation] = decision_calculate(decision.pk, owner="worker")
+
+    assert calculation.status == CalculationStatus.COMPLETED
+    claim, ready, staging, tallying, check, release = [
+        (sql, params) for sql, params in sent if re.search('calc_lease_owner"? =', sql)
+    ]
+    assert 'SET "calc_lease_owner"' in claim[0]
+    assert 'SET "calc_lease_owner"' in release[0]
+    assert ready[0].startswith('UPDATE "calc_calculation" SET generation = %s')
+    assert ready[1][2] == CalculationStatus.READY
+    for (sql, params), status in [(staging, "STAGING"), (tallying, "TALLYING")]:
+        assert sql.startswith('UPDATE "calc_calculation" SET status = %s'), sql
+        assert params[0] == status
+    assert check[0].startswith('SELECT 1 FROM "democracy_decision"')
+    assert all(LEASED in sql for sql, _ in (ready, staging, tallying, check))
+    # Nothing between the stages: resolving and tallying read nothing more.
+    first = sent.index(staging)
+    assert sent[first : first + 3] == [staging, tallying, check]
+
+
+def test_a_lease_lost_before_the_snapshot_is_recorded_fails_the_calculation_where_it_is(
+    decision, monkeypatch
+):
+    original = calc.services.input_read
+
+    def stolen(decision_id: int, kept: Any) -> Any:
+        read = original(decision_id, kept)
+        Decision.objects.filter(pk=decision.pk).update(calc_lease_owner="thief")
+        return read
+
+    monkeypatch.setattr(calc.services, "input_read", stolen)
+    with pytest.raises(LeaseLost):
+        decision_calculate(decision.pk)
+    calculation = Calculation.objects.get()
+    assert (calculation.status, calculation.failed_stage) == ("FAILED", "CREATING")
+    assert not StoredSnapshot.objects.exists()
+    current = fresh(decision)
+    assert (current.calc_failures, current.calc_retry_at) == (0, None)  # the thief's to count
+    assert current.calc_lease_owner == "thief"
+
+
+def test_a_calculation_s_lease_checks_and_stage_writes_are_executed_by_name(decision):
+    require_postgres()
+    decision_calculate(decision.pk)  # prepares them on this connection
+    request_recalculation(
+        community_id=decision.community_id, trigger="again", decision_ids=[decision.pk]
+    )
+    with CaptureQueriesContext(connection) as captured:
+        [calculation] = decision_calculate(decision.pk)
+    assert calculation.status == CalculationStatus.COMPLETED
+    sent = [query["sql"] for query in captured.captured_queries]
+    executed = [sql.split("(")[0].rsplit("_", 1)[0] for sql in sent if sql.startswith("EXECUTE")]
+    assert executed.count("EXECUTE crowdvote_snapshot_ready") == 1
+    assert executed.count("EXECUTE crowdvote_status_leased") == 2
+    assert executed.count("EXECUTE crowdvote_lease_live") == 1
+    assert not [sql for sql in sent if sql.startswith("PREPARE")]
