@@ -24,6 +24,7 @@ from django.utils import timezone
 from calc.broadcast import broadcast
 from calc.layer import send_or_skip
 from calc.models import Calculation, CalculationStatus, Change, ChangeKind
+from core.ahead import Ahead
 from core.logs import Event, log_event
 from core.prepared import execute_sql
 from core.rows import all_of, all_rows, columns, instances
@@ -245,7 +246,8 @@ def _log_and_queue(
     *,
     required: list[int] | None,
     newest: bool,
-    commit: bool,
+    commit: bool = False,
+    ahead: Ahead | None = None,
 ) -> Queued:
     """Log and queue in one message, then maybe read the newest calculations; PostgreSQL.
 
@@ -254,7 +256,9 @@ def _log_and_queue(
     back to back, and with ``commit`` the COMMIT too. Each statement takes its own
     snapshot, so the newest calculation read last includes a QUEUED one that another change
     created and committed while this one's insert waited for it. With ``required`` (ids)
-    the message fails with ``NotLogged`` unless each decision was open.
+    the message fails with ``NotLogged`` unless each decision was open. With ``ahead`` it
+    starts with that statement, and, sent outside a transaction, is one: PostgreSQL runs a
+    message of several statements as one, which commits at its end or not at all.
     """
     logged = [*_logged(change, now), *([] if required is None else [required])]
     with connection.cursor() as cursor:
@@ -262,12 +266,18 @@ def _log_and_queue(
             cursor, where, required=required is not None, newest=newest, commit=commit
         )
         queued = [*params, *logged, *_queue_params(trigger, now), *params]
+        if ahead is not None:
+            message = f"{ahead.sql}; {message}"
+            queued = [*ahead.params, *queued]
         try:
             cursor.execute(message, [*queued, *params] if newest else queued)
         except IntegrityError as error:
             if required is not None and _not_logged(error):
                 raise NotLogged(required) from error
             raise
+        if ahead is not None:
+            ahead.rows = cursor.fetchall()
+            cursor.nextset()
         ids = sorted(pk for (pk,) in cursor.fetchall())
         cursor.nextset()
         created = [calc for (calc,) in instances((Calculation,), cursor.fetchall())]
@@ -364,6 +374,7 @@ def request_recalculation(
     open_only: bool = False,
     newest: bool = True,
     commit: bool = False,
+    ahead: Ahead | None = None,
 ) -> list[Calculation]:
     """Ask for a recalculation of the community's open decisions, or of ``decision_ids``.
 
@@ -376,22 +387,38 @@ def request_recalculation(
     With ``open_only`` every named decision must be open (not closed meanwhile, nor past
     its closing time), or ``NotLogged`` is raised and the transaction is void: the log's
     lock is also the caller's check (a ballot). ``commit`` says this is the last write of a
-    transaction the caller owns: on PostgreSQL it commits in the log's message.
+    transaction the caller owns: on PostgreSQL it commits in the log's message. ``ahead``
+    (PostgreSQL, outside any transaction) is the caller's write, not yet sent: the log's
+    message carries it first and is the whole transaction.
     """
     now = timezone.now()  # the change's and the calculation's: it counts those since
     where, params, wanted = _selected(community_id, decision_ids, open_only, now)
     if decision_ids is not None and not wanted:
         return []
     required = wanted if open_only and decision_ids is not None else None
-    with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
-        if commits_with_log():
-            ids, read, created = _log_and_queue(
-                where, params, change, trigger, now, required=required, newest=newest, commit=commit
-            )
-        else:
-            ids, read, created = _log_then_queue(
-                where, params, change, trigger, now, required=required, newest=newest
-            )
+    if ahead is not None:
+        assert commits_with_log(), "only PostgreSQL carries a write ahead of the log"
+        # No transaction around it: the message is one, where Django's would cost a BEGIN.
+        ids, read, created = _log_and_queue(
+            where, params, change, trigger, now, required=required, newest=newest, ahead=ahead
+        )
+    else:
+        with transaction.atomic(savepoint=False):  # joins the caller's transaction, if any
+            if commits_with_log():
+                ids, read, created = _log_and_queue(
+                    where,
+                    params,
+                    change,
+                    trigger,
+                    now,
+                    required=required,
+                    newest=newest,
+                    commit=commit,
+                )
+            else:
+                ids, read, created = _log_then_queue(
+                    where, params, change, trigger, now, required=required, newest=newest
+                )
     for calc in created:
         log_event(
             Event.CALC_QUEUED,

@@ -20,6 +20,7 @@ from django.db.models.signals import post_delete, post_save
 
 from calc.models import Calculation, ChangeKind
 from calc.queue import ChangeKey, NotLogged, request_recalculation
+from core.ahead import Ahead
 from democracy.models import (
     Ballot,
     Community,
@@ -30,6 +31,7 @@ from democracy.models import (
 )
 from democracy.pseudonyms import display_name
 from democracy.services.ballots import decision_not_open
+from democracy.signals import ballot_writing
 
 BALLOT_CAST = "Ballot cast"
 BALLOT_RETRACTED = "Ballot retracted"
@@ -74,10 +76,15 @@ def ballot_saved(
     open_only: bool = False,
     answers_wanted: bool = True,
     commit: bool = False,
+    ahead: Ahead | None = None,
     **kwargs: Any,
 ) -> list[Calculation]:
     """Ask for the decision's recalculation; return its queued calculation (for the API),
     unless ``answers_wanted`` is false (nobody reads it: none is read).
+
+    Connected to ``post_save`` and to democracy's ``ballot_writing``, which hands over the
+    ballot's write not yet sent (``ahead``): it goes at the head of the log's message, and
+    the cast's transaction is that one message.
 
     ``open_only`` (a cast): only an open decision takes the change, so the log share-locks
     its row and checks it in one statement, and a ballot on a decision closed meanwhile is
@@ -94,6 +101,7 @@ def ballot_saved(
             open_only=open_only,
             newest=answers_wanted,
             commit=commit,
+            ahead=ahead,
         )
     except NotLogged:
         # Open when the cast began, so a close (or its closing time) came first; the
@@ -171,6 +179,7 @@ def decision_saved(sender: type[Decision], instance: Decision, **kwargs: Any) ->
 def connect() -> None:
     """Connect every receiver once (``dispatch_uid`` guards against double imports)."""
     post_save.connect(ballot_saved, sender=Ballot, dispatch_uid="recalc.ballot_saved")
+    ballot_writing.connect(ballot_saved, sender=Ballot, dispatch_uid="recalc.ballot_writing")
     post_delete.connect(ballot_deleted, sender=Ballot, dispatch_uid="recalc.ballot_deleted")
     post_save.connect(following_saved, sender=Following, dispatch_uid="recalc.following_saved")
     post_delete.connect(

@@ -11,12 +11,15 @@ inserted again: a replaced ballot's rows are updated in place, its indexes left 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
-from core.rows import all_of, columns
+from core.ahead import Ahead
+from core.prepared import execute_sql
+from core.rows import all_of, columns, instances
 from democracy.models import Ballot, BallotStar
 
 Params = list[Any]
@@ -26,30 +29,36 @@ def _table(model: type[Ballot] | type[BallotStar]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def ballot_write(
-    *,
-    decision_id: int,
-    membership_id: int,
-    tags: list[str],
-    comment: str,
-    now: datetime,
-    rated: Mapping[int, int],
-    every_choice: bool,
-) -> tuple[Ballot, bool]:
-    """Store the member's ballot with ``rated`` (stars by choice id) as its stars; return it
-    and whether it is new. A star it had on a choice left out is dropped, unless
-    ``every_choice`` says ``rated`` names every choice of the decision."""
-    ballot_sql, ballot_params = _ballot_upsert(decision_id, membership_id, tags, comment, now)
-    if connection.vendor == "postgresql" and every_choice and rated:
-        return _written_at_once(ballot_sql, ballot_params, rated)
-    ((ballot,),) = all_of((Ballot,), ballot_sql, ballot_params)
+@dataclass(frozen=True, slots=True)
+class BallotWrite:
+    """A member's ballot to store: ``rated`` is its stars by choice id, and ``every_choice``
+    says whether it names every choice of the decision (else a star left out is dropped)."""
+
+    decision_id: int
+    membership_id: int
+    tags: list[str]
+    comment: str
+    now: datetime
+    rated: Mapping[int, int]
+    every_choice: bool
+
+
+def ballot_write(write: BallotWrite) -> tuple[Ballot, bool]:
+    """Store the member's ballot; return it and whether it is new."""
+    ahead = ballot_ahead(write)
+    if ahead is not None:
+        with connection.cursor() as cursor:
+            ahead.send(cursor)
+        return ballot_of(ahead)
+    ((ballot,),) = all_of((Ballot,), *_ballot_upsert(write))
     created = ballot.cast_at == ballot.updated_at
+    rated = write.rated
     with connection.cursor() as cursor:
         if rated:
             rows = ", ".join(["(%s, %s, %s)"] * len(rated))
             triples = [value for item in rated.items() for value in (ballot.pk, *item)]
             cursor.execute(_stars_upsert(f"VALUES {rows}"), triples)
-        if not (created or every_choice):
+        if not (created or write.every_choice):
             # A statement of its own, after the upsert: it must see the stars of a cast by
             # the same member that committed while the upsert waited for the ballot's row.
             sql = f"DELETE FROM {_table(BallotStar)} WHERE ballot_id = %s"
@@ -59,30 +68,37 @@ def ballot_write(
     return ballot, created
 
 
-def _written_at_once(
-    ballot_sql: str, ballot_params: Params, rated: Mapping[int, int]
-) -> tuple[Ballot, bool]:
-    """Upsert the ballot and every one of its stars in one statement (PostgreSQL).
+def ballot_ahead(write: BallotWrite) -> Ahead | None:
+    """Return ``ballot_write``'s work as one statement another message may carry
+    (``ballot_of`` reads its rows); None where it takes more than one.
 
-    Only when nothing is to be deleted: a statement's snapshot is taken before its upsert
-    waits for a concurrent cast of the same member, so a ``DELETE`` in it would miss the
-    stars that cast commits meanwhile. ``ON CONFLICT`` sees them, and updates them.
+    One statement on PostgreSQL, for a ballot that rates every choice: it upserts the ballot
+    and its stars together. Only when nothing is to be deleted: a statement's snapshot is
+    taken before its upsert waits for a concurrent cast of the same member, so a ``DELETE``
+    in it would miss the stars that cast commits meanwhile. ``ON CONFLICT`` sees them, and
+    updates them.
     """
+    rated = write.rated
+    if connection.vendor != "postgresql" or not (write.every_choice and rated):
+        return None
+    ballot_sql, ballot_params = _ballot_upsert(write)
     # Typed: prepared, a VALUES list outside an INSERT would be text.
     pairs = ", ".join(["(%s::bigint, %s::smallint)"] * len(rated))
     stars = _stars_upsert(f"SELECT id, v.* FROM saved, (VALUES {pairs}) v")
-    ((ballot,),) = all_of(
-        (Ballot,),
-        f"WITH saved AS ({ballot_sql}), rated AS ({stars}) SELECT {columns(Ballot)} FROM saved",
-        [*ballot_params, *(value for item in rated.items() for value in item)],
-        prepared="crowdvote_ballot_write",
-    )
+    sql = f"WITH saved AS ({ballot_sql}), rated AS ({stars}) SELECT {columns(Ballot)} FROM saved"
+    with connection.cursor() as cursor:
+        sent = execute_sql(cursor, "crowdvote_ballot_write", sql)
+    return Ahead(sent, [*ballot_params, *(value for item in rated.items() for value in item)])
+
+
+def ballot_of(ahead: Ahead) -> tuple[Ballot, bool]:
+    """Return the ballot ``ballot_ahead``'s statement wrote, and whether it is new."""
+    assert ahead.rows is not None, "the ballot's statement was not sent"
+    ((ballot,),) = instances((Ballot,), ahead.rows)
     return ballot, ballot.cast_at == ballot.updated_at
 
 
-def _ballot_upsert(
-    decision_id: int, membership_id: int, tags: list[str], comment: str, now: datetime
-) -> tuple[str, Params]:
+def _ballot_upsert(write: BallotWrite) -> tuple[str, Params]:
     """Insert the member's ballot or update the one they have, returning it.
 
     The updated row stays locked to the end of the transaction (PostgreSQL), so the same
@@ -92,12 +108,12 @@ def _ballot_upsert(
     """
     fields = Ballot._meta
     params = [
-        decision_id,
-        membership_id,
-        fields.get_field("tags").get_db_prep_save(tags, connection),
-        comment,
-        fields.get_field("cast_at").get_db_prep_save(now, connection),
-        fields.get_field("updated_at").get_db_prep_save(now, connection),
+        write.decision_id,
+        write.membership_id,
+        fields.get_field("tags").get_db_prep_save(write.tags, connection),
+        write.comment,
+        fields.get_field("cast_at").get_db_prep_save(write.now, connection),
+        fields.get_field("updated_at").get_db_prep_save(write.now, connection),
     ]
     sql = (
         f"INSERT INTO {_table(Ballot)} "

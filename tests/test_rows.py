@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, User
 from accounts.services.tokens import token_authenticate, token_issue
-from democracy.ballot_rows import ballot_write
+from democracy.ballot_rows import BallotWrite, ballot_write
 from democracy.models import Ballot, BallotStar, Choice, Decision, Membership
 from democracy.selectors import ballot_target
 from tests.factories import DecisionFactory, MembershipFactory, UserFactory
@@ -113,13 +113,15 @@ def test_a_written_ballot_reads_as_the_orm_reads_it(every_choice: bool) -> None:
     rated = {park.pk: 5, road.pk: 0} if every_choice else {park.pk: 5}
 
     ballot, created = ballot_write(
-        decision_id=decision.pk,
-        membership_id=membership.pk,
-        tags=["budget", "parks"],
-        comment="Why not",
-        now=timezone.now(),
-        rated=rated,
-        every_choice=every_choice,
+        BallotWrite(
+            decision_id=decision.pk,
+            membership_id=membership.pk,
+            tags=["budget", "parks"],
+            comment="Why not",
+            now=timezone.now(),
+            rated=rated,
+            every_choice=every_choice,
+        )
     )
 
     assert created
@@ -143,24 +145,28 @@ def test_a_ballot_written_again_keeps_only_the_stars_it_rates(
     membership = MembershipFactory(community=decision.community)
     ids = {c.title: c.pk for c in decision.choices.all()}
     first, _ = ballot_write(
-        decision_id=decision.pk,
-        membership_id=membership.pk,
-        tags=[],
-        comment="",
-        now=timezone.now() - timedelta(minutes=1),
-        rated={ids["Park"]: 5, ids["Road"]: 2},
-        every_choice=True,
+        BallotWrite(
+            decision_id=decision.pk,
+            membership_id=membership.pk,
+            tags=[],
+            comment="",
+            now=timezone.now() - timedelta(minutes=1),
+            rated={ids["Park"]: 5, ids["Road"]: 2},
+            every_choice=True,
+        )
     )
     stars_before = {s.choice_id: s.pk for s in BallotStar.objects.filter(ballot=first)}
 
     ballot, created = ballot_write(
-        decision_id=decision.pk,
-        membership_id=membership.pk,
-        tags=["later"],
-        comment="Changed my mind",
-        now=timezone.now(),
-        rated={ids[title]: stars for title, stars in again.items()},
-        every_choice=every_choice,
+        BallotWrite(
+            decision_id=decision.pk,
+            membership_id=membership.pk,
+            tags=["later"],
+            comment="Changed my mind",
+            now=timezone.now(),
+            rated={ids[title]: stars for title, stars in again.items()},
+            every_choice=every_choice,
+        )
     )
 
     assert not created

@@ -15,11 +15,12 @@ from core.errors import DomainError
 from core.logs import Event, log_event
 from democracy import errors
 from democracy.access import member_checked, member_require, membership_of, user_require
-from democracy.ballot_rows import ballot_write
+from democracy.ballot_rows import BallotWrite, ballot_ahead, ballot_of, ballot_write
 from democracy.errors import DemocracyErrorCode
-from democracy.models import Ballot, Choice, Decision, DecisionStatus
+from democracy.models import Ballot, Choice, Decision, DecisionStatus, Membership
 from democracy.pseudonyms import display_name
 from democracy.selectors import BallotTarget
+from democracy.signals import ballot_writing
 from democracy.tags import normalize_tags
 from democracy.text import BALLOT_COMMENT, clean_text
 
@@ -116,7 +117,8 @@ def ballot_cast_reacted(
     Everything is checked before anything is written. The decision's row is locked only at
     the end, in key-share mode, when the save signal asks for the recalculation (or by
     ``_lock_open`` without a receiver): ballots on one decision share it, and a close waits
-    for those in flight.
+    for those in flight. Owning its transaction, a write of one statement goes to the
+    signal's receivers unsent (``ballot_writing``), to ride in their message.
     """
     membership = member_checked(target.membership)
     decision = target.decision
@@ -132,22 +134,60 @@ def ballot_cast_reacted(
         comment, what="A comment", field="comment", limit=BALLOT_COMMENT, multiline=True
     )
     actor = display_name(membership)
-    # Owning its transaction (as the API's mutation lets it), the cast commits with its last
-    # statements, the change log's: see calc.queue.request_recalculation.
+    write = BallotWrite(
+        decision_id=decision.pk,
+        membership_id=membership.pk,
+        tags=clean_tags,
+        comment=comment,
+        now=timezone.now(),
+        rated=rated,
+        every_choice=len(rated) == len(target.choices),
+    )
+    signalled = {"open_only": True, "answers_wanted": answers_wanted}
+    ballot, created, answers = _carried(write, decision, membership, signalled) or (
+        _written_then_signalled(write, decision, membership, signalled)
+    )
+    # Once committed: a cast rolled back is no vote, and the log's writes (each a wait for
+    # the GIL in a busy server) are not made while the decision's row is locked.
+    line = f"Vote {'cast' if created else 'replaced'} on decision '{decision.title}'"
+    transaction.on_commit(lambda: log_event(Event.VOTE_CAST, actor, line), robust=True)
+    return Cast(ballot, created, answers)
+
+
+Signalled = tuple[Ballot, bool, dict[object, object]]
+
+
+def _carried(
+    write: BallotWrite, decision: Decision, membership: Membership, signalled: dict[str, bool]
+) -> Signalled | None:
+    """Hand the ballot's write to ``ballot_writing``'s receivers, to send at the head of
+    their message, where all commit together; None when the write is more than one
+    statement, a caller's transaction holds the cast, or nobody carried it."""
+    if transaction.get_connection().in_atomic_block:
+        return None
+    ahead = ballot_ahead(write)
+    if ahead is None:
+        return None
+    unsaved = Ballot(decision=decision, membership=membership, tags=write.tags)
+    answers = ballot_writing.send(sender=Ballot, instance=unsaved, ahead=ahead, **signalled)
+    if not ahead.sent:
+        return None
+    ballot, created = ballot_of(ahead)
+    ballot.decision, ballot.membership = decision, membership
+    return ballot, created, dict(answers)
+
+
+def _written_then_signalled(
+    write: BallotWrite, decision: Decision, membership: Membership, signalled: dict[str, bool]
+) -> Signalled:
+    """Write the ballot, then send its save signal, in one transaction."""
+    # A transaction the cast owns commits with the change log's last message (PostgreSQL).
     owned = not transaction.get_connection().in_atomic_block
     # No savepoint of its own: the savepoint's two statements (one under the lock) are
     # spared, and a refusal under the lock, which only a close racing the cast causes,
     # rolls back the caller's whole transaction.
     with transaction.atomic(savepoint=False):
-        ballot, created = ballot_write(
-            decision_id=decision.pk,
-            membership_id=membership.pk,
-            tags=clean_tags,
-            comment=comment,
-            now=timezone.now(),
-            rated=rated,
-            every_choice=len(rated) == len(target.choices),
-        )
+        ballot, created = ballot_write(write)
         # The loaded rows, not ids: the save signal names the member without fetching them.
         ballot.decision, ballot.membership = decision, membership
         # Rows written without signals above, so that the one save signal comes last: calc's
@@ -160,17 +200,12 @@ def ballot_cast_reacted(
             update_fields=None,
             raw=False,
             using=ballot._state.db,
-            open_only=True,
-            answers_wanted=answers_wanted,
             commit=owned,
+            **signalled,
         )
         if not answers:
             _lock_open(decision)  # Nobody took the lock and checked: here, then.
-    # Once committed: a cast rolled back is no vote, and the log's writes (each a wait for
-    # the GIL in a busy server) are not made while the decision's row is locked.
-    line = f"Vote {'cast' if created else 'replaced'} on decision '{decision.title}'"
-    transaction.on_commit(lambda: log_event(Event.VOTE_CAST, actor, line), robust=True)
-    return Cast(ballot, created, dict(answers))
+    return ballot, created, dict(answers)
 
 
 def _status_of(decision: Decision) -> tuple[str, datetime]:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from calc.queue import LOG_STATEMENT
@@ -316,6 +316,49 @@ def test_a_ballot_overtaken_by_the_decisions_close_is_refused_whole(decision, me
     connection.vendor != "postgresql",
     reason="needs concurrent writers: SQLite runs one write transaction at a time",
 )
+def test_a_ballot_written_in_its_logs_message_rolls_back_with_it(decision, member):
+    """Rating every choice, a cast that owns its transaction sends its write and its log as
+    one message, which PostgreSQL runs as one transaction: a close that commits while the
+    written ballot waits for the decision's row refuses all of it."""
+    holder = connections.create_connection("default")
+
+    def cast() -> None:
+        try:
+            ballot_cast(
+                user=member.user, decision=decision, stars=rate(decision, Park=5, Road=1, Pool=0)
+            )
+        finally:
+            connection.close()
+
+    try:
+        with holder.cursor() as closing, ThreadPoolExecutor(max_workers=1) as pool:
+            closing.execute("BEGIN")
+            # As a close does: the row locked FOR UPDATE first (a plain update would not
+            # exclude the cast's key-share lock).
+            closing.execute(
+                'SELECT 1 FROM "democracy_decision" WHERE id = %s FOR UPDATE', [decision.pk]
+            )
+            closing.execute(
+                'UPDATE "democracy_decision" SET status = %s WHERE id = %s',
+                [DecisionStatus.CLOSED.value, decision.pk],
+            )
+            casting = pool.submit(cast)
+            _wait_for_lock_waits(1)  # Written; its log waits for the decision's row.
+            closing.execute("COMMIT")
+            with pytest.raises(DomainError) as refused:
+                casting.result(timeout=30)
+    finally:
+        holder.close()
+    assert refused.value.code == "DECISION_NOT_OPEN"
+    assert not Ballot.objects.exists()
+    assert not BallotStar.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs concurrent writers: SQLite runs one write transaction at a time",
+)
 def test_a_close_waits_for_a_ballot_in_flight_and_its_final_result_counts_it(decision, member):
     """A ballot past its check holds the decision's row in key-share mode until it commits:
     a close that comes then waits, so the ballot is never left out of the final result."""
@@ -364,52 +407,50 @@ def test_the_same_members_casts_at_once_replace_one_another_whole(
     decision, member, earlier, first_stars, second_stars
 ):
     """The ballot's row is the member's lock: a second cast waits for the first to commit,
-    then replaces all of it, so the stars are one cast's, never a mix of both."""
+    then replaces all of it, so the stars are one cast's, never a mix of both.
+
+    The first cast is held after its write by a session holding the decision's row as a
+    close would: with every choice rated, its write and its log are one message."""
     if earlier:
         ballot_cast(user=member.user, decision=decision, stars=rate(decision, Pool=1))
-    written, release = threading.Event(), threading.Event()
 
-    def hold_after_stars(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        result = execute(sql, params, many, context)
-        # The stars as written, or with the ballot in one prepared statement (PostgreSQL).
-        written_now = 'INTO "democracy_ballotstar"' in sql and not sql.startswith("PREPARE")
-        if written_now or sql.startswith(BALLOT_WRITE):
-            written.set()  # The first cast's rows are written, not committed.
-            assert release.wait(10)
-        return result
-
-    def cast(stars: dict[str, int], wrapper=None) -> None:  # type: ignore[no-untyped-def]
+    def cast(stars: dict[str, int]) -> None:
         try:
-            with connection.execute_wrapper(wrapper or (lambda execute, *args: execute(*args))):
-                ballot_cast(user=member.user, decision=decision, stars=rate(decision, **stars))
+            ballot_cast(user=member.user, decision=decision, stars=rate(decision, **stars))
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(cast, first_stars, hold_after_stars)
-        assert written.wait(10)
-        second = pool.submit(cast, second_stars)
-        try:
-            _wait_for_a_lock_wait()
-        finally:
-            release.set()
-        first.result(timeout=30)
-        second.result(timeout=30)
+    holder = connections.create_connection("default")
+    try:
+        with holder.cursor() as held:
+            held.execute("BEGIN")
+            held.execute(
+                'SELECT 1 FROM "democracy_decision" WHERE id = %s FOR UPDATE', [decision.pk]
+            )
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                first = pool.submit(cast, first_stars)
+                _wait_for_lock_waits(1)  # The first cast's rows are written, not committed.
+                second = pool.submit(cast, second_stars)
+                try:
+                    _wait_for_lock_waits(2)  # The second waits for the first's ballot row.
+                finally:
+                    held.execute("ROLLBACK")
+                first.result(timeout=30)
+                second.result(timeout=30)
+    finally:
+        holder.close()
     (ballot,) = Ballot.objects.all()
     assert stored(ballot) == second_stars
 
 
-BALLOT_WRITE = "EXECUTE crowdvote_ballot_write_"
-
-
-def _wait_for_a_lock_wait() -> None:
-    """Return once another session waits for a row lock (the second cast, on the ballot)."""
+def _wait_for_lock_waits(sessions: int) -> None:
+    """Return once ``sessions`` other sessions wait for a lock."""
     deadline = time.monotonic() + 10
     waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
     with connection.cursor() as cursor:
         while True:
             cursor.execute(waiting)
-            if cursor.fetchone()[0]:
+            if cursor.fetchone()[0] >= sessions:
                 return
-            assert time.monotonic() < deadline, "the second cast never waited for the first"
+            assert time.monotonic() < deadline, f"fewer than {sessions} casts waited"
             time.sleep(0.02)

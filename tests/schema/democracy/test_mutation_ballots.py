@@ -191,6 +191,35 @@ def test_on_postgresql_a_cast_commits_in_its_last_message(graphql_as, voter, dec
     assert Ballot.objects.filter(decision=decision).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_ballot_rating_every_choice_is_written_in_its_logs_message(graphql_as, voter, decision):
+    """Its ballot, log and queue are one message sent outside any transaction (no BEGIN
+    before it, no COMMIT in it): PostgreSQL runs it as one transaction, in one round trip."""
+    require_postgres()
+    client = graphql_as(voter.user)
+    every = {"decisionId": gid(decision), "stars": stars_input(decision, Park=5, Road=0, Pool=1)}
+    assert client(CAST, input=every).data["castBallot"]["errors"] == []  # prepares
+    sent: list[tuple[str, bool]] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append((sql, connection.get_autocommit()))
+        return execute(sql, params, many, context)
+
+    every["stars"] = stars_input(decision, Park=1, Road=2, Pool=3)
+    with connection.execute_wrapper(watch):
+        assert client(CAST, input=every).data["castBallot"]["errors"] == []
+    [(message, autocommit)] = [(sql, auto) for sql, auto in sent if LOG_STATEMENT in sql]
+    assert message.startswith("EXECUTE crowdvote_ballot_write_")
+    assert "COMMIT" not in message
+    assert autocommit  # no BEGIN went before it
+    # The token, the decision read, then that message: three round trips.
+    reads = ("EXECUTE crowdvote_token_", "EXECUTE crowdvote_ballot_target_")
+    assert [sql.startswith(read) for (sql, _), read in zip(sent, reads, strict=False)] == [True] * 2
+    assert sent[2] == (message, autocommit)
+    mine = client(MY_BALLOT, id=gid(decision)).data["decision"]["myBallot"]["stars"]
+    assert [s["stars"] for s in mine] == ["1.00000000", "2.00000000", "3.00000000"]
+
+
 def test_a_queued_calculation_counts_the_changes_it_gathered(graphql_as, voter, decision):
     cast = """mutation($input: CastBallotInput!) { castBallot(input: $input) {
       calculations { status trigger changeCount } } }"""
