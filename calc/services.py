@@ -264,16 +264,20 @@ def _gathering_wait(kept: Kept | None) -> float:
 
     In a storm (changes arrived while the last calculation ran) calculations are spaced so
     that they take at most ``CALC_STORM_SHARE`` of the time: a decision whose calculation
-    takes 50 ms, at the default 0.25, gets a new result every 200 ms, and the ballots cast
+    takes 100 ms, at the default 0.25, gets a new result every 400 ms, and the ballots cast
     meanwhile get the CPU the calculations would have taken. A slower machine or a larger
-    decision spaces them further. A lone change after a result is not in a storm.
+    decision spaces them further. However cheap they are, they start at most every
+    ``CALC_STORM_INTERVAL_MS`` (250): a result a quarter of a second is fresh enough to
+    watch, and each one is sent to every viewer. A lone change after a result is not in a
+    storm.
     """
     debounce = settings.CALC_DEBOUNCE_MS / 1000
     if kept is None:
         return debounce
     spacing = debounce
     if kept.overtaken:
-        spacing = max(debounce, kept.took * (1 / settings.CALC_STORM_SHARE - 1))
+        shared = kept.took * (1 / settings.CALC_STORM_SHARE - 1)
+        spacing = max(debounce, shared, settings.CALC_STORM_INTERVAL_MS / 1000 - kept.took)
     return spacing - kept.since_finished()
 
 

@@ -281,6 +281,12 @@ if not 0 < CALC_STORM_SHARE <= 1:
         f"CALC_STORM_SHARE must be above 0 and at most 1 (a share of the time), "
         f"not {CALC_STORM_SHARE}"
     )
+# In a storm, the least time between the starts of a decision's calculations.
+CALC_STORM_INTERVAL_MS = int(os.environ.get("CALC_STORM_INTERVAL_MS", "250"))
+if CALC_STORM_INTERVAL_MS < 0:
+    raise ImproperlyConfigured(
+        f"CALC_STORM_INTERVAL_MS must be 0 or more (milliseconds), not {CALC_STORM_INTERVAL_MS}"
+    )
 CALC_MAX_CONCURRENT = int(os.environ.get("CALC_MAX_CONCURRENT", "2"))
 # A short lease that a heartbeat renews while the calculation runs: a killed worker's
 # decision is taken over by another within lease + sweep seconds.

@@ -115,3 +115,9 @@ def test_a_storm_share_outside_zero_to_one_refuses_to_start(tmp_path):
         assert done.returncode == 1
         assert "CALC_STORM_SHARE must be above 0 and at most 1" in done.stderr
     assert manage(tmp_path, "check", DEBUG="1", CALC_STORM_SHARE="1").returncode == 0
+
+
+def test_a_negative_storm_interval_refuses_to_start(tmp_path):
+    done = manage(tmp_path, "check", DEBUG="1", CALC_STORM_INTERVAL_MS="-1")
+    assert done.returncode == 1
+    assert "CALC_STORM_INTERVAL_MS must be 0 or more (milliseconds), not -1" in done.stderr

@@ -376,6 +376,7 @@ def test_in_a_storm_calculations_are_spaced_to_their_share_of_the_time(
     people = community_with(decision, 4, rng)
     calculate(decision)
     settings.CALC_DEBOUNCE_MS, settings.CALC_STORM_SHARE = 50, 0.25
+    settings.CALC_STORM_INTERVAL_MS = 250
     slept: list[float] = []
     monkeypatch.setattr(calc.services.time, "sleep", slept.append)
     # As if each calculation began the instant the last one ended, however slow the machine.
@@ -396,8 +397,13 @@ def test_in_a_storm_calculations_are_spaced_to_their_share_of_the_time(
     assert slept[1:] == [pytest.approx(0.05)]
     kept_as(took=0.001, overtaken=True)
     cast(decision, people[2], rng)
-    calculate(decision)  # a quick calculation in a storm: the debounce still applies
-    assert slept[2:] == [pytest.approx(0.05)]
+    calculate(decision)  # a quick one in a storm: the next starts 250 ms after it began
+    assert slept[2:] == [pytest.approx(0.249)]
+    settings.CALC_STORM_INTERVAL_MS = 0
+    kept_as(took=0.001, overtaken=True)
+    cast(decision, people[3], rng)
+    calculate(decision)  # no interval: the debounce still applies
+    assert slept[3:] == [pytest.approx(0.05)]
 
 
 def test_a_calculation_overtaken_by_changes_says_so_and_how_long_it_took(
