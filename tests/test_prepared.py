@@ -156,3 +156,20 @@ def test_a_cast_reads_its_token_and_decision_and_writes_its_ballot_by_name() -> 
     assert not any(sql.startswith("PREPARE") for sql in sent)  # once per connection
     stored = Ballot.objects.get(decision=decision, membership=member)
     assert dict(stored.stars.values_list("choice__title", "stars")) == {"Park": 2, "Road": 4}
+
+
+def test_turned_off_a_cast_carries_its_ballot_as_written_in_its_logs_message(settings) -> None:  # type: ignore[no-untyped-def]
+    require_postgres()
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    decision = DecisionFactory(choices=["Park", "Road"])
+    member = MembershipFactory(community=decision.community)
+    stars = [StarsSpec(choice.pk, 3) for choice in decision.choices.all()]
+    with CaptureQueriesContext(connection) as captured:
+        ballot_cast(user=member.user, decision=decision, stars=stars)
+    sent = [query["sql"] for query in captured.captured_queries]
+    assert not any(sql.startswith(("PREPARE", "EXECUTE")) for sql in sent)
+    (message,) = [sql for sql in sent if 'INSERT INTO "calc_change"' in sql]
+    assert message.startswith('WITH saved AS (INSERT INTO "democracy_ballot"')
+    assert "COMMIT" not in message
+    ballot = Ballot.objects.get(decision=decision, membership=member)
+    assert sorted(ballot.stars.values_list("stars", flat=True)) == [3, 3]
