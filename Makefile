@@ -52,7 +52,7 @@ pytest-postgres:
 	@if [ -n "$$CROWDVOTE_TEST_POSTGRES_URL" ]; then \
 		DATABASE_URL="$$CROWDVOTE_TEST_POSTGRES_URL" DATABASE_POOL_MAX=$${DATABASE_POOL_MAX:-64} $(BIN)/python -m pytest -q \
 			--cov --cov-report= --cov-fail-under=0 \
-			tests/accounts tests/democracy tests/schema tests/calc tests/devtools/test_seeding.py tests/test_rows.py tests/test_prepared.py \
+			tests/accounts tests/democracy tests/schema tests/calc tests/devtools/test_seeding.py tests/test_rows.py tests/test_prepared.py tests/test_postgresql_backend.py \
 			--ignore=tests/calc/engine; \
 	else \
 		rm -f .coverage; \

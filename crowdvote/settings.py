@@ -175,6 +175,9 @@ if DATABASE_URL:
             "max_size": _pool_max,
             "timeout": 10,
         }
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # Reads timestamps with psycopg's C loader (crowdvote.postgresql).
+        _database["ENGINE"] = "crowdvote.postgresql"
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _database = {
