@@ -1,12 +1,18 @@
-"""What one GraphQL document may ask for: depth, aliases, tokens and cost.
+"""What one GraphQL request may ask for: its document's size, depth, aliases, tokens and
+cost, and its variables' lists.
 
-Each limit refuses the whole document before anything runs, so any document is answered
-or refused within a bounded amount of work, signed in or not. The refusals carry
-``extensions.code`` ``QUERY_TOO_COMPLEX`` (``schema.client_errors``).
+Each limit refuses the whole request before anything runs, so any request is answered or
+refused within a bounded amount of work, signed in or not. The document's refusals carry
+``extensions.code`` ``QUERY_TOO_COMPLEX`` (``schema.client_errors``), the variables'
+``BAD_USER_INPUT``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -36,6 +42,46 @@ ITEM_FIELDS = {"edges", "nodes"}
 # Introspection is answered from memory (the standard query, ~280,000 values by this
 # count, takes 70 ms) and graphql-core's own rule bounds its nesting: it costs 1.
 INTROSPECTION = {"__schema", "__type"}
+# Variables: an input object holding a list of input objects is three levels deep.
+MAX_VARIABLE_DEPTH = 8
+
+
+def document_refusal(query: object) -> str | None:
+    """Return why a document is refused before it is parsed, or None if it may be."""
+    if not isinstance(query, str):
+        return None  # The view or the protocol handler refuses it as it stands.
+    limit = settings.GRAPHQL_MAX_DOCUMENT_BYTES
+    # Characters first: most documents are far below, and counting bytes copies them.
+    if len(query) <= limit // 4 or len(query.encode("utf-8", "surrogatepass")) <= limit:
+        return None
+    return (
+        f"The document is too long: more than {limit:,} bytes (GRAPHQL_MAX_DOCUMENT_BYTES). "
+        "Remove comments and unused fragments, or split it into several operations."
+    )
+
+
+def variables_refusal(variables: object) -> str | None:
+    """Return why variables are refused before they are coerced, or None if they may be.
+
+    A list longer than ``GRAPHQL_MAX_LIST_ITEMS`` anywhere in them, or nesting deeper than
+    the deepest input of the schema could use, is refused.
+    """
+    limit = settings.GRAPHQL_MAX_LIST_ITEMS
+    pending: list[tuple[Any, int]] = [(variables, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_VARIABLE_DEPTH:
+            return f"The variables nest deeper than {MAX_VARIABLE_DEPTH} levels."
+        if isinstance(value, Mapping):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            if len(value) > limit:
+                return (
+                    f"A list in the variables has {len(value):,} items, more than "
+                    f"{limit:,} (GRAPHQL_MAX_LIST_ITEMS)."
+                )
+            pending.extend((item, depth + 1) for item in value)
+    return None
 
 
 def cost_rule(*, max_cost: int, page_size: int) -> type[ValidationRule]:

@@ -12,7 +12,7 @@ from graphql import get_introspection_query, parse, validate
 from accounts.models import User
 from democracy.models import Community, Membership
 from schema import schema as schema_module
-from schema.limits import cost_rule
+from schema.limits import MAX_VARIABLE_DEPTH, cost_rule, document_refusal, variables_refusal
 from schema.schema import schema
 from tests.factories import CommunityFactory
 
@@ -171,3 +171,36 @@ def test_a_cached_document_is_refused_and_its_variables_checked_every_time(graph
     wrong = graphql_as(user)(typed, n="two").body["errors"]
     assert wrong[0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "errors" not in graphql_as(user)(typed, n=1).body
+
+
+def test_a_document_over_the_byte_limit_is_refused_before_parsing(settings):
+    settings.GRAPHQL_MAX_DOCUMENT_BYTES = 100
+
+    assert document_refusal("{ me { id } }" + " " * 87) is None  # exactly 100 bytes
+    refused = document_refusal("{ me { id } }" + "#" * 88)
+    assert refused is not None
+    assert "more than 100 bytes (GRAPHQL_MAX_DOCUMENT_BYTES)" in refused
+    # Counted in UTF-8: 30 characters of 4 bytes each are 120 bytes.
+    assert document_refusal("#" + "\U0001f600" * 30) is not None
+    assert document_refusal(None) is None  # not a document: the view says so
+
+
+def test_variables_are_refused_for_a_long_list_at_any_depth(settings):
+    settings.GRAPHQL_MAX_LIST_ITEMS = 3
+    stars = [{"choiceId": "Q2hvaWNlOjE=", "stars": 5}]
+
+    assert variables_refusal({"input": {"stars": stars * 3, "tags": ["a"]}}) is None
+    refused = variables_refusal({"input": {"stars": stars * 4}})
+    assert refused == "A list in the variables has 4 items, more than 3 (GRAPHQL_MAX_LIST_ITEMS)."
+    assert variables_refusal([[1, 2, 3, 4]]) is not None
+    assert variables_refusal(None) is None
+
+
+def test_variables_nesting_deeper_than_any_input_are_refused():
+    nested: object = 1
+    for _ in range(MAX_VARIABLE_DEPTH):
+        nested = {"a": nested}
+    assert variables_refusal(nested) is None
+
+    refused = variables_refusal([nested])
+    assert refused == f"The variables nest deeper than {MAX_VARIABLE_DEPTH} levels."
