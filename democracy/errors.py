@@ -68,5 +68,9 @@ DUPLICATE_STARS = "Each choice can be rated only once per ballot."
 NO_BALLOT = "You have no ballot on this decision to retract."
 TOO_LONG = "{what} can be at most {limit} characters long."
 INVALID_CHARACTERS = "{what} contains control characters (such as NUL): remove them and try again."
+HIDDEN_CHARACTERS = (
+    "{what} contains invisible or direction-changing characters (such as a zero-width "
+    "space or a right-to-left override): remove them and try again."
+)
 TOO_MANY_TAGS = "Give at most {limit} tags."
 NAIVE_DATETIME = "Give the closing time with its time zone, e.g. 2030-01-31T18:00:00Z."

@@ -1,9 +1,16 @@
 """Text people type: trimmed, within its length limit, and free of control characters.
 
+Names and titles (one line) also refuse characters that only hide or reorder text: a
+zero-width space makes "Park Friends" a second community that reads the same, and a
+right-to-left override shows "Park Friends" written backwards. Their runs of spaces become
+one, so "Park  Friends" is not another name either.
+
 Limits are checked before any query uses the text, so an oversized value costs nothing.
 """
 
 from __future__ import annotations
+
+import re
 
 from core.errors import DomainError
 from democracy import errors
@@ -11,6 +18,14 @@ from democracy.errors import DemocracyErrorCode
 
 # Line breaks and tabs belong in descriptions and comments, never in names and titles.
 LINE_BREAKS = frozenset("\n\r\t")
+# Bidirectional embeddings, overrides, isolates and marks, zero-width spaces and joiners
+# that join nothing, the word joiner and invisible operators, the byte-order mark. Joiners
+# (U+200C, U+200D) stay: Persian, Indic scripts and emoji sequences need them.
+HIDDEN = frozenset(
+    "\u061c\u180e\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
+SPACES = re.compile(r"\s+")
 
 COMMUNITY_NAME = 120
 COMMUNITY_DESCRIPTION = 5_000
@@ -34,7 +49,12 @@ def clean_text(value: str, *, what: str, field: str, limit: int, multiline: bool
     if not value.isprintable() and any(_is_control(char) and char not in allowed for char in value):
         message = errors.INVALID_CHARACTERS.format(what=what)
         raise DomainError(DemocracyErrorCode.INVALID_CHARACTERS, message, field=field)
-    return value
+    if multiline:
+        return value
+    if not value.isprintable() and any(char in HIDDEN for char in value):
+        message = errors.HIDDEN_CHARACTERS.format(what=what)
+        raise DomainError(DemocracyErrorCode.INVALID_CHARACTERS, message, field=field)
+    return SPACES.sub(" ", value)
 
 
 def _is_control(char: str) -> bool:

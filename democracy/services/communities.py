@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 
 def _clean_name(name: str, *, exclude_pk: int | None = None) -> str:
+    # A name tells communities apart: its compatibility forms (full-width letters, a no-break
+    # space, a ligature) become the plain ones, or a full-width "Riverside" would be another.
+    name = unicodedata.normalize("NFKC", name)
     name = clean_text(name, what="A community name", field="name", limit=COMMUNITY_NAME)
     if not name:
         raise DomainError(DemocracyErrorCode.REQUIRED, errors.NAME_REQUIRED, field="name")

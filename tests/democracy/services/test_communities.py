@@ -41,8 +41,18 @@ def test_create_stores_the_settings_given():
     assert community.results_are_public is True
 
 
-@pytest.mark.parametrize("name", ["park friends", " PARK FRIENDS "])
-def test_create_refuses_a_name_taken_in_any_case(unchanged, name):
+@pytest.mark.parametrize(
+    "name",
+    [
+        "park friends",
+        " PARK FRIENDS ",
+        "Park  Friends",
+        "Park\u00a0Friends",  # a no-break space
+        "\uff30ark Friends",  # a full-width P
+        "Park\u2003Friends",  # an em space
+    ],
+)
+def test_create_refuses_a_name_taken_in_any_case_spacing_or_width(unchanged, name):
     CommunityFactory(name="Park Friends")
     user = UserFactory()
     with unchanged(), pytest.raises(DomainError) as raised:
@@ -68,6 +78,10 @@ def test_create_refuses_a_blank_name(unchanged, name):
         ("Park\rFriends", "", "INVALID_CHARACTERS", "name"),
         ("Park Friends", "x" * 5001, "TOO_LONG", "description"),
         ("Park Friends", "bad\x00", "INVALID_CHARACTERS", "description"),
+        ("Park Friends\u200b", "", "INVALID_CHARACTERS", "name"),  # zero-width space
+        ("\u202eParK Friends", "", "INVALID_CHARACTERS", "name"),  # right-to-left override
+        ("\u200b", "", "INVALID_CHARACTERS", "name"),
+        ("Park\u2066Friends", "", "INVALID_CHARACTERS", "name"),  # a bidi isolate
     ],
 )
 def test_create_refuses_oversized_or_control_text(unchanged, name, description, code, field):
@@ -75,6 +89,22 @@ def test_create_refuses_oversized_or_control_text(unchanged, name, description, 
     with unchanged(), pytest.raises(DomainError) as raised:
         community_create(user=user, name=name, description=description)
     assert_error(raised, code, field)
+
+
+def test_a_name_is_kept_in_its_plain_form_with_single_spaces():
+    community = community_create(user=UserFactory(), name="\uff30ark\u00a0\u00a0Friends")
+    assert community.name == "Park Friends"
+
+
+def test_names_keep_the_joiners_scripts_and_emoji_need():
+    name = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f469\u200d\U0001f33e"
+    assert community_create(user=UserFactory(), name=name).name == name
+
+
+def test_descriptions_keep_their_direction_marks():
+    text = "Hebrew \u200f\u05e9\u05dc\u05d5\u05dd\u200e and back"
+    community = community_create(user=UserFactory(), name="Garden", description=text)
+    assert community.description == text
 
 
 def test_names_may_use_any_script_and_the_longest_length():

@@ -139,6 +139,16 @@ BAD_CREATES = [
     pytest.param({"title": "x" * 201}, "TOO_LONG", "title", id="long-title"),
     pytest.param({"title": "Bud\x00get"}, "INVALID_CHARACTERS", "title", id="nul-title"),
     pytest.param({"title": "Bud\nget"}, "INVALID_CHARACTERS", "title", id="newline-title"),
+    pytest.param({"title": "Budget\u202e"}, "INVALID_CHARACTERS", "title", id="rlo-title"),
+    pytest.param(
+        {"choices": specs("Park", "Ro\u200bad")}, "INVALID_CHARACTERS", "choices", id="zwsp-choice"
+    ),
+    pytest.param(
+        {"choices": specs("Car park", "Car\u00a0 park")},
+        "DUPLICATE_CHOICE",
+        "choices",
+        id="dup-spacing",
+    ),
     pytest.param({"description": "x" * 10_001}, "TOO_LONG", "description", id="long-text"),
     pytest.param({"description": "a\x1b[2Jb"}, "INVALID_CHARACTERS", "description", id="ansi"),
     pytest.param(

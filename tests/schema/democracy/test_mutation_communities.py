@@ -64,6 +64,20 @@ def test_create_community_with_taken_name_changes_nothing(graphql_as, user):
     assert not Membership.objects.exists()
 
 
+def test_a_look_alike_or_hidden_name_is_refused_with_a_code(graphql_as, user):
+    CommunityFactory(name="Riverside Commons")
+    create = graphql_as(user)
+
+    look_alike = create(CREATE, input={"name": "\uff32iverside\u00a0Commons"})
+    hidden = create(CREATE, input={"name": "Riverside Commons\u202e"})
+
+    assert look_alike.data["createCommunity"]["errors"][0]["code"] == "NAME_TAKEN"
+    refused = hidden.data["createCommunity"]["errors"][0]
+    assert (refused["code"], refused["field"]) == ("INVALID_CHARACTERS", "name")
+    assert "right-to-left override" in refused["message"]
+    assert Community.objects.count() == 1
+
+
 def test_create_community_needs_sign_in(graphql_as):
     response = graphql_as(None)(CREATE, input={"name": "Allotments"})
     assert response.error_codes == ["UNAUTHENTICATED"]
