@@ -27,6 +27,7 @@ from strawberry.channels import ChannelsConsumer
 
 from accounts.models import ApiToken, User
 from calc.broadcast import STATUS, CalculationMessage, group_name
+from calc.triggers import MEMBER_LEFT, MEMBERSHIP_CHANGED
 from core.errors import Forbidden, NotAuthenticated
 from democracy import selectors
 from democracy.models import Decision, Membership
@@ -34,6 +35,8 @@ from schema.access_changes import ACCESS_CHANGED, community_group, user_group
 from schema.errors import graphql_error
 
 RECHECK_SECONDS = 10.0
+# The calculations of a change that may withdraw someone's access.
+WITHDRAWING = frozenset({MEMBERSHIP_CHANGED, MEMBER_LEFT})
 NOT_VISIBLE = "No decision has this ID, or you cannot see it: sign in as a member."
 SIGNED_OUT = "Your sign-in has ended (signed out, revoked or expired): sign in again."
 SIGN_IN_FOR_BALLOT = "Sign in to follow your own ballot."
@@ -172,6 +175,11 @@ async def _checked(
             if status in done:
                 message = status.result()
                 status = asyncio.ensure_future(anext(statuses))
+                if message["calculation"].get("trigger") in WITHDRAWING:
+                    # Broadcast to another group than the access change that came with it,
+                    # it may arrive first: checked, so a removed member sees no status of it.
+                    access = await access_check(viewer, access.decision.pk, member_only=member_only)
+                    check_at = _next_check(loop, access.ends_at)
                 yield message
     finally:
         status.cancel()

@@ -268,3 +268,23 @@ async def test_sign_out_ends_a_subscription_over_the_older_protocol(voting):
     assert ending[0]["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert ending[1] == {"type": "complete", "id": "s"}
     await socket.disconnect()
+
+
+@pytest.mark.parametrize("withdraw", ["unapprove", "leave"])
+async def test_no_status_of_the_change_that_withdrew_access_reaches_the_member(voting, withdraw):
+    manager, member, decision, token = voting
+    socket = await open_socket(token)
+    await subscribe(socket, "s", STATUS, id=gid(decision))
+    await first_payload(socket)
+    if withdraw == "unapprove":
+        await sync_to_async(membership_update)(
+            user=manager.user, membership=member, is_approved=False
+        )
+    else:
+        await sync_to_async(membership_leave)(user=member.user, community=member.community)
+    received = []
+    while not received or received[-1]["type"] not in ("error", "complete"):
+        received.append(await socket.receive_json_from(timeout=2))
+    statuses = [m for m in received if m["type"] == "next" and m["payload"].get("data")]
+    assert statuses == []
+    await socket.disconnect()
