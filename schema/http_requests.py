@@ -1,7 +1,8 @@
 """What the HTTP endpoint refuses before GraphQL sees a request, and how it says so.
 
 A request that is not GraphQL at all is answered 400 (413 when too large) with a
-GraphQL-shaped error and a code, never Django's HTML pages.
+GraphQL-shaped error and a code, never Django's HTML pages; one over a limit of
+``schema.limits`` is refused like any other document, ``data: null`` with a coded error.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import json
 from cross_web import HTTPException
 from django.conf import settings
 from django.http import JsonResponse
+from graphql import GraphQLError
+from strawberry.types import ExecutionResult
+
+from schema.client_errors import ClientErrorCode
+from schema.limits import document_refusal, variables_refusal
 
 BAD_REQUEST = "BAD_REQUEST"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
@@ -55,3 +61,15 @@ def refused(error: HTTPException) -> JsonResponse:
 def too_large() -> HTTPException:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return HTTPException(413, f"The request body is too large: more than {limit:,} bytes.")
+
+
+def limits_refusal(query: object, variables: object) -> ExecutionResult | None:
+    """Return the refusal of a request over a limit checked before parsing, or None."""
+    if message := document_refusal(query):
+        code = ClientErrorCode.QUERY_TOO_COMPLEX
+    elif message := variables_refusal(variables):
+        code = ClientErrorCode.BAD_USER_INPUT
+    else:
+        return None
+    error = GraphQLError(message, extensions={"code": code.value})
+    return ExecutionResult(data=None, errors=[error])

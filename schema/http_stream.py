@@ -23,7 +23,7 @@ from strawberry.types import ExecutionResult
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.errors import ErrorCode
-from schema.http_requests import decode_request, refused
+from schema.http_requests import decode_request, limits_refusal, refused
 from schema.relay import RelayListener
 from schema.schema import schema
 
@@ -84,4 +84,8 @@ class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
             return ExecutionResult(data=None, errors=[error])
+        # Before anything parses the document or coerces the variables (``schema.limits``).
+        data = kwargs["request_data"]
+        if refusal := limits_refusal(data.query, data.variables):
+            return refusal
         return await super().execute_operation(request, *args, **kwargs)

@@ -20,8 +20,9 @@ from strawberry.utils.operation import get_operation_type
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.client_errors import coded_all
 from schema.errors import ErrorCode
-from schema.http_requests import NOT_UTF8, decode_request, refused, too_large
+from schema.http_requests import NOT_UTF8, decode_request, limits_refusal, refused, too_large
 from schema.http_stream import SubscriptionStreamView, wants_stream
+from schema.limits import document_refusal
 from schema.schema import schema
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ def streams(request: HttpRequest) -> bool:
         except (ValueError, HTTPException):
             return False  # The plain view refuses it.
         query, name = body.get("query"), body.get("operationName")
+    if document_refusal(query):
+        return False  # The plain view refuses it, without parsing it.
     return is_subscription(
         query if isinstance(query, str) else None, name if isinstance(name, str) else None
     )
@@ -106,6 +109,9 @@ class CrowdVoteGraphQLView(GraphQLView):
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
             return ExecutionResult(data=None, errors=[error])
+        # Before anything parses the document or coerces the variables (``schema.limits``).
+        if refusal := limits_refusal(request_data.query, request_data.variables):
+            return refusal
         if is_subscription(request_data.query, request_data.operation_name):
             error = GraphQLError(
                 STREAM_REQUIRED, extensions={"code": ErrorCode.STREAM_REQUIRED.value}
