@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse
+from cross_web import HTTPException
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from graphql import GraphQLError
 from strawberry.django.views import AsyncGraphQLView
 from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
@@ -22,6 +23,7 @@ from strawberry.types import ExecutionResult
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.errors import ErrorCode
+from schema.http_requests import decode_request, limits_refusal, refused
 from schema.relay import RelayListener
 from schema.schema import schema
 
@@ -63,6 +65,18 @@ class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
         }
         return {"request": request, "response": response, "ws": ChannelListener(scope)}
 
+    async def dispatch(  # type: ignore[override]  # An async view, as strawberry's is.
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        # As over plain HTTP: a request that is not GraphQL gets a coded JSON error.
+        try:
+            return await self.run(request=request)
+        except HTTPException as error:
+            return refused(error)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_request(data)
+
     async def execute_operation(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         # As over plain HTTP: a client whose token stopped working must learn it.
         if getattr(request, "bearer_token_invalid", False):
@@ -70,4 +84,8 @@ class SubscriptionStreamView(AsyncGraphQLView[dict[str, object], None]):
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
             return ExecutionResult(data=None, errors=[error])
+        # Before anything parses the document or coerces the variables (``schema.limits``).
+        data = kwargs["request_data"]
+        if refusal := limits_refusal(data.query, data.variables):
+            return refusal
         return await super().execute_operation(request, *args, **kwargs)

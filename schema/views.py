@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import async_to_sync
 from cross_web import HTTPException
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponseBase
 from graphql import GraphQLError, GraphQLSyntaxError, parse
 from strawberry.django.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
@@ -20,17 +20,15 @@ from strawberry.utils.operation import get_operation_type
 from accounts.errors import INVALID_BEARER_TOKEN
 from schema.client_errors import coded_all
 from schema.errors import ErrorCode
+from schema.http_requests import NOT_UTF8, decode_request, limits_refusal, refused, too_large
 from schema.http_stream import SubscriptionStreamView, wants_stream
+from schema.limits import document_refusal
 from schema.schema import schema
 
 if TYPE_CHECKING:
     from cross_web import SyncHTTPRequestAdapter
     from strawberry.django.views import TemporalHttpResponse
     from strawberry.http import GraphQLRequestData
-
-NOT_AN_OBJECT = 'The request body must be a JSON object such as {"query": "{ me { id } }"}.'
-NOT_UTF8 = "The request body must be JSON encoded as UTF-8."
-LONE_SURROGATE = "The request contains text that is not valid Unicode (an unpaired surrogate)."
 
 # An async view, though typed as a plain one.
 STREAM = cast("Callable[..., Awaitable[HttpResponseBase]]", SubscriptionStreamView.as_view())
@@ -58,15 +56,18 @@ def streams(request: HttpRequest) -> bool:
     """
     if not wants_stream(request.headers):
         return False
+    query: object
+    name: object
     if request.method == "GET":
-        return is_subscription(request.GET.get("query"), request.GET.get("operationName"))
-    try:
-        body = json.loads(request.body)
-    except ValueError:
-        return False
-    if not isinstance(body, dict):
-        return False
-    query, name = body.get("query"), body.get("operationName")
+        query, name = request.GET.get("query"), request.GET.get("operationName")
+    else:
+        try:
+            body = decode_request(request.body)
+        except (ValueError, HTTPException):
+            return False  # The plain view refuses it.
+        query, name = body.get("query"), body.get("operationName")
+    if document_refusal(query):
+        return False  # The plain view refuses it, without parsing it.
     return is_subscription(
         query if isinstance(query, str) else None, name if isinstance(name, str) else None
     )
@@ -79,8 +80,9 @@ class CrowdVoteGraphQLView(GraphQLView):
     cookie-authenticated ones need the token (``accounts.csrf``, applied in the URLconf).
 
     A request that is not GraphQL at all (not JSON, not UTF-8, not an object, or with text
-    that is not Unicode) is answered
-    400 with a GraphQL-shaped error and code ``BAD_REQUEST``, like any other error.
+    that is not Unicode) is answered 400 with a GraphQL-shaped error and code
+    ``BAD_REQUEST``, like any other error; one over Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+    413 with ``REQUEST_TOO_LARGE`` (``schema.http_requests``).
     Subscriptions are streamed by ``SubscriptionStreamView`` to requests that ask for it.
     """
 
@@ -107,6 +109,9 @@ class CrowdVoteGraphQLView(GraphQLView):
                 INVALID_BEARER_TOKEN, extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
             return ExecutionResult(data=None, errors=[error])
+        # Before anything parses the document or coerces the variables (``schema.limits``).
+        if refusal := limits_refusal(request_data.query, request_data.variables):
+            return refusal
         if is_subscription(request_data.query, request_data.operation_name):
             error = GraphQLError(
                 STREAM_REQUIRED, extensions={"code": ErrorCode.STREAM_REQUIRED.value}
@@ -117,37 +122,25 @@ class CrowdVoteGraphQLView(GraphQLView):
         )
 
     def decode_json(self, data: str | bytes) -> object:
-        decoded = json.loads(data)
-        # Batching is off: anything but an object (null, 42, a list) is not a request.
-        if not isinstance(decoded, dict):
-            raise HTTPException(400, NOT_AN_OBJECT)
-        # JSON may escape half of a UTF-16 pair ("\ud800"), which no database can store.
-        try:
-            json.dumps(decoded, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise HTTPException(400, LONE_SURROGATE) from None
-        return decoded
+        return decode_request(data)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             request.body.decode()
+        except RequestDataTooBig:
+            return refused(too_large())
         except UnicodeDecodeError:
-            return self._refuse(HTTPException(400, NOT_UTF8))
+            return refused(HTTPException(400, NOT_UTF8))
         # Requests that ask for a stream (subscriptions over HTTP) go to the async view.
         if streams(request):
             return async_to_sync(STREAM)(request)
         try:
             return self.run(request=request)
         except HTTPException as error:
-            return self._refuse(error)
+            return refused(error)
 
     def process_result(self, request: HttpRequest, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Errors raised before the operation's hooks (a document over the token limit fails
         # in the parser cache) bypass ``ClientErrors``: code them here too.
         result.errors = coded_all(result.errors)
         return super().process_result(request, result)
-
-    @staticmethod
-    def _refuse(error: HTTPException) -> JsonResponse:
-        body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
-        return JsonResponse(body, status=error.status_code)

@@ -6,16 +6,18 @@ import json
 import logging
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from core.logs import EventFormatter
 from democracy import selectors
 from democracy.models import Community, Decision
 from schema.client_errors import ERROR_LOGGER
+from tests.conftest import logged_to
 from tests.democracy.conftest import db_state
 from tests.factories import MembershipFactory
 from tests.schema.conftest import gid
 from tests.schema.democracy.test_mutation_decisions import CREATE as CREATE_DECISION
+from tests.schema.sockets import STATUS
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +46,57 @@ def test_a_body_that_is_not_a_utf8_json_object_is_a_400_with_a_code(body):
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "JSON" in error["message"] or "Unicode" in error["message"]
+
+
+NESTED = "[" * 100_000 + "]" * 100_000
+SSE = {"Accept": "text/event-stream"}
+# Malformed requests that once met Django's HTML pages (a 500 and its traceback, or a 400).
+MALFORMED = [
+    # Python's JSON decoder recurses per bracket: 6 KB of "[" exhaust its stack.
+    ('{"query": "{ __typename }", "variables": {"a": ' + NESTED + "}}", "application/json", {}),
+    (
+        '{"query": "subscription { x }", "variables": {"a": ' + NESTED + "}}",
+        "application/json",
+        SSE,
+    ),
+    (
+        '{"query": "{ __typename }", "variables": {"a": 1' + "0" * 5000 + "}}",
+        "application/json",
+        {},
+    ),
+    # A subscription for a stream, in a body the stream's view cannot read.
+    (json.dumps({"query": STATUS}), "text/plain", SSE),
+    (json.dumps({"query": STATUS, "variables": 5}), "application/json", SSE),
+    (json.dumps({"query": STATUS, "extensions": [1]}), "application/json", SSE),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "headers"), MALFORMED)
+def test_a_malformed_request_is_a_coded_400_and_no_error_in_the_log(
+    caplog, body, content_type, headers
+):
+    loggers = [logging.getLogger("django.request"), logging.getLogger("django.security")]
+    with logged_to(caplog.handler, *loggers):
+        response = Client().post("/graphql", data=body, content_type=content_type, headers=headers)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("headers", [{}, SSE])
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_over_the_upload_limit_is_a_coded_413(headers):
+    body = json.dumps({"query": STATUS, "variables": {"id": "x" * 1000}})
+    response = Client().post(
+        "/graphql", data=body, content_type="application/json", headers=headers
+    )
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "REQUEST_TOO_LARGE"
+    assert "1,000 bytes" in error["message"]
 
 
 @pytest.mark.parametrize(

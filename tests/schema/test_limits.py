@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from graphql import get_introspection_query, parse, validate
 
 from accounts.models import User
@@ -15,6 +17,7 @@ from schema import schema as schema_module
 from schema.limits import MAX_VARIABLE_DEPTH, cost_rule, document_refusal, variables_refusal
 from schema.schema import schema
 from tests.factories import CommunityFactory
+from tests.schema.sockets import STATUS
 
 API_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -36,6 +39,15 @@ def test_a_210_kb_document_of_5000_fields_is_refused_at_once(graphql_as, user, s
     assert len(document) > 210_000
     client = graphql_as(user if signed_in else None)
     error = refusal(client(document))
+    assert "GRAPHQL_MAX_DOCUMENT_BYTES" in error["message"]
+    assert "65,536 bytes" in error["message"]
+
+
+@pytest.mark.django_db
+def test_a_document_of_500_fields_is_refused_for_its_tokens(graphql_as):
+    document = "{ " + " ".join(f"c{i}: communities {{ totalCount }}" for i in range(500)) + " }"
+    assert len(document) < settings.GRAPHQL_MAX_DOCUMENT_BYTES
+    error = refusal(graphql_as(None)(document))
     assert "GRAPHQL_MAX_TOKENS" in error["message"]
     assert "2,000 tokens" in error["message"]
 
@@ -204,3 +216,46 @@ def test_variables_nesting_deeper_than_any_input_are_refused():
 
     refused = variables_refusal([nested])
     assert refused == f"The variables nest deeper than {MAX_VARIABLE_DEPTH} levels."
+
+
+SSE = {"Accept": "text/event-stream"}
+# A comment costs no token, but the parser and validation caches keep every byte of it.
+PADDED = "{ __typename } #" + "x" * 70_000
+LONG_LIST = {"x": list(range(101))}
+
+
+def over_http(query: str, variables: dict, *, method: str, headers: dict) -> dict:
+    """Return the JSON answer of /graphql, asserting it is the refusal of a whole request."""
+    if method == "GET":
+        params = {"query": query, "variables": json.dumps(variables)}
+        response = Client().get("/graphql", params, headers=headers)
+    else:
+        body = json.dumps({"query": query, "variables": variables})
+        response = Client().post("/graphql", body, content_type="application/json", headers=headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    return error
+
+
+WAYS = [("POST", {}), ("POST", SSE), ("GET", {}), ("GET", SSE)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "headers"), WAYS)
+@pytest.mark.parametrize("query", [PADDED, "subscription { " + PADDED, PADDED + "\n{"])
+def test_a_document_over_its_bytes_is_refused_before_it_is_parsed(query, method, headers):
+    error = over_http(query, {}, method=method, headers=headers)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"  # not GRAPHQL_PARSE_FAILED
+    assert "GRAPHQL_MAX_DOCUMENT_BYTES" in error["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "headers"), WAYS)
+@pytest.mark.parametrize("query", ["{ __typename }", STATUS])
+def test_variables_with_a_long_list_are_refused_before_coercion(query, method, headers):
+    error = over_http(query, LONG_LIST, method=method, headers=headers)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "101 items, more than 100 (GRAPHQL_MAX_LIST_ITEMS)" in error["message"]
