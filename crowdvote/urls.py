@@ -6,6 +6,10 @@ from accounts.views import SignInView
 from schema.snapshots import snapshot_download
 from schema.views import CrowdVoteGraphQLView
 
+# Errors raised before the GraphQL view answers still reach API clients as coded JSON.
+handler400 = "schema.http_requests.bad_request"
+handler500 = "schema.http_requests.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("graphql", bearer_csrf_exempt(CrowdVoteGraphQLView.as_view()), name="graphql"),

@@ -11,11 +11,13 @@ import json
 
 from cross_web import HTTPException
 from django.conf import settings
-from django.http import JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from graphql import GraphQLError
 from strawberry.types import ExecutionResult
 
-from schema.client_errors import ClientErrorCode
+from schema.client_errors import INTERNAL_MESSAGE, ClientErrorCode
 from schema.limits import document_refusal, variables_refusal
 
 BAD_REQUEST = "BAD_REQUEST"
@@ -25,6 +27,8 @@ NOT_UTF8 = "The request body must be JSON encoded as UTF-8."
 LONE_SURROGATE = "The request contains text that is not valid Unicode (an unpaired surrogate)."
 TOO_DEEP = "The request body nests too deeply to be read as JSON."
 UNREADABLE_NUMBER = "The request body holds a number too long to read (over 4,300 digits)."
+UNREADABLE = 'The request could not be read: send a JSON body such as {"query": "{ me { id } }"}.'
+API_PATHS = frozenset({"/graphql", "/graphql/"})
 
 
 def decode_request(data: str | bytes) -> dict[str, object]:
@@ -73,3 +77,24 @@ def limits_refusal(query: object, variables: object) -> ExecutionResult | None:
         return None
     error = GraphQLError(message, extensions={"code": code.value})
     return ExecutionResult(data=None, errors=[error])
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's ``handler400``: a coded JSON error on the API, Django's page elsewhere.
+
+    Reached when something before the view refuses the request, such as the CSRF check
+    reading a form body over the upload limit for a request with a session cookie.
+    """
+    if request.path_info not in API_PATHS:
+        return defaults.bad_request(request, exception)
+    too_big = isinstance(exception, RequestDataTooBig)
+    return refused(too_large() if too_big else HTTPException(400, UNREADABLE))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's ``handler500``: a coded JSON error on the API, Django's page elsewhere."""
+    if request.path_info not in API_PATHS:
+        return defaults.server_error(request)
+    code = ClientErrorCode.INTERNAL_ERROR.value
+    body = {"errors": [{"message": INTERNAL_MESSAGE, "extensions": {"code": code}}]}
+    return JsonResponse(body, status=500)

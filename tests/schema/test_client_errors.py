@@ -8,10 +8,12 @@ import logging
 import pytest
 from django.test import Client, override_settings
 
+from accounts.views import SignInView
 from core.logs import EventFormatter
 from democracy import selectors
 from democracy.models import Community, Decision
 from schema.client_errors import ERROR_LOGGER
+from schema.views import CrowdVoteGraphQLView
 from tests.conftest import logged_to
 from tests.democracy.conftest import db_state
 from tests.factories import MembershipFactory
@@ -237,3 +239,40 @@ def test_hostile_text_is_a_user_error_and_nothing_is_stored(graphql_as, user, ch
     assert (error["code"], error["field"]) == (code, field)
     assert len(error["message"]) < 200
     assert not Community.objects.exists()
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_form_over_the_upload_limit_read_by_the_csrf_check_is_a_coded_413():
+    client = Client()
+    client.cookies["sessionid"] = "a-session"  # so the CSRF check reads the form's body
+    response = client.post("/graphql", data={"query": "x" * 2000})
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "REQUEST_TOO_LARGE"
+
+
+def test_an_unexpected_fault_before_the_view_answers_is_a_coded_json_500(monkeypatch, caplog):
+    def fault(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a secret detail")
+
+    monkeypatch.setattr(CrowdVoteGraphQLView, "dispatch", fault)
+    with logged_to(caplog.handler, logging.getLogger("django.request")):
+        response = Client(raise_request_exception=False).post(
+            "/graphql", data={"query": "{ me { id } }"}, content_type="application/json"
+        )
+    assert response.status_code == 500
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_ERROR"
+    assert "secret" not in response.content.decode()
+    assert any("a secret detail" in (record.exc_text or "") for record in caplog.records)
+
+
+def test_other_pages_keep_djangos_error_pages(monkeypatch):
+    def fault(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(SignInView, "dispatch", fault)
+    response = Client(raise_request_exception=False).get("/sign-in/")
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("text/html")
