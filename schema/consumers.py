@@ -43,6 +43,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UnsetType
 
 from accounts.errors import INVALID_BEARER_TOKEN
@@ -63,6 +64,33 @@ INVALID_TOKEN: dict[str, object] = {
 REFUSED = 4403
 # A close frame carries at most 123 bytes of reason.
 INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again for a new token."
+# graphql-transport-ws closes with 4400 on a message it cannot read; the older protocol
+# has no code for it, so it gets the same one.
+MALFORMED = 4400
+TOO_DEEP = "WebSocket message nests too deeply"
+NOT_A_MESSAGE = "A message must be a JSON object with a string 'type'"
+
+
+def message_fault(message: object, *, start: str, stop: str) -> str | None:
+    """Return why a decoded frame is not a well-formed message, or None if it is.
+
+    ``start`` and ``stop`` are the protocol's types that start and stop an operation.
+    Strawberry reads their fields unchecked: a wrong one killed the socket's handler.
+    """
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return NOT_A_MESSAGE
+    kind = message["type"]
+    if kind in (start, stop) and not isinstance(message.get("id"), str):
+        return f"A '{kind}' message needs a string 'id'"
+    if kind != start:
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return f"A '{kind}' message needs a payload object with a string 'query'"
+    variables, name = payload.get("variables"), payload.get("operationName")
+    if not isinstance(variables, dict | None) or not isinstance(name, str | None):
+        return "'variables' must be an object and 'operationName' a string, or null"
+    return None
 
 
 class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
@@ -76,6 +104,8 @@ class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
                 break
             text = message["message"]
             del message
+            if self.ws_consumer.closed:
+                continue  # Closing: what the client sent meanwhile is not acted on.
             if text is None:
                 raise NonTextMessageReceived
             try:
@@ -83,6 +113,10 @@ class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
             except json.JSONDecodeError as error:
                 if not ignore_parsing_errors:
                     raise NonJsonMessageReceived from error
+                continue
+            except RecursionError:
+                # Escaped the handler, which then left the socket open and unanswered.
+                await self.ws_consumer.close(code=MALFORMED, reason=TOO_DEEP)
                 continue
             finally:
                 del text
@@ -108,6 +142,13 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             pass
         finally:
             await self.shutdown()
+
+    async def handle_message(self, message: Message) -> None:
+        fault = message_fault(message, start="subscribe", stop="complete")
+        if fault is not None:
+            await self.handle_invalid_message(fault)
+            return
+        await super().handle_message(message)
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
@@ -151,6 +192,14 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
 class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
     """graphql-ws (the older protocol), with subscriptions served by shared feeds."""
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        # Text that is not JSON, and types it does not know, strawberry skips as before.
+        fault = message_fault(message, start="start", stop="stop")
+        if fault is not None:
+            await self.websocket.close(code=MALFORMED, reason=fault)
+            return
+        await super().handle_message(message)
 
     async def handle_async_results(
         self,
@@ -213,6 +262,7 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
     connection_init_wait_timeout = timedelta(minutes=1)
     max_subscriptions_per_connection = 100
     protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
+    closed = False  # Set on the socket once it is closing.
 
     def __init__(self) -> None:  # Not GraphQLWSConsumer's: see the class docstring.
         # Read by strawberry's adapter with get() only: an Inbox does what its Queue did.
@@ -286,6 +336,9 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
         with 1011 and no reason (graphql-ws), a code daphne cannot send: the socket stayed
         open and the client waited for ever.
         """
+        if self.closed:
+            return  # Once is enough: several operations may find the same fault.
+        self.closed = True
         if self.refusal is not None:
             code, reason = REFUSED, self.refusal
         await super().close(code=code, reason=reason)
