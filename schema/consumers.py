@@ -49,8 +49,10 @@ from strawberry.types.unset import UnsetType
 from accounts.errors import INVALID_BEARER_TOKEN
 from accounts.middleware import bearer_token
 from accounts.services.tokens import token_authenticate
+from core.errors import NotAuthenticated
 from core.inbox import Inbox
-from schema.errors import ErrorCode
+from schema.calc.access import SIGNED_OUT, credential_holds, viewer_of
+from schema.errors import ErrorCode, graphql_error
 from schema.feeds import follow, shareable
 from schema.outbox import Outbox
 from schema.schema import schema
@@ -68,6 +70,7 @@ INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again fo
 # has no code for it, so it gets the same one.
 MALFORMED = 4400
 TOO_DEEP = "WebSocket message nests too deeply"
+SIGNED_OUT_ERROR = graphql_error(NotAuthenticated(SIGNED_OUT)).formatted
 NOT_A_MESSAGE = "A message must be a JSON object with a string 'type'"
 
 
@@ -166,6 +169,15 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         # is strawberry's, which holds the consumer.
         consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
         if not shareable(operation.query, operation.operation_name):
+            if await consumer.signed_out():
+                error: Message = {
+                    "id": operation.id,
+                    "type": "error",
+                    "payload": [SIGNED_OUT_ERROR],
+                }
+                await operation.send_operation_message(error)
+                await consumer.close(code=REFUSED, reason=SIGNED_OUT)
+                return
             await super().run_operation(operation)
             return
         prefix = f'{{"id":{json.dumps(operation.id)},"type":"next","payload":'
@@ -212,6 +224,13 @@ class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
         # is strawberry's, which holds the consumer.
         consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
         if not shareable(query, operation_name):
+            if await consumer.signed_out():
+                self.tasks.pop(operation_id, None)
+                await self.send_message(
+                    {"type": "error", "id": operation_id, "payload": SIGNED_OUT_ERROR}
+                )
+                await consumer.close(code=REFUSED, reason=SIGNED_OUT)
+                return
             await super().handle_async_results(operation_id, query, operation_name, variables)
             return
         prefix = f'{{"type":"data","id":{json.dumps(operation_id)},"payload":'
@@ -342,6 +361,16 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
         if self.refusal is not None:
             code, reason = REFUSED, self.refusal
         await super().close(code=code, reason=reason)
+
+    async def signed_out(self) -> bool:
+        """Whether the socket's sign-in (a token or a session) has ended since it was opened.
+
+        ``scope["user"]`` is set once, at connection_init: checked from the database before
+        each operation no shared feed serves (feeds re-check by themselves). Anonymous
+        sockets have nothing to check.
+        """
+        viewer = viewer_of(self.scope)
+        return viewer.user_id is not None and not await credential_holds(viewer)
 
     @property
     def outbox(self) -> Outbox:
