@@ -27,6 +27,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from django.conf import settings
+from graphql import GraphQLError, GraphQLFormattedError, OperationType
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.channels.handlers.ws_handler import ChannelsWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
@@ -41,9 +42,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UnsetType
 
 from accounts.errors import INVALID_BEARER_TOKEN
@@ -52,8 +56,10 @@ from accounts.services.tokens import token_authenticate
 from core.errors import NotAuthenticated
 from core.inbox import Inbox
 from schema.calc.access import SIGNED_OUT, credential_holds, viewer_of
+from schema.client_errors import ClientErrorCode
 from schema.errors import ErrorCode, graphql_error
-from schema.feeds import follow, shareable
+from schema.feeds import follow, operation_type, shareable
+from schema.limits import document_refusal, variables_refusal
 from schema.outbox import Outbox
 from schema.schema import schema
 
@@ -69,9 +75,40 @@ INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again fo
 # graphql-transport-ws closes with 4400 on a message it cannot read; the older protocol
 # has no code for it, so it gets the same one.
 MALFORMED = 4400
+QUERY_TOO_COMPLEX = ClientErrorCode.QUERY_TOO_COMPLEX.value
+BAD_USER_INPUT = ClientErrorCode.BAD_USER_INPUT.value
 TOO_DEEP = "WebSocket message nests too deeply"
 SIGNED_OUT_ERROR = graphql_error(NotAuthenticated(SIGNED_OUT)).formatted
+TOO_MANY = (
+    "This connection already runs {limit} operations, the most one connection may: "
+    "complete one first (or open another connection)."
+)
+SUBSCRIPTIONS_ONLY = GraphQLError(
+    "The graphql-ws protocol carries subscriptions only: send queries and mutations over "
+    "graphql-transport-ws or HTTP (POST /graphql).",
+    extensions={"code": ErrorCode.SUBSCRIPTIONS_ONLY.value},
+).formatted
 NOT_A_MESSAGE = "A message must be a JSON object with a string 'type'"
+
+
+def limit_refusal(payload: Any) -> GraphQLFormattedError | None:
+    """Return the error refusing an operation over a limit, checked before it is parsed.
+
+    Parsing and coercing run on the event loop: a frame near daphne's 1 MiB limit stalled
+    every socket of the process for seconds.
+    """
+    message = document_refusal(payload["query"])
+    if message is not None:
+        return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX}).formatted
+    message = variables_refusal(payload.get("variables"))
+    if message is not None:
+        return GraphQLError(message, extensions={"code": BAD_USER_INPUT}).formatted
+    return None
+
+
+def too_many(limit: int) -> GraphQLFormattedError:
+    code = ErrorCode.TOO_MANY_SUBSCRIPTIONS.value
+    return GraphQLError(TOO_MANY.format(limit=limit), extensions={"code": code}).formatted
 
 
 def message_fault(message: object, *, start: str, stop: str) -> str | None:
@@ -153,6 +190,19 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             return
         await super().handle_message(message)
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        refusal = None
+        # Not acknowledged yet, or an id in use: strawberry closes the socket.
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refusal = limit_refusal(message["payload"])
+            limit = self.max_subscriptions_per_connection
+            if refusal is None and limit is not None and len(self.operations) >= limit:
+                refusal = too_many(limit)
+        if refusal is None:
+            await super().handle_subscribe(message)
+            return
+        await self.send_message({"id": message["id"], "type": "error", "payload": [refusal]})
+
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
         assert self.connection_init_timeout_task is not None
@@ -212,6 +262,25 @@ class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
             await self.websocket.close(code=MALFORMED, reason=fault)
             return
         await super().handle_message(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        refusal = None
+        if self.connection_acknowledged:  # Else strawberry closes the socket.
+            payload = message["payload"]
+            refusal = limit_refusal(payload)
+            if refusal is None and operation_type(
+                payload["query"], payload.get("operationName")
+            ) in (OperationType.QUERY, OperationType.MUTATION):
+                # Strawberry would run it as a subscription, which fails as a fault.
+                refusal = SUBSCRIPTIONS_ONLY
+            limit = self.max_subscriptions_per_connection
+            running = len(self.tasks) - (message["id"] in self.tasks)  # replaced if so
+            if refusal is None and limit is not None and running >= limit:
+                refusal = too_many(limit)
+        if refusal is None:
+            await super().handle_start(message)
+            return
+        await self.send_message({"type": "error", "id": message["id"], "payload": refusal})
 
     async def handle_async_results(
         self,
