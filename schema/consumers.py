@@ -27,6 +27,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from django.conf import settings
+from graphql import GraphQLError, GraphQLFormattedError, OperationType
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.channels.handlers.ws_handler import ChannelsWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
@@ -41,16 +42,24 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UnsetType
 
 from accounts.errors import INVALID_BEARER_TOKEN
 from accounts.middleware import bearer_token
 from accounts.services.tokens import token_authenticate
+from core.errors import NotAuthenticated
 from core.inbox import Inbox
-from schema.errors import ErrorCode
-from schema.feeds import follow, shareable
+from schema.calc.access import SIGNED_OUT, credential_holds, viewer_of
+from schema.client_errors import ClientErrorCode
+from schema.errors import ErrorCode, graphql_error
+from schema.feeds import follow, operation_type, shareable
+from schema.limits import document_refusal, variables_refusal
 from schema.outbox import Outbox
 from schema.schema import schema
 
@@ -63,6 +72,65 @@ INVALID_TOKEN: dict[str, object] = {
 REFUSED = 4403
 # A close frame carries at most 123 bytes of reason.
 INVALID_TOKEN_REASON = "The bearer token is invalid or expired. Sign in again for a new token."
+# graphql-transport-ws closes with 4400 on a message it cannot read; the older protocol
+# has no code for it, so it gets the same one.
+MALFORMED = 4400
+QUERY_TOO_COMPLEX = ClientErrorCode.QUERY_TOO_COMPLEX.value
+BAD_USER_INPUT = ClientErrorCode.BAD_USER_INPUT.value
+TOO_DEEP = "WebSocket message nests too deeply"
+SIGNED_OUT_ERROR = graphql_error(NotAuthenticated(SIGNED_OUT)).formatted
+TOO_MANY = (
+    "This connection already runs {limit} operations, the most one connection may: "
+    "complete one first (or open another connection)."
+)
+SUBSCRIPTIONS_ONLY = GraphQLError(
+    "The graphql-ws protocol carries subscriptions only: send queries and mutations over "
+    "graphql-transport-ws or HTTP (POST /graphql).",
+    extensions={"code": ErrorCode.SUBSCRIPTIONS_ONLY.value},
+).formatted
+NOT_A_MESSAGE = "A message must be a JSON object with a string 'type'"
+
+
+def limit_refusal(payload: Any) -> GraphQLFormattedError | None:
+    """Return the error refusing an operation over a limit, checked before it is parsed.
+
+    Parsing and coercing run on the event loop: a frame near daphne's 1 MiB limit stalled
+    every socket of the process for seconds.
+    """
+    message = document_refusal(payload["query"])
+    if message is not None:
+        return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX}).formatted
+    message = variables_refusal(payload.get("variables"))
+    if message is not None:
+        return GraphQLError(message, extensions={"code": BAD_USER_INPUT}).formatted
+    return None
+
+
+def too_many(limit: int) -> GraphQLFormattedError:
+    code = ErrorCode.TOO_MANY_SUBSCRIPTIONS.value
+    return GraphQLError(TOO_MANY.format(limit=limit), extensions={"code": code}).formatted
+
+
+def message_fault(message: object, *, start: str, stop: str) -> str | None:
+    """Return why a decoded frame is not a well-formed message, or None if it is.
+
+    ``start`` and ``stop`` are the protocol's types that start and stop an operation.
+    Strawberry reads their fields unchecked: a wrong one killed the socket's handler.
+    """
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return NOT_A_MESSAGE
+    kind = message["type"]
+    if kind in (start, stop) and not isinstance(message.get("id"), str):
+        return f"A '{kind}' message needs a string 'id'"
+    if kind != start:
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return f"A '{kind}' message needs a payload object with a string 'query'"
+    variables, name = payload.get("variables"), payload.get("operationName")
+    if not isinstance(variables, dict | None) or not isinstance(name, str | None):
+        return "'variables' must be an object and 'operationName' a string, or null"
+    return None
 
 
 class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
@@ -76,6 +144,8 @@ class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
                 break
             text = message["message"]
             del message
+            if self.ws_consumer.closed:
+                continue  # Closing: what the client sent meanwhile is not acted on.
             if text is None:
                 raise NonTextMessageReceived
             try:
@@ -83,6 +153,10 @@ class LeanWebSocketAdapter(ChannelsWebSocketAdapter):
             except json.JSONDecodeError as error:
                 if not ignore_parsing_errors:
                     raise NonJsonMessageReceived from error
+                continue
+            except RecursionError:
+                # Escaped the handler, which then left the socket open and unanswered.
+                await self.ws_consumer.close(code=MALFORMED, reason=TOO_DEEP)
                 continue
             finally:
                 del text
@@ -109,6 +183,26 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         finally:
             await self.shutdown()
 
+    async def handle_message(self, message: Message) -> None:
+        fault = message_fault(message, start="subscribe", stop="complete")
+        if fault is not None:
+            await self.handle_invalid_message(fault)
+            return
+        await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        refusal = None
+        # Not acknowledged yet, or an id in use: strawberry closes the socket.
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refusal = limit_refusal(message["payload"])
+            limit = self.max_subscriptions_per_connection
+            if refusal is None and limit is not None and len(self.operations) >= limit:
+                refusal = too_many(limit)
+        if refusal is None:
+            await super().handle_subscribe(message)
+            return
+        await self.send_message({"id": message["id"], "type": "error", "payload": [refusal]})
+
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
         assert self.connection_init_timeout_task is not None
@@ -125,6 +219,15 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         # is strawberry's, which holds the consumer.
         consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
         if not shareable(operation.query, operation.operation_name):
+            if await consumer.signed_out():
+                error: Message = {
+                    "id": operation.id,
+                    "type": "error",
+                    "payload": [SIGNED_OUT_ERROR],
+                }
+                await operation.send_operation_message(error)
+                await consumer.close(code=REFUSED, reason=SIGNED_OUT)
+                return
             await super().run_operation(operation)
             return
         prefix = f'{{"id":{json.dumps(operation.id)},"type":"next","payload":'
@@ -152,6 +255,33 @@ class SharedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
     """graphql-ws (the older protocol), with subscriptions served by shared feeds."""
 
+    async def handle_message(self, message: OperationMessage) -> None:
+        # Text that is not JSON, and types it does not know, strawberry skips as before.
+        fault = message_fault(message, start="start", stop="stop")
+        if fault is not None:
+            await self.websocket.close(code=MALFORMED, reason=fault)
+            return
+        await super().handle_message(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        refusal = None
+        if self.connection_acknowledged:  # Else strawberry closes the socket.
+            payload = message["payload"]
+            refusal = limit_refusal(payload)
+            if refusal is None and operation_type(
+                payload["query"], payload.get("operationName")
+            ) in (OperationType.QUERY, OperationType.MUTATION):
+                # Strawberry would run it as a subscription, which fails as a fault.
+                refusal = SUBSCRIPTIONS_ONLY
+            limit = self.max_subscriptions_per_connection
+            running = len(self.tasks) - (message["id"] in self.tasks)  # replaced if so
+            if refusal is None and limit is not None and running >= limit:
+                refusal = too_many(limit)
+        if refusal is None:
+            await super().handle_start(message)
+            return
+        await self.send_message({"type": "error", "id": message["id"], "payload": refusal})
+
     async def handle_async_results(
         self,
         operation_id: str,
@@ -163,6 +293,13 @@ class SharedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
         # is strawberry's, which holds the consumer.
         consumer = cast("GraphQLSubscriptionConsumer", self.websocket.ws_consumer)  # type: ignore[attr-defined]
         if not shareable(query, operation_name):
+            if await consumer.signed_out():
+                self.tasks.pop(operation_id, None)
+                await self.send_message(
+                    {"type": "error", "id": operation_id, "payload": SIGNED_OUT_ERROR}
+                )
+                await consumer.close(code=REFUSED, reason=SIGNED_OUT)
+                return
             await super().handle_async_results(operation_id, query, operation_name, variables)
             return
         prefix = f'{{"type":"data","id":{json.dumps(operation_id)},"payload":'
@@ -213,6 +350,7 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
     connection_init_wait_timeout = timedelta(minutes=1)
     max_subscriptions_per_connection = 100
     protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
+    closed = False  # Set on the socket once it is closing.
 
     def __init__(self) -> None:  # Not GraphQLWSConsumer's: see the class docstring.
         # Read by strawberry's adapter with get() only: an Inbox does what its Queue did.
@@ -286,9 +424,22 @@ class GraphQLSubscriptionConsumer(GraphQLWSConsumer):
         with 1011 and no reason (graphql-ws), a code daphne cannot send: the socket stayed
         open and the client waited for ever.
         """
+        if self.closed:
+            return  # Once is enough: several operations may find the same fault.
+        self.closed = True
         if self.refusal is not None:
             code, reason = REFUSED, self.refusal
         await super().close(code=code, reason=reason)
+
+    async def signed_out(self) -> bool:
+        """Whether the socket's sign-in (a token or a session) has ended since it was opened.
+
+        ``scope["user"]`` is set once, at connection_init: checked from the database before
+        each operation no shared feed serves (feeds re-check by themselves). Anonymous
+        sockets have nothing to check.
+        """
+        viewer = viewer_of(self.scope)
+        return viewer.user_id is not None and not await credential_holds(viewer)
 
     @property
     def outbox(self) -> Outbox:

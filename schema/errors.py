@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     STREAM_REQUIRED = "STREAM_REQUIRED"
+    HTTP_ONLY = "HTTP_ONLY"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    SUBSCRIPTIONS_ONLY = "SUBSCRIPTIONS_ONLY"
 
 
 @strawberry.type(description="Bad input: nothing was changed. Match on `code`, show `message`.")

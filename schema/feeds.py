@@ -28,6 +28,7 @@ from strawberry.utils.aio import aclosing
 
 from calc import layer as layer_health
 from schema.calc.access import Viewer, viewer_of
+from schema.limits import document_refusal
 from schema.outbox import Frame, Outbox
 from schema.relay import UNAVAILABLE, RelayListener
 from schema.schema import schema
@@ -42,17 +43,36 @@ UNAVAILABLE_PAYLOAD = json.dumps(
 )
 
 
-@lru_cache(maxsize=1024)
 def shareable(query: str, operation_name: str | None) -> bool:
     """Whether a document is a valid subscription (others go the ordinary way)."""
+    return _kind(query, operation_name) == (OperationType.SUBSCRIPTION, True)
+
+
+def operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation a document names; None if it does not parse or name one."""
+    return _kind(query, operation_name)[0]
+
+
+def _kind(query: str, operation_name: str | None) -> tuple[OperationType | None, bool]:
+    # Over the size limit a document is never parsed, nor kept: the cache holds at most
+    # 1,024 documents of GRAPHQL_MAX_DOCUMENT_BYTES each.
+    if document_refusal(query) is not None:
+        return None, False
+    return _parsed_kind(query, operation_name)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_kind(query: str, operation_name: str | None) -> tuple[OperationType | None, bool]:
+    """The operation's type, and whether it is a valid subscription."""
     try:
         document = parse(query)
     except GraphQLError:
-        return False
+        return None, False
     operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation != OperationType.SUBSCRIPTION:
-        return False
-    return not validate(schema._schema, document)
+    if operation is None:
+        return None, False
+    kind = operation.operation
+    return kind, kind == OperationType.SUBSCRIPTION and not validate(schema._schema, document)
 
 
 @dataclass(frozen=True, slots=True)

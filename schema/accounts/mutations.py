@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import strawberry
 import strawberry_django
+from django.http import HttpRequest
+from graphql import GraphQLError
 
 from accounts.services import magic_links, sessions
 from schema.accounts.payloads import AuthPayload
 from schema.context import Info
-from schema.errors import mutation_payload
+from schema.errors import ErrorCode, mutation_payload
 from schema.payloads import OkPayload
 from schema.permissions import IsSignedIn
 
-if TYPE_CHECKING:
-    from django.http import HttpRequest
+HTTP_ONLY = (
+    "Signing in and out sets or clears a session cookie, which a websocket cannot: send "
+    "this mutation over HTTP (POST /graphql)."
+)
 
 
 def _request(info: Info) -> HttpRequest:
-    request: HttpRequest = info.context.request
+    """Return the HTTP request, or refuse: over a websocket there is none (and no cookie)."""
+    request = getattr(info.context, "request", None)  # a websocket's context is a dict
+    if not isinstance(request, HttpRequest):
+        raise GraphQLError(HTTP_ONLY, extensions={"code": ErrorCode.HTTP_ONLY.value})
     return request
 
 

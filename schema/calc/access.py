@@ -109,6 +109,16 @@ def _user(viewer: Viewer) -> tuple[User | AnonymousUser, datetime | None]:
 
 
 @database_sync_to_async
+def credential_holds(viewer: Viewer) -> bool:
+    """Return whether the viewer's token or session still signs them in (reads the database)."""
+    try:
+        _user(viewer)
+    except NotAuthenticated:
+        return False
+    return True
+
+
+@database_sync_to_async
 def access_check(viewer: Viewer, decision_pk: int | None, *, member_only: bool = False) -> Access:
     """Return the decision the viewer may still see, or raise the GraphQL error that ends it.
 
