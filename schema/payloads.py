@@ -9,6 +9,7 @@ A payload holds the model a service returned; ``graphql_type`` names the type it
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import strawberry
@@ -16,7 +17,9 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from calc.models import Calculation
 from democracy import models
+from democracy.selectors import decision_list_visible
 from schema.calc.types import CalculationType
+from schema.context import current_user
 from schema.democracy.decision import DecisionType
 from schema.democracy.types import BallotType, CommunityType, FollowingType, MembershipType
 from schema.errors import UserError
@@ -46,9 +49,30 @@ def _among(selections: list[Selection], name: str) -> bool:
     )
 
 
+def _queued() -> Any:
+    return dataclasses.field(default_factory=list)
+
+
+def _visible_calculations(root: Any, info: strawberry.Info[Any, None]) -> list[Calculation]:
+    # A change may queue calculations the caller cannot see: an applicant waiting for
+    # approval, or a member who just left, must not read the community's decisions here.
+    queued: list[Calculation] = root.calculations
+    if not queued:
+        return []
+    visible = set(
+        decision_list_visible(current_user(info))
+        .filter(pk__in={calculation.decision_id for calculation in queued})
+        .values_list("pk", flat=True)
+    )
+    return [calculation for calculation in queued if calculation.decision_id in visible]
+
+
 def _calculations() -> Any:
     return strawberry.field(
-        default_factory=list, graphql_type=list[CalculationType], description=CALCULATIONS
+        resolver=_visible_calculations,
+        name="calculations",
+        graphql_type=list[CalculationType],
+        description=CALCULATIONS,
     )
 
 
@@ -64,7 +88,8 @@ def _changed(graphql_type: type) -> Any:
 class OkPayload:
     ok: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[Calculation] = _calculations()
+    calculations: strawberry.Private[list[Calculation]] = _queued()
+    visible_calculations: list[Calculation] = _calculations()
     message: str | None = _message()
 
 
@@ -78,7 +103,8 @@ class CommunityPayload:
 class MembershipPayload:
     membership: models.Membership | None = _changed(MembershipType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[Calculation] = _calculations()
+    calculations: strawberry.Private[list[Calculation]] = _queued()
+    visible_calculations: list[Calculation] = _calculations()
     message: str | None = _message()
 
 
@@ -86,7 +112,8 @@ class MembershipPayload:
 class FollowingPayload:
     following: models.Following | None = _changed(FollowingType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[Calculation] = _calculations()
+    calculations: strawberry.Private[list[Calculation]] = _queued()
+    visible_calculations: list[Calculation] = _calculations()
     message: str | None = _message()
 
 
@@ -94,7 +121,8 @@ class FollowingPayload:
 class DecisionPayload:
     decision: models.Decision | None = _changed(DecisionType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[Calculation] = _calculations()
+    calculations: strawberry.Private[list[Calculation]] = _queued()
+    visible_calculations: list[Calculation] = _calculations()
     message: str | None = _message()
 
 
@@ -102,7 +130,8 @@ class DecisionPayload:
 class BallotPayload:
     ballot: BallotType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[Calculation] = _calculations()
+    calculations: strawberry.Private[list[Calculation]] = _queued()
+    visible_calculations: list[Calculation] = _calculations()
     message: str | None = _message()
 
 
@@ -110,5 +139,6 @@ class BallotPayload:
 class CalculationPayload:
     calculation: Calculation | None = _changed(CalculationType)
     errors: list[UserError] = strawberry.field(default_factory=list)
-    calculations: list[Calculation] = _calculations()
+    calculations: strawberry.Private[list[Calculation]] = _queued()
+    visible_calculations: list[Calculation] = _calculations()
     message: str | None = _message()

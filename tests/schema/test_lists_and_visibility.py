@@ -16,6 +16,7 @@ from strawberry.relay import to_base64
 
 from accounts.models import User
 from accounts.services.tokens import token_issue
+from calc.models import Calculation
 from calc.services import decision_calculate
 from democracy.demo import demo_create
 from democracy.models import DecisionStatus
@@ -180,8 +181,8 @@ def test_a_page_of_a_public_community_shows_members_and_decisions_to_anyone():
     assert node == {"members": {"totalCount": 1}, "decisions": {"totalCount": 1}}
 
 
-def test_leaving_a_private_community_lists_the_calculations_it_queued():
-    """The payload's list holds decisions the caller has just stopped seeing: no error."""
+def test_leaving_a_private_community_lists_none_of_its_calculations():
+    """The change queued them, but the caller no longer sees the community's decisions."""
     member = MembershipFactory(user=UserFactory(username="mia"))
     MembershipFactory(community=member.community)
     DecisionFactory(community=member.community, title="Budget")
@@ -193,7 +194,37 @@ def test_leaving_a_private_community_lists_the_calculations_it_queued():
     assert "errors" not in body, body["errors"]
     payload = body["data"]["leaveCommunity"]
     assert payload["ok"] is True
-    assert payload["calculations"] == [{"status": "QUEUED", "decision": {"title": "Budget"}}]
+    assert payload["calculations"] == []
+    assert Calculation.objects.filter(decision__title="Budget", status="QUEUED").exists()
+
+
+def test_an_applicant_waiting_for_approval_reads_no_calculation_of_the_community():
+    community = CommunityFactory(auto_approve_applications=False, results_are_public=False)
+    MembershipFactory(community=community)
+    DecisionFactory(community=community, title="Budget")
+    applicant = UserFactory(username="mia")
+    body = client_as("member")(
+        """mutation($c: ID!) { joinCommunity(communityId: $c) {
+          membership { isApproved } calculations { decision { title results { winner { title } } } } } }""",
+        c=to_base64("Community", community.pk),
+    )
+    assert "errors" not in body, body["errors"]
+    payload = body["data"]["joinCommunity"]
+    assert payload == {"membership": {"isApproved": False}, "calculations": []}
+    assert applicant.memberships.get().is_approved is False
+
+
+def test_a_member_who_joins_reads_the_calculations_their_joining_queued():
+    community = CommunityFactory(auto_approve_applications=True)
+    DecisionFactory(community=community, title="Budget")
+    UserFactory(username="mia")
+    body = client_as("member")(
+        """mutation($c: ID!) { joinCommunity(communityId: $c) {
+          calculations { status decision { title } } } }""",
+        c=to_base64("Community", community.pk),
+    )
+    calculations = body["data"]["joinCommunity"]["calculations"]
+    assert calculations == [{"status": "QUEUED", "decision": {"title": "Budget"}}]
 
 
 def test_graphiql_cast_ballot_tab_shows_the_message(user):
