@@ -141,6 +141,19 @@ def membership_visible_to(user: User | AnonymousUser | None) -> Q:
     return approved | Q(user_id=user.pk) | Q(_manages_community(user))
 
 
+def following_visible_to(user: User | AnonymousUser | None) -> Q:
+    """Return a filter on followings: those ``user`` may see, both ends included.
+
+    Un-approving a followed member hides their membership from the community; a following
+    still pointing at it would point at no one the viewer may see.
+    """
+    if user is None or not user.is_authenticated:
+        return inside_visible_to(user) & Q(follower__is_approved=True, followee__is_approved=True)
+    follower = Q(follower__is_approved=True) | Q(follower__user_id=user.pk)
+    followee = Q(followee__is_approved=True) | Q(followee__user_id=user.pk)
+    return inside_visible_to(user) & ((follower & followee) | Q(_manages_community(user)))
+
+
 def can_see_community_inside(user: User | AnonymousUser | None, community: Community) -> bool:
     """Return whether ``user`` may see the members and decisions of ``community``."""
     if community.results_are_public:

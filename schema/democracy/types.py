@@ -126,7 +126,7 @@ class FollowingType(relay.Node):
     def get_queryset(
         cls, queryset: QuerySet[models.Following], info: Info, **kwargs: object
     ) -> QuerySet[models.Following]:
-        return queryset.filter(selectors.inside_visible_to(current_user(info)))
+        return queryset.filter(selectors.following_visible_to(current_user(info)))
 
 
 @strawberry_django.type(models.Choice, name="Choice")

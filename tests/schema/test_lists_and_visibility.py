@@ -254,3 +254,26 @@ def test_graphiql_cast_ballot_tab_shows_the_message(user):
     )
     assert "errors" not in body, body["errors"]
     assert body["data"]["castBallot"]["message"].startswith("Vote recorded!")
+
+
+@pytest.mark.parametrize("viewer", ["follower", "signed out", "manager"])
+def test_a_following_of_an_unapproved_member_is_seen_by_managers_only(graphql_as, viewer):
+    community = CommunityFactory(results_are_public=True)
+    manager = MembershipFactory(community=community, is_manager=True)
+    followee = MembershipFactory(community=community, user=UserFactory(username="bob"))
+    follower = MembershipFactory(community=community)
+    FollowingFactory(follower=follower, followee=followee)
+    followee.is_approved = False
+    followee.save(update_fields=["is_approved"])
+    caller = {"follower": follower.user, "signed out": None, "manager": manager.user}[viewer]
+
+    response = graphql_as(caller)(
+        """query($id: ID!) { community(id: $id) { members { edges { node {
+          following { followee { displayName } } followers { follower { displayName } } } } } } }""",
+        id=to_base64("Community", community.pk),
+    )
+
+    assert response.body.get("errors") is None
+    nodes = [edge["node"] for edge in response.data["community"]["members"]["edges"]]
+    followees = [f["followee"]["displayName"] for n in nodes for f in n["following"]]
+    assert followees == (["bob"] if viewer == "manager" else [])
