@@ -38,14 +38,18 @@ def decision_widget(request: HttpRequest, decision_id: str) -> HttpResponse:
     """Show a decision's live results, or ask a visitor to sign in if they are not public.
 
     A signed-in visitor who may not see the decision gets the same 404 as for an unknown
-    ID, as the API answers both alike.
+    ID, as the API answers both alike; a signed-out one gets the same invitation to sign in
+    for an unknown decision as for a hidden one, so that neither tells a draft or a private
+    decision exists.
     """
     pk = global_pk(decision_id, type_name="Decision")
-    decision = Decision.objects.select_related("community").filter(pk=pk).first() if pk else None
-    if decision is None:
+    if pk is None:
         raise Http404(NOT_FOUND)
-    visible = selectors.decision_list_visible(request.user).filter(pk=decision.pk).exists()
-    if not visible:
+    decision = Decision.objects.select_related("community").filter(pk=pk).first()
+    visible = decision is not None and (
+        selectors.decision_list_visible(request.user).filter(pk=decision.pk).exists()
+    )
+    if decision is None or not visible:
         if request.user.is_authenticated:
             raise Http404(NOT_FOUND)
         sign_in = {"sign_in": _sign_in_returning_to(request)}

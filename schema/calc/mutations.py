@@ -6,7 +6,7 @@ import strawberry
 import strawberry_django
 
 from calc.recalculation import recalculation_request
-from democracy.models import Decision
+from democracy.selectors import decision_list_visible
 from schema.context import Info, load, signed_in_user
 from schema.errors import mutation_payload
 from schema.payloads import CalculationPayload, confirmation
@@ -22,8 +22,9 @@ class CalcMutation:
     def recalculate_decision(self, info: Info, decision_id: strawberry.ID) -> CalculationPayload:
         """Queue a recalculation now (managers only); answers at once with the calculation."""
         user = signed_in_user(info)
+        # A decision the caller cannot see is unknown to them, as in schema.democracy.
         decision = load(
-            Decision.objects.select_related("community"),
+            decision_list_visible(user).select_related("community"),
             decision_id,
             type_name="Decision",
             field="decisionId",

@@ -50,43 +50,42 @@ PUBLISHED = "Decision published!"
 CLOSED = "Decision closed!"
 VOTE_RECORDED = "Vote recorded!"
 VOTE_RETRACTED = "Vote retracted."
-DECISIONS = models.Decision.objects.select_related("community")
 
 
 def _community(raw_id: str, field: str = "communityId") -> models.Community:
     return load(models.Community.objects.all(), raw_id, type_name="Community", field=field)
 
 
-def _decision(raw_id: str, field: str = "decisionId") -> models.Decision:
-    return load(DECISIONS, raw_id, type_name="Decision", field=field)
+def _decision(user: User, raw_id: str, field: str = "decisionId") -> models.Decision:
+    """Return a decision the caller may see: any other is unknown to them (``INVALID_ID``),
+    so that a refusal cannot tell a stranger that a private decision or a draft exists."""
+    visible = selectors.decision_list_visible(user).select_related("community")
+    return load(visible, raw_id, type_name="Decision", field=field)
 
 
-def _ballot_decision(user: User, raw_id: str) -> models.Decision:
-    """Return the decision a ballot is for: a draft is unknown to all but its managers."""
-    decision = load(DECISIONS, raw_id, type_name="Decision", field="decisionId")
-    return _draft_hidden(user, decision)
+def _membership(user: User, raw_id: str, field: str) -> models.Membership:
+    """Return a membership the caller may see, as ``_decision`` does."""
+    visible = MEMBERSHIPS.filter(selectors.membership_visible_to(user))
+    return load(visible, raw_id, type_name="Membership", field=field)
 
 
 def _ballot_target(user: User, raw_id: str) -> selectors.BallotTarget:
-    """Return the decision a ballot is cast on as the cast needs it, as ``_ballot_decision``."""
+    """Return the decision a ballot is cast on as the cast needs it, as ``_decision`` would."""
     found = selectors.ballot_target(
         decode_pk(raw_id, type_name="Decision", field="decisionId"), user
     )
-    if found is None:
+    if found is None or not _target_visible(found):
         raise not_found("decisionId", "decision")
-    _draft_hidden(user, found.decision)
     return found
 
 
-def _draft_hidden(user: User, decision: models.Decision) -> models.Decision:
-    # Only a draft can be hidden: the visibility query is built for drafts alone.
-    if decision.status == DecisionStatus.DRAFT and not _visible(user, decision):
-        raise not_found("decisionId", "decision")
-    return decision
-
-
-def _visible(user: User, decision: models.Decision) -> bool:
-    return selectors.decision_list_visible(user).filter(pk=decision.pk).exists()
+def _target_visible(target: selectors.BallotTarget) -> bool:
+    # selectors.decision_visible_to, from the rows the cast read already (a storm's hot path).
+    membership = target.membership
+    approved = membership is not None and membership.is_approved
+    if target.decision.status == DecisionStatus.DRAFT:
+        return approved and membership is not None and membership.is_manager
+    return approved or target.decision.community.results_are_public
 
 
 def _choice_specs(choices: list[ChoiceInput] | None) -> list[ChoiceSpec] | None:
@@ -174,9 +173,7 @@ class DemocracyMutation:
     @mutation_payload(MembershipPayload)
     def update_membership(self, info: Info, input: UpdateMembershipInput) -> MembershipPayload:
         user = signed_in_user(info)
-        target = load(
-            MEMBERSHIPS, input.membership_id, type_name="Membership", field="membershipId"
-        )
+        target = _membership(user, input.membership_id, field="membershipId")
         membership = memberships.membership_update(
             user=user,
             membership=target,
@@ -199,9 +196,7 @@ class DemocracyMutation:
         following = followings.following_upsert(
             user=user,
             community=_community(input.community_id),
-            followee=load(
-                MEMBERSHIPS, input.followee_id, type_name="Membership", field="followeeId"
-            ),
+            followee=_membership(user, input.followee_id, field="followeeId"),
             tags=input.tags or [],
             order=input.order,
         )
@@ -222,7 +217,7 @@ class DemocracyMutation:
         followings.following_delete(
             user=user,
             community=community,
-            followee=load(MEMBERSHIPS, followee_id, type_name="Membership", field="followeeId"),
+            followee=_membership(user, followee_id, field="followeeId"),
         )
         calculations = queued(community_id=community.pk)
         message = confirmation(UNFOLLOWED, calculations)
@@ -244,9 +239,10 @@ class DemocracyMutation:
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def update_decision(self, info: Info, input: UpdateDecisionInput) -> DecisionPayload:
+        user = signed_in_user(info)
         decision = decisions.decision_update(
-            user=signed_in_user(info),
-            decision=_decision(input.decision_id),
+            user=user,
+            decision=_decision(user, input.decision_id),
             title=input.title,
             description=input.description,
             closes_at=input.closes_at,
@@ -258,14 +254,14 @@ class DemocracyMutation:
     @mutation_payload(DecisionPayload)
     def publish_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
-        decision = decisions.decision_publish(user=user, decision=_decision(decision_id))
+        decision = decisions.decision_publish(user=user, decision=_decision(user, decision_id))
         return _recalculating(decision, PUBLISHED)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
     @mutation_payload(DecisionPayload)
     def close_decision(self, info: Info, decision_id: strawberry.ID) -> DecisionPayload:
         user = signed_in_user(info)
-        decision = decisions.decision_close(user=user, decision=_decision(decision_id))
+        decision = decisions.decision_close(user=user, decision=_decision(user, decision_id))
         return _recalculating(decision, CLOSED)
 
     @strawberry_django.mutation(handle_django_errors=False, permission_classes=[IsSignedIn])
@@ -305,7 +301,7 @@ class DemocracyMutation:
     @mutation_payload(OkPayload)
     def retract_ballot(self, info: Info, decision_id: strawberry.ID) -> OkPayload:
         user = signed_in_user(info)
-        decision = _ballot_decision(user, decision_id)
+        decision = _decision(user, decision_id)
         ballots.ballot_retract(user=user, decision=decision)
         calculations = queued(decision_ids=[decision.pk])
         message = confirmation(VOTE_RETRACTED, calculations)

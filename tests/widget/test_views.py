@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.http import HttpResponse
 from django.test import Client
 
-from democracy.models import Decision
+from democracy.models import Decision, DecisionStatus
 from tests.factories import CommunityFactory, DecisionFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,10 +149,24 @@ def test_an_unapproved_applicant_does_not_see_a_private_decision() -> None:
     assert client.get(widget_url(decision)).status_code == 404
 
 
+def test_a_visitor_cannot_tell_an_unknown_decision_from_a_hidden_one() -> None:
+    hidden = DecisionFactory(status=DecisionStatus.DRAFT)
+    unknown = global_id("Decision", hidden.pk + 1000)
+
+    for_hidden = Client().get(widget_url(hidden))
+    for_unknown = Client().get(f"/widget/decisions/{unknown}/")
+
+    assert for_hidden.status_code == for_unknown.status_code == 403
+
+    def without_links(response: HttpResponse) -> str:  # the link back names the ID asked
+        return re.sub(r'href="/sign-in/[^"]*"', "", response.content.decode())
+
+    assert without_links(for_unknown) == without_links(for_hidden)
+
+
 @pytest.mark.parametrize(
     "decision_id",
     [
-        global_id("Decision", 999_999),
         global_id("Community", 1),
         global_id("Decision", "abc"),
         global_id("Decision", "²"),

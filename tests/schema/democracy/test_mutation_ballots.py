@@ -306,7 +306,20 @@ def test_ballot_after_closing_time_is_refused_before_the_sweeper_closes_it(
     assert "closed" in payload["errors"][0]["message"]
 
 
-def test_non_member_ballot_is_forbidden(graphql_as, decision):
+def test_a_strangers_ballot_finds_no_such_decision_in_a_private_community(graphql_as, decision):
+    outsider = MembershipFactory()
+    response = graphql_as(outsider.user)(
+        CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)}
+    )
+    # The same answer as for an unknown ID: a refusal would tell them it exists.
+    [error] = response.data["castBallot"]["errors"]
+    assert (error["code"], error["field"]) == ("INVALID_ID", "decisionId")
+    assert not Ballot.objects.exists()
+
+
+def test_a_strangers_ballot_in_a_public_community_is_forbidden(graphql_as, decision):
+    decision.community.results_are_public = True
+    decision.community.save(update_fields=["results_are_public"])
     outsider = MembershipFactory()
     response = graphql_as(outsider.user)(
         CAST, input={"decisionId": gid(decision), "stars": stars_input(decision, Park=3)}

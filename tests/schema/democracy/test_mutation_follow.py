@@ -88,24 +88,34 @@ def test_following_yourself_is_refused(graphql_as, pair):
 
 def test_following_someone_in_another_community_is_refused(graphql_as, pair):
     me, _ = pair
-    stranger = MembershipFactory(community=CommunityFactory())
-    payload = graphql_as(me.user)(
-        FOLLOW, input={"communityId": gid(me.community), "followeeId": gid(stranger)}
-    ).data["follow"]
-    assert payload["errors"][0] == {
+    public = MembershipFactory(community=CommunityFactory(results_are_public=True))
+    private = MembershipFactory(community=CommunityFactory())
+    follow = graphql_as(me.user)
+
+    seen = follow(FOLLOW, input={"communityId": gid(me.community), "followeeId": gid(public)})
+    unseen = follow(FOLLOW, input={"communityId": gid(me.community), "followeeId": gid(private)})
+
+    assert seen.data["follow"]["errors"][0] == {
         "code": "NOT_MEMBER",
         "field": "followeeId",
         "message": "You can only follow a current member of the same community.",
     }
+    assert unseen.data["follow"]["errors"][0]["code"] == "INVALID_ID"
 
 
-def test_following_in_a_community_you_are_not_in_is_forbidden(graphql_as, pair):
+def test_following_in_a_community_you_are_not_in_is_refused(graphql_as, pair):
     me, them = pair
     outsider = MembershipFactory()
-    response = graphql_as(outsider.user)(
-        FOLLOW, input={"communityId": gid(me.community), "followeeId": gid(them)}
-    )
-    assert response.error_codes == ["FORBIDDEN"]
+    follow = graphql_as(outsider.user)
+    args = {"communityId": gid(me.community), "followeeId": gid(them)}
+
+    unseen = follow(FOLLOW, input=args)  # a private community: its members are unknown
+    me.community.results_are_public = True
+    me.community.save(update_fields=["results_are_public"])
+    seen = follow(FOLLOW, input=args)
+
+    assert unseen.data["follow"]["errors"][0]["code"] == "INVALID_ID"
+    assert seen.error_codes == ["FORBIDDEN"]
 
 
 def test_unfollow_and_unfollow_again(graphql_as, pair):
