@@ -146,6 +146,10 @@ def following_deleted(
 def membership_saved(
     sender: type[Membership], instance: Membership, created: bool, **kwargs: Any
 ) -> None:
+    # An application waiting for approval counts in no result (snapshots read approved
+    # members only): a stranger applying and leaving again must not drive calculations.
+    if created and not instance.is_approved:
+        return
     request_recalculation(
         community_id=instance.community_id,
         actor=display_name(instance),
@@ -157,7 +161,7 @@ def membership_saved(
 def membership_deleted(
     sender: type[Membership], instance: Membership, origin: object = None, **kwargs: Any
 ) -> None:
-    if not _deleted_directly(origin, Community):
+    if instance.is_approved and not _deleted_directly(origin, Community):
         request_recalculation(
             community_id=instance.community_id,
             actor=display_name(instance),

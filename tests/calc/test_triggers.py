@@ -129,6 +129,22 @@ def test_join_logs_every_open_decision_of_the_community_once(world):
     assert logs(decisions, before) == COMMUNITY_WIDE
 
 
+def test_an_application_waiting_for_approval_logs_nothing_until_approved(world):
+    here, _, manager, _, _, _, decisions = world
+    here.auto_approve_applications = False
+    here.save(update_fields=["auto_approve_applications"])
+    applicant = UserFactory()
+    before = generations(*decisions.values())
+
+    pending = membership_join(user=applicant, community=here)
+    membership_leave(user=applicant, community=here)
+    assert logs(decisions, before) == dict.fromkeys(decisions, 0)
+
+    pending = membership_join(user=applicant, community=here)
+    membership_update(user=manager.user, membership=pending, is_approved=True)
+    assert logs(decisions, before) == COMMUNITY_WIDE
+
+
 def test_membership_update_logs_every_open_decision_of_the_community_once(world):
     _, _, manager, alice, _, _, decisions = world
     before = generations(*decisions.values())
