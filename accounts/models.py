@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts.usernames import username_key
+
 
 class User(AbstractUser):
     """A person; their email (optional, unique when set) receives magic links."""
+
+    # ``accounts.usernames.username_key`` of the username, kept by save(): finds look-alikes
+    # of a name with an index. Not unique: names given by staff are theirs to choose.
+    username_key = models.CharField(max_length=150, db_index=True, editable=False, default="")
 
     class Meta:
         constraints = [
@@ -17,6 +25,13 @@ class User(AbstractUser):
                 Lower("email"), condition=~Q(email=""), name="user_email_unique_ci"
             ),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.username_key = username_key(self.username)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_key"}
+        super().save(*args, **kwargs)
 
 
 class MagicLink(models.Model):

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from enum import StrEnum
 from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 
 EVENT_LOGGER = logging.getLogger("crowdvote.events")
+# API tokens (cv_…) and magic-link codes (cvl_…) are a prefix and 43 URL-safe characters. A
+# careless client can put one where an error message echoes it (unquoted, in a list): the
+# line would hand a live credential to whoever reads the logs.
+SECRET = re.compile(r"(cvl?_)[A-Za-z0-9_-]{16,}")
 
 
 class Event(StrEnum):
@@ -72,6 +77,11 @@ def one_line(text: str) -> str:
     return "".join(char if char.isprintable() else _escaped(char) for char in text)
 
 
+def without_secrets(text: str) -> str:
+    """Return ``text`` with everything shaped like a token or a sign-in code masked."""
+    return SECRET.sub(r"\1…", text)
+
+
 def _escaped(char: str) -> str:
     if char in "\n\r\t":
         return repr(char)[1:-1]
@@ -84,7 +94,10 @@ def _escaped(char: str) -> str:
 
 
 class EventFormatter(logging.Formatter):
-    """Format records as ``[time] [LEVEL] [EVENT] [actor] - message``: one event, one line."""
+    """Format records as ``[time] [LEVEL] [EVENT] [actor] - message``: one event, one line.
+
+    Every handler in ``settings.LOGGING`` formats with it, so secrets are masked here once.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", record.name)
@@ -95,7 +108,7 @@ class EventFormatter(logging.Formatter):
         )
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
-        return line
+        return without_secrets(line)
 
 
 def daily_file_handler(directory: str) -> logging.Handler:

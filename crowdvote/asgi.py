@@ -7,17 +7,17 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdvote.settings")
 
 import django
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 from crowdvote.handler import OneTripASGIHandler
 from crowdvote.startup import secret_key_require, startup_objects_frozen
+from crowdvote.static_files import StaticFilesHandler
 
 secret_key_require()
 
 # What ``get_asgi_application`` does, with the handler that runs a request in one trip.
 django.setup(set_prefix=False)
 # The project serves its own scripts and styles (widget, GraphiQL): no CDN, works offline.
-django_asgi_app = ASGIStaticFilesHandler(OneTripASGIHandler())
+django_asgi_app = StaticFilesHandler(OneTripASGIHandler())
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402

@@ -74,3 +74,4 @@ HIDDEN_CHARACTERS = (
 )
 TOO_MANY_TAGS = "Give at most {limit} tags."
 NAIVE_DATETIME = "Give the closing time with its time zone, e.g. 2030-01-31T18:00:00Z."
+DATETIME_OUT_OF_RANGE = "Give a closing time between the years 1 and 9999 in UTC."

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.usernames import username_key
 from calc.queue import request_recalculation
 from democracy.models import (
     Ballot,
@@ -53,7 +54,12 @@ def _users(usernames: Sequence[str]) -> list[User]:
     # One unusable password for all: these accounts sign in only with issued tokens.
     password = make_password(None)
     return User.objects.bulk_create(
-        [User(username=name, password=password) for name in usernames], batch_size=BATCH_SIZE
+        # bulk_create skips save(), which keeps the look-alike key.
+        [
+            User(username=name, username_key=username_key(name), password=password)
+            for name in usernames
+        ],
+        batch_size=BATCH_SIZE,
     )
 
 

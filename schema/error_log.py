@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
 
 EXPECTED = (GraphQLError, DomainError, NotAuthenticated, Forbidden, ValidationError)
+# Their arguments are a sign-in code or an email address: refusals echo argument values
+# ("String cannot represent a non string value: cvl_…"), so their messages are not logged.
+SECRET_ARGUMENT_FIELDS = ("signInWithMagicLink", "requestMagicLink")
+WITHHELD = "(message left out: a sign-in request's arguments are not logged)"
 
 
 def is_expected(error: GraphQLError) -> bool:
@@ -28,13 +32,23 @@ def is_expected(error: GraphQLError) -> bool:
     return error.original_error is None or isinstance(error.original_error, EXPECTED)
 
 
-def describe(error: GraphQLError) -> str:
-    """Return one line: the code (if any), where, and the message."""
+def describe(error: GraphQLError, *, withhold: bool = False) -> str:
+    """Return one line: the code (if any), where, and the message (unless ``withhold``)."""
     code = (error.extensions or {}).get("code")
     where = ".".join(str(part) for part in error.path) if error.path else None
     head = " ".join(str(part) for part in (code, f"at {where}" if where else None) if part)
-    message = " ".join(error.message.split())
+    message = WITHHELD if withhold else " ".join(error.message.split())
     return f"{head}: {message}" if head else message
+
+
+def names_sign_in(execution_context: ExecutionContext | None) -> bool:
+    """Whether the request's document names a mutation whose arguments are secret.
+
+    The document, not the error's path: a document that does not validate has no path, and
+    an alias would hide the field's name in one.
+    """
+    query = execution_context.query if execution_context is not None else None
+    return query is not None and any(name in query for name in SECRET_ARGUMENT_FIELDS)
 
 
 def actor_of(execution_context: ExecutionContext | None) -> str:
@@ -50,7 +64,9 @@ class CrowdVoteSchema(CodedSchema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         unexpected = [error for error in errors if not is_expected(error)]
+        withhold = names_sign_in(execution_context)
         for error in errors:
             if is_expected(error):
-                log_event(Event.REQUEST_REFUSED, actor_of(execution_context), describe(error))
+                line = describe(error, withhold=withhold)
+                log_event(Event.REQUEST_REFUSED, actor_of(execution_context), line)
         super().process_errors(unexpected, execution_context)

@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.contrib.sessions.models import Session
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import errors
@@ -90,24 +91,55 @@ def token_issue_for_usernames(
 def token_authenticate(raw: str) -> ApiToken | None:
     """Return the active token of an active user matching ``raw``, with the user, or None.
 
+    A token issued with a browser session (``session_key``) is active only while that
+    session is: signed out, expired, or deleted by ``clearsessions``, the token ends too.
+    Sessions live in the database (Django's default engine, which the settings keep).
+
     Hand-written SQL (``core.rows``), prepared on PostgreSQL: every API request runs it.
     """
+    now = timezone.now()
     found = first_of(
         (ApiToken, User),
         f"SELECT {columns(ApiToken, 't')}, {columns(User, 'u')} FROM {table(ApiToken)} t "
         f"JOIN {table(User)} u ON u.id = t.user_id "
-        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
-        [hash_secret(raw), True],
+        f"LEFT JOIN {table(Session)} s ON t.session_key <> '' AND s.session_key = t.session_key "
+        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s "
+        "AND (t.session_key = '' OR s.expire_date > %s)",
+        [hash_secret(raw), True, connection.ops.adapt_datetimefield_value(now)],
         prepared="crowdvote_token",
     )
     if not found:
         return None
     token, token.user = found
-    now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+def token_in_force(token_id: int, user_id: int) -> tuple[bool, datetime | None]:
+    """Return whether the token still signs ``user_id`` in, and when its session ends.
+
+    The same rule as :func:`token_authenticate`, for a websocket re-checking the token it
+    was opened with; the end (None without a session) tells it when to check again.
+    """
+    session_key = (
+        ApiToken.objects.filter(pk=token_id, user_id=user_id, revoked_at__isnull=True)
+        .values_list("session_key", flat=True)
+        .first()
+    )
+    if session_key is None:
+        return False, None
+    if not session_key:
+        return True, None
+    ends_at = (
+        Session.objects.filter(session_key=session_key)
+        .values_list("expire_date", flat=True)
+        .first()
+    )
+    if ends_at is None or ends_at <= timezone.now():
+        return False, None
+    return True, ends_at
 
 
 @transaction.atomic

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from accounts.usernames import username_key
 
 USERNAME_MAX_LENGTH = 150
 # Room for a "-12345" suffix when the derived name is taken.
@@ -30,16 +32,25 @@ def username_is_valid(username: str) -> bool:
 def username_from_email(email: str) -> str:
     """Return a free username derived from the local part of ``email``.
 
-    ``ann.lee@example.org`` becomes ``ann.lee``, then ``ann.lee-2``, ``ann.lee-3`` … when
-    taken (compared case-insensitively, so ``Ann.Lee`` and ``ann.lee`` never coexist).
+    ``ann.lee@example.org`` becomes ``ann.lee``, then ``ann.lee-2``, ``ann.lee-3`` … when a
+    name that reads the same is taken: ``Ann.Lee``, or ``ann.lee`` with a Cyrillic e (see
+    ``accounts.usernames``). The local part is NFKC-normalised first, as Django
+    normalises usernames when it saves them, so the name checked is the name stored.
     """
-    local = email.rsplit("@", 1)[0]
+    local = unicodedata.normalize("NFKC", email.rsplit("@", 1)[0])
     base = NOT_USERNAME_CHARS.sub("", local)[:DERIVED_USERNAME_MAX_LENGTH] or FALLBACK_USERNAME
     candidate, suffix = base, 1
-    while User.objects.filter(username__iexact=candidate).exists():
+    while _name_taken(candidate):
         suffix += 1
         candidate = f"{base}-{suffix}"
     return candidate
+
+
+def _name_taken(username: str) -> bool:
+    """Whether a user has ``username`` or a name that reads the same (its key)."""
+    same = User.objects.filter(username_key=username_key(username))
+    # And by the name itself: a row written without save() (bulk_create) has no key.
+    return same.exists() or User.objects.filter(username__iexact=username).exists()
 
 
 def _create(*, username: str, email: str = "") -> User:

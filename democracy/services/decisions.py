@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.logs import Event, log_event
+from core.times import representable_in_utc
 from democracy import errors
 from democracy.access import Staff, actor_name, manager_or_staff_require
 from democracy.errors import DemocracyErrorCode
@@ -60,6 +61,10 @@ def _check_closes_at(closes_at: datetime) -> None:
     if timezone.is_naive(closes_at):
         raise DomainError(
             DemocracyErrorCode.INVALID_DATETIME, errors.NAIVE_DATETIME, field="closesAt"
+        )
+    if not representable_in_utc(closes_at):
+        raise DomainError(
+            DemocracyErrorCode.INVALID_DATETIME, errors.DATETIME_OUT_OF_RANGE, field="closesAt"
         )
     if closes_at <= timezone.now():
         raise DomainError(

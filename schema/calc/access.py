@@ -25,7 +25,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from strawberry.channels import ChannelsConsumer
 
-from accounts.models import ApiToken, User
+from accounts.models import User
+from accounts.services.tokens import token_in_force
 from calc.broadcast import STATUS, CalculationMessage, group_name
 from calc.triggers import MEMBER_LEFT, MEMBERSHIP_CHANGED
 from core.errors import Forbidden, NotAuthenticated
@@ -96,9 +97,8 @@ def _user(viewer: Viewer) -> tuple[User | AnonymousUser, datetime | None]:
         return AnonymousUser(), None
     ends_at = None
     if viewer.token_id is not None:
-        valid = ApiToken.objects.filter(
-            pk=viewer.token_id, user_id=viewer.user_id, revoked_at__isnull=True
-        ).exists()
+        # A browser sign-in's token ends with its session, as token_authenticate has it.
+        valid, ends_at = token_in_force(viewer.token_id, viewer.user_id)
     else:
         session_user, ends_at = _session_user(viewer)
         valid = session_user == viewer.user_id

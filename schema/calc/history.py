@@ -16,6 +16,7 @@ from strawberry.relay import to_base64
 
 from calc import history, results
 from calc.models import Calculation
+from core.times import representable_in_utc
 from democracy.models import Choice, Decision
 from schema.calc.types import ChoiceScoreType, DecisionResultsType, results_type, score_types
 from schema.democracy.types import ChoiceType
@@ -23,6 +24,7 @@ from schema.errors import ErrorCode
 
 CURSOR_TYPE = "ResultsHistory"
 NAIVE_AT = "Give `at` with its time zone, for example 2026-05-01T12:00:00Z."
+AT_OUT_OF_RANGE = "Give `at` between the years 1 and 9999 in UTC."
 # Page arguments are refused with the words of every other connection's (Strawberry's).
 BAD_CURSOR = "Argument 'after' contains a non-existing value."
 NEGATIVE_FIRST = "Argument 'first' must be a non-negative integer."
@@ -116,6 +118,11 @@ def results_at(decision: Decision, at: datetime) -> DecisionResultsType | None:
     """The result in force at ``at`` (an aware datetime), or None before the first."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise GraphQLError(NAIVE_AT, extensions={"code": ErrorCode.INVALID.value, "field": "at"})
+    if not representable_in_utc(at):
+        # Refused as its naive sibling is: the same argument, the same code to match on.
+        raise GraphQLError(
+            AT_OUT_OF_RANGE, extensions={"code": ErrorCode.INVALID.value, "field": "at"}
+        )
     calculation = history.calculation_in_force(decision.pk, at)
     if calculation is None:
         return None

@@ -9,6 +9,7 @@ from accounts.services.users import (
     username_from_email,
     username_is_valid,
 )
+from accounts.usernames import username_key
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +45,16 @@ def test_existing_account_is_found_by_email_in_any_case():
 @pytest.mark.parametrize("username", ["", "has space", "semi;colon", "x" * 151])
 def test_invalid_usernames_are_recognised(username):
     assert not username_is_valid(username)
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    ["Alice", "al\u0131ce", "AL\u0130CE", "\u0430lice", "al\u00efce", "\u0430LICE"],
+)
+def test_look_alikes_share_a_key(look_alike):
+    assert username_key(look_alike) == username_key("alice") == "alice"
+
+
+def test_different_names_keep_different_keys():
+    assert username_key("alice") != username_key("alicia")
+    assert username_key("park\u017f") == "parks"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiToken, MagicLink
-from accounts.services.tokens import token_authenticate
+from accounts.services.tokens import token_authenticate, token_issue
 from tests.accounts.support import token_from_mail
 from tests.factories import MagicLinkFactory, UserFactory
 
@@ -155,3 +157,46 @@ def test_a_way_back_off_this_site_is_ignored(elsewhere, django_capture_on_commit
     token = token_from_mail(mail.outbox[0])
     signed_in = post(client, token=token, next=elsewhere).content.decode()
     assert "Continue where you were" not in signed_in
+
+
+def signed_in_browser() -> tuple[Client, str]:
+    """A browser signed in on the page: its client (session cookie) and the token shown."""
+    UserFactory(username="ann", email="ann@example.org")
+    MagicLinkFactory(email="ann@example.org", token=TOKEN)
+    client = csrf_client(f"/sign-in/?token={TOKEN}")
+    page = post(client, token=TOKEN).content.decode()
+    return client, page.split('<code class="token">')[1].split("</code>")[0]
+
+
+def me_with(raw: str) -> dict[str, Any]:
+    answer = Client().post(
+        "/graphql",
+        json.dumps({"query": ME}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    return answer.json()
+
+
+def test_the_token_shown_ends_when_its_session_expires():
+    client, raw = signed_in_browser()
+    assert me_with(raw)["data"] == {"me": {"username": "ann"}}
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    Session.objects.filter(session_key=key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    answer = me_with(raw)
+    assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_the_token_shown_ends_when_its_session_is_cleared():
+    _, raw = signed_in_browser()
+    Session.objects.all().delete()  # what clearsessions does to an expired session
+    assert me_with(raw)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_a_token_without_a_session_does_not_expire():
+    user = UserFactory(username="ann")
+    raw = token_issue(user=user)[1]
+    Session.objects.all().delete()
+    assert me_with(raw)["data"] == {"me": {"username": "ann"}}

@@ -16,9 +16,10 @@ from schema.client_errors import ERROR_LOGGER
 from schema.views import CrowdVoteGraphQLView
 from tests.conftest import logged_to
 from tests.democracy.conftest import db_state
-from tests.factories import MembershipFactory
+from tests.factories import DecisionFactory, MembershipFactory
 from tests.schema.conftest import gid
 from tests.schema.democracy.test_mutation_decisions import CREATE as CREATE_DECISION
+from tests.schema.democracy.test_mutation_decisions import UPDATE as UPDATE_DECISION
 from tests.schema.sockets import STATUS
 
 pytestmark = pytest.mark.django_db
@@ -222,6 +223,45 @@ def test_a_naive_closing_time_is_a_user_error(graphql_as):
     assert (error["code"], error["field"]) == ("INVALID_DATETIME", "closesAt")
     assert db_state() == before
     assert not Decision.objects.exists()
+
+
+# Well-formed, but outside years 1-9999 once moved to UTC: Python cannot convert them.
+EDGE_OF_THE_CALENDAR = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
+RESULTS_AT = """query($id: ID!, $at: DateTime) { decision(id: $id) {
+  results(at: $at) { calculationId } } }"""
+
+
+@pytest.mark.parametrize("moment", EDGE_OF_THE_CALENDAR)
+def test_a_moment_at_the_edge_of_the_calendar_is_refused_with_a_code(graphql_as, error_log, moment):
+    decision = DecisionFactory(community__results_are_public=True)
+    response = graphql_as(None)(RESULTS_AT, id=gid(decision), at=moment)
+    [error] = response.body["errors"]
+    assert error["extensions"] == {"code": "INVALID", "field": "at"}
+    assert "9999" in error["message"]
+    assert error_log == []
+
+
+@pytest.mark.parametrize("moment", EDGE_OF_THE_CALENDAR)
+def test_a_closing_time_at_the_edge_of_the_calendar_is_a_user_error(graphql_as, error_log, moment):
+    manager = MembershipFactory(is_manager=True)
+    draft = DecisionFactory(community=manager.community, status="DRAFT")
+    client = graphql_as(manager.user)
+    before = db_state()
+    created = client(
+        CREATE_DECISION,
+        input={
+            "communityId": gid(manager.community),
+            "title": "Budget",
+            "closesAt": moment,
+            "choices": [{"title": "Park"}, {"title": "Road"}],
+        },
+    ).data["createDecision"]
+    updated = client(UPDATE_DECISION, input={"decisionId": gid(draft), "closesAt": moment})
+    for payload in (created, updated.data["updateDecision"]):
+        [error] = payload["errors"]
+        assert (error["code"], error["field"]) == ("INVALID_DATETIME", "closesAt")
+    assert db_state() == before
+    assert error_log == []
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from asgiref.sync import sync_to_async
 
-from accounts.services.tokens import token_issue
+from accounts.services.magic_links import MAGIC_LINK_PREFIX
+from accounts.services.tokens import new_secret, token_issue
 from calc import results
 from core.logs import EVENT_LOGGER, EventFormatter
 from schema.client_errors import ERROR_LOGGER
@@ -113,3 +114,49 @@ async def test_a_refused_subscription_is_one_event_line(records) -> None:
 
     assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert f"[{stranger.user.username}] - FORBIDDEN: No decision has this ID" in one_line(records)
+
+
+def logged(records: Errors) -> str:
+    """Every error record as the log file would hold it."""
+    return "\n".join(EventFormatter().format(record) for record in records)
+
+
+SIGN_IN = "mutation($t: String!) { signInWithMagicLink(token: $t) { token } }"
+
+
+def test_a_refused_sign_in_code_never_reaches_the_log(graphql_as, records) -> None:
+    code = new_secret(MAGIC_LINK_PREFIX)
+    unquoted = graphql_as(None)(f"mutation {{ signInWithMagicLink(token: {code}) {{ token }} }}")
+    as_list = graphql_as(None)(SIGN_IN, t=[code])
+    aliased = graphql_as(None)("mutation { s: signInWithMagicLink(token: 42) { token } }")
+
+    assert unquoted.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+    assert as_list.error_codes == ["BAD_USER_INPUT"]
+    assert aliased.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+    text = logged(records)
+    assert text.count("[REQUEST_REFUSED]") == 3
+    assert code[4:] not in text
+    assert "non string value: 42" not in text  # no argument of a sign-in is logged
+
+
+def test_anything_shaped_like_a_token_is_masked_in_every_line(graphql_as, records) -> None:
+    token = new_secret()
+    response = graphql_as(None)("query($n: Int) { communities(first: $n) { totalCount } }", n=token)
+
+    assert response.error_codes == ["BAD_USER_INPUT"]
+    assert token in response.body["errors"][0]["message"]  # the client sees what it sent
+    line = one_line(records)
+    assert token[3:] not in line
+    assert "non-integer value: 'cv_…'" in line
+
+
+def test_a_secret_in_a_traceback_is_masked(records) -> None:
+    token = new_secret()
+    try:
+        raise RuntimeError(f"failed with {token}")
+    except RuntimeError:
+        ERROR_LOGGER.exception("Unexpected error with %s", token)
+
+    text = logged(records)
+    assert "Traceback" in text
+    assert token[3:] not in text

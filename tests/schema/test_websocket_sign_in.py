@@ -105,6 +105,27 @@ async def test_an_ended_session_no_longer_runs_queries(signed_in) -> None:
     await refused_and_closed(socket, "q2", ME)
 
 
+def paired_token(user: Any) -> str:
+    """A token issued with a browser session, as the sign-in page issues it."""
+    browser = Client()
+    browser.force_login(user)
+    key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    return token_issue(user=user, session_key=key)[1]
+
+
+async def test_a_token_whose_session_ended_no_longer_runs_queries(signed_in) -> None:
+    user, _ = signed_in
+    token = await sync_to_async(paired_token)(user)
+    socket = await open_socket(token)
+    before = await answer(socket, "q1", ME)
+    assert before["payload"]["data"] == {"me": {"username": user.username}}
+    assert (await socket.receive_json_from(timeout=5))["type"] == "complete"
+
+    await Session.objects.all().adelete()  # expired, and cleared by clearsessions
+
+    await refused_and_closed(socket, "q2", ME)
+
+
 async def test_an_anonymous_socket_is_not_checked(monkeypatch) -> None:
     async def never(viewer: object) -> bool:
         raise AssertionError("an anonymous socket has no credential to check")

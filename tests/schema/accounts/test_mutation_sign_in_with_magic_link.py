@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import ApiToken, MagicLink
+from accounts.models import ApiToken, MagicLink, User
 from tests.conftest import GraphQLClient
 from tests.factories import MagicLinkFactory, UserFactory
 
@@ -109,3 +109,32 @@ def test_signing_in_retires_the_other_outstanding_links_of_the_address(graphql_a
     ]
     bobs = graphql_as(None)(SIGN_IN, token="cvl_bobs").data["signInWithMagicLink"]
     assert bobs["user"] == {"username": "bob"}
+
+
+def signed_up_as(graphql_as, email: str) -> str:  # type: ignore[no-untyped-def]
+    """Sign a new address in and return the username its account was given."""
+    MagicLinkFactory(email=email, token=TOKEN)
+    payload = graphql_as(None)(SIGN_IN, token=TOKEN).data["signInWithMagicLink"]
+    assert payload["errors"] == []
+    return payload["user"]["username"]
+
+
+@pytest.mark.parametrize(
+    ("taken", "email"),
+    [
+        ("alice", "al\u0131ce@example.net"),  # dotless i
+        ("alice", "ALICE@example.net"),
+        ("parks_trust", "park\u017f_tru\u017ft@example.net"),  # long s: NFKC makes it parks
+    ],
+)
+def test_a_new_account_never_gets_a_look_alike_of_a_taken_name(graphql_as, taken, email):
+    UserFactory(username=taken, email=f"{taken}@example.org")
+
+    username = signed_up_as(graphql_as, email)
+
+    assert username.endswith("-2")
+    assert User.objects.get(email=email).username == username
+
+
+def test_a_name_whose_look_alike_is_free_is_kept(graphql_as):
+    assert signed_up_as(graphql_as, "al\u0131ce@example.net") == "al\u0131ce"
