@@ -454,9 +454,9 @@ def _solve_rounded(
     doubtful = y <= (err * STAR_SCALE + _SCALING_SLACK)[:, None]
     if doubtful.any():
         rows, cols = np.nonzero(doubtful)
-        exact = solve_exact(
+        exact, decided = solve_exact(
             rows=rows, cols=cols, k=k, rhs=rhs_int, adj_indptr=indptr, adj_indices=indices
         )
-        if exact is not None:
-            rounded[rows, cols] = exact
+        # Past the exact step's budget the float rounding stands (exact.py).
+        rounded[rows[decided], cols[decided]] = exact[decided]
     return rounded, order

@@ -2,10 +2,14 @@
 
 Only the members a doubtful value depends on (its closure under active followings) are
 solved: strongly connected components sinks first, singletons by averaging, cycles by
-sparse Gaussian elimination. The work is capped (``MAX_FRACTION_OPS``, ``MAX_CLOSURE``,
-``MAX_EXACT_CYCLE``): past a cap the floating-point rounding is kept, which can differ from
-the exact one only for a value within its error bound (1e-13 or less) of a boundary, in
-practice only inside a tangle of hundreds of members following each other in cycles.
+sparse Gaussian elimination. The work is bounded by its cost, not by a size: every fraction
+operation is counted in machine words of the integers it handles (``WORD_BUDGET`` for one
+call, at most ``1/COMPONENT_SHARE`` of it for one component), so a sparse ring of thousands
+is solved while a dense tangle, whose fractions grow with every elimination, stops early.
+A component past its budget is left undecided, and so is every component depending on it;
+the caller keeps the floating-point rounding of those values only, which can differ from the
+exact one only for a value within its error bound (1e-13 or less) of a boundary. Closures
+of more than ``MAX_CLOSURE`` members are not searched at all.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from calc.engine.rounding import divide_half_even
 from calc.engine.types import STAR_SCALE
@@ -24,14 +26,49 @@ from calc.engine.types import STAR_SCALE
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-MAX_FRACTION_OPS = 5_000_000
 MAX_CLOSURE = 200_000
-# Fractions in a cyclic component grow with its size; past this the exact step is skipped.
-MAX_EXACT_CYCLE = 400
+# Word operations of one call: about a second of fraction arithmetic on the 2-core machine
+# (1.2-1.4 million a second on dense cycles, measured); a component may take half of it.
+WORD_BUDGET = 1_500_000
+COMPONENT_SHARE = 2
+# Python's bookkeeping per cycle member (about 50 us), in word operations.
+_MEMBER_COST = 50
+# Plain integer sums and products (a singleton's averaging, no gcd per term) cost per word
+# about a thirtieth of a fraction operation.
+_PLAIN_WORDS = 32
+
+_Exact = dict[int, tuple[int, list[int]]]  # member -> shared denominator, numerators
 
 
 class _OverBudgetError(Exception):
-    """The exact solve would take too long; the caller keeps the float rounding."""
+    """The component would cost more than its budget; its values stay undecided."""
+
+
+class _Budget:
+    """Word operations left for the call and for the component being solved."""
+
+    def __init__(self, total: int) -> None:
+        self.share = total // COMPONENT_SHARE
+        self.left = total
+        self.component = 0
+
+    def start_component(self) -> None:
+        self.component = min(self.left, self.share)
+
+    def spend(self, cost: int) -> None:
+        self.left -= cost
+        self.component -= cost
+        if self.component < 0:
+            raise _OverBudgetError
+
+
+def _words(x: int) -> int:
+    """Machine words of ``x``: what an operation on it costs, roughly."""
+    return x.bit_length() // 64 + 1
+
+
+def _fwords(x: Fraction) -> int:
+    return _words(x.numerator) + _words(x.denominator)
 
 
 def solve_exact(
@@ -42,26 +79,27 @@ def solve_exact(
     rhs: npt.NDArray[np.int64],
     adj_indptr: npt.NDArray[np.int64],
     adj_indices: npt.NDArray[np.int64],
-    budget: int = MAX_FRACTION_OPS,
-) -> npt.NDArray[np.int64] | None:
-    """Return exact rounded stars at (rows, cols) of ``k x - adj x = rhs``, or None if too big."""
+    budget: int = WORD_BUDGET,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Return exact rounded stars at (rows, cols) of ``k x - adj x = rhs`` and a mask of
+    those decided; undecided ones (past the budget) are 0, for the caller to round.
+    """
+    stars = np.zeros(rows.size, dtype=np.int64)
+    decided = np.zeros(rows.size, dtype=np.bool_)
     closure = _closure(np.unique(rows), adj_indptr, adj_indices)
-    if (
-        closure.size > MAX_CLOSURE
-        or _largest_cycle(closure, adj_indptr, adj_indices) > MAX_EXACT_CYCLE
-    ):
-        return None
+    if closure.size > MAX_CLOSURE:
+        return stars, decided
     needed = sorted(set(cols.tolist()))
-    try:
-        values = _solve_closure(closure.tolist(), needed, k, rhs, adj_indptr, adj_indices, budget)
-    except _OverBudgetError:
-        return None
     col_at = {c: i for i, c in enumerate(needed)}
-    exact = [values[r][col_at[c]] for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
-    return np.array(
-        [divide_half_even(v.numerator * STAR_SCALE, v.denominator) for v in exact],
-        dtype=np.int64,
+    exact = _solve_closure(
+        closure.tolist(), needed, k, rhs, adj_indptr, adj_indices, _Budget(budget)
     )
+    for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        if r in exact:
+            den, nums = exact[r]
+            stars[i] = divide_half_even(nums[col_at[c]] * STAR_SCALE, den)
+            decided[i] = True
+    return stars, decided
 
 
 def _closure(
@@ -76,18 +114,6 @@ def _closure(
         seen[nxt] = True
         frontier = nxt
     return np.flatnonzero(seen)
-
-
-def _largest_cycle(
-    nodes: npt.NDArray[np.int64], indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
-) -> int:
-    """Return the size of the largest strongly connected component among ``nodes``."""
-    full = sp.csr_matrix(
-        (np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(indptr.size - 1,) * 2
-    )
-    sub = full[nodes][:, nodes]
-    _, labels = connected_components(sub, directed=True, connection="strong")
-    return int(np.bincount(labels).max()) if labels.size else 0
 
 
 def _components(
@@ -146,35 +172,63 @@ def _solve_closure(
     rhs: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-    budget: int,
-) -> dict[int, list[Fraction]]:
-    """Return exact values of every closure member, component by component, sinks first.
+    budget: _Budget,
+) -> _Exact:
+    """Return exact values of the closure members that fit the budget, sinks first.
 
     Values are kept as one shared denominator and integer numerators per member (all
     choices share the same averaging weights), which avoids a gcd per fraction operation.
+    A component past its budget, or following one, is left out.
     """
-    exact: dict[int, tuple[int, list[int]]] = {}
-    ops = 0
+    exact: _Exact = {}
+    undecided: set[int] = set()
     for comp in _components(nodes, indptr, indices):
-        if len(comp) == 1:
-            v = comp[0]
-            succ = indices[indptr[v] : indptr[v + 1]].tolist()
-            dens = [exact[f][0] for f in succ]
-            lcm = math.lcm(*dens) if dens else 1
-            nums = [int(rhs[v, c]) * lcm for c in needed]
-            for f in succ:
-                den, fnums = exact[f]
-                scale = lcm // den
-                nums = [a + b * scale for a, b in zip(nums, fnums, strict=True)]
-            den = int(k[v]) * lcm
-            g = math.gcd(den, *nums)
-            exact[v] = (den // g, [a // g for a in nums])
-            ops += (len(succ) + 1) * len(needed)
-        else:
-            ops = _cycle(comp, needed, k, rhs, indptr, indices, exact, ops, budget)
-        if ops > budget:
-            raise _OverBudgetError
-    return {v: [Fraction(a, den) for a in nums] for v, (den, nums) in exact.items()}
+        outside = _successors(comp, indptr, indices)
+        if undecided.intersection(outside):
+            undecided.update(comp)
+            continue
+        budget.start_component()
+        try:
+            if len(comp) == 1:
+                _single(comp[0], outside, needed, k, rhs, exact, budget)
+            else:
+                _cycle(comp, needed, k, rhs, indptr, indices, exact, budget)
+        except _OverBudgetError:
+            undecided.update(comp)
+    return exact
+
+
+def _successors(
+    comp: list[int], indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
+) -> list[int]:
+    """Return the members ``comp`` follows outside itself."""
+    members = set(comp)
+    return [
+        f for v in comp for f in indices[indptr[v] : indptr[v + 1]].tolist() if f not in members
+    ]
+
+
+def _single(
+    v: int,
+    succ: list[int],
+    needed: list[int],
+    k: npt.NDArray[np.int64],
+    rhs: npt.NDArray[np.int64],
+    exact: _Exact,
+    budget: _Budget,
+) -> None:
+    """Average the exact values ``v`` follows into ``exact[v]``."""
+    dens = [exact[f][0] for f in succ]
+    lcm = math.lcm(*dens) if dens else 1
+    budget.spend((len(succ) + 1) * len(needed) * (1 + _words(lcm) // _PLAIN_WORDS))
+    nums = [int(rhs[v, c]) * lcm for c in needed]
+    for f in succ:
+        den, fnums = exact[f]
+        scale = lcm // den
+        nums = [a + b * scale for a, b in zip(nums, fnums, strict=True)]
+    den = int(k[v]) * lcm
+    g = math.gcd(den, *nums)
+    exact[v] = (den // g, [a // g for a in nums])
 
 
 def _cycle(
@@ -184,13 +238,10 @@ def _cycle(
     rhs: npt.NDArray[np.int64],
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
-    exact: dict[int, tuple[int, list[int]]],
-    ops: int,
-    budget: int,
-) -> int:
-    """Solve one cyclic component exactly; store its values in ``exact``; return ops."""
-    if len(comp) > MAX_EXACT_CYCLE:
-        raise _OverBudgetError
+    exact: _Exact,
+    budget: _Budget,
+) -> None:
+    """Solve one cyclic component exactly and store its values in ``exact``."""
     members = set(comp)
     width = len(needed)
     eqs: dict[int, dict[int, Fraction]] = {}
@@ -203,28 +254,30 @@ def _cycle(
                 row[f] = row.get(f, Fraction(0)) - 1
             else:
                 den, nums = exact[f]
+                budget.spend(width * 2 * _words(den))
                 for j in range(width):
                     b[j] += Fraction(nums[j], den)
-        ops += len(row) + width
+        budget.spend(_MEMBER_COST + len(row) + width)
         eqs[v] = row
         consts[v] = b
-    values: dict[int, list[Fraction]] = {}
-    ops = _eliminate(comp, eqs, consts, values, ops, budget)
+    values = _eliminate(comp, eqs, consts, budget)
     for v, vec in values.items():
         den = math.lcm(*(x.denominator for x in vec)) if vec else 1
         exact[v] = (den, [x.numerator * (den // x.denominator) for x in vec])
-    return ops
 
 
 def _eliminate(
     order: list[int],
     eqs: dict[int, dict[int, Fraction]],
     consts: dict[int, list[Fraction]],
-    values: dict[int, list[Fraction]],
-    ops: int,
-    budget: int,
-) -> int:
-    """Solve one cyclic component by sparse Gaussian elimination; return the ops count."""
+    budget: _Budget,
+) -> dict[int, list[Fraction]]:
+    """Solve one cyclic component by sparse Gaussian elimination.
+
+    Each update of a row by the pivot row costs, per entry, the words of the factor and of
+    the entry: the fractions grow as elimination fills in, which a count of operations
+    alone would not see.
+    """
     holders: dict[int, set[int]] = {v: set() for v in order}
     for r, row in eqs.items():
         for var in row:
@@ -234,9 +287,12 @@ def _eliminate(
         prow = eqs[p]
         pivot = prow[p]
         pconst = consts[p]
+        terms = len(prow) - 1 + len(pconst)
+        pwords = sum(_fwords(c) for c in prow.values()) + sum(_fwords(c) for c in pconst)
         for r in sorted(holders[p] - done - {p}):
             row = eqs[r]
             factor = row.pop(p) / pivot
+            budget.spend(terms * _fwords(factor) + pwords)
             for var, coef in prow.items():
                 if var == p:
                     continue
@@ -250,17 +306,28 @@ def _eliminate(
             rc = consts[r]
             for j, c in enumerate(pconst):
                 rc[j] -= factor * c
-            ops += len(prow) + len(pconst)
-            if ops > budget:
-                raise _OverBudgetError
         done.add(p)
+    return _substitute(order, eqs, consts, budget)
+
+
+def _substitute(
+    order: list[int],
+    eqs: dict[int, dict[int, Fraction]],
+    consts: dict[int, list[Fraction]],
+    budget: _Budget,
+) -> dict[int, list[Fraction]]:
+    """Return the values of the eliminated (upper triangular) system, last pivot first."""
+    values: dict[int, list[Fraction]] = {}
+    words: dict[int, int] = {}
     for p in reversed(order):
         prow = eqs[p]
         acc = list(consts[p])
         for var, coef in prow.items():
             if var != p:
+                budget.spend(len(acc) * _fwords(coef) + words[var])
                 known = values[var]
                 for j in range(len(acc)):
                     acc[j] -= coef * known[j]
         values[p] = [a / prow[p] for a in acc]
-    return ops
+        words[p] = sum(_fwords(a) for a in values[p])
+    return values

@@ -660,7 +660,8 @@ def _reach(state: IncrementalState, d: int, ds: IntArray) -> IntArray:
 
 def _round(sol: StarSolution, positions: IntArray) -> IntArray | None:
     """Return the scaled stars of ``positions`` rounded half to even exactly, as a full
-    resolve does: from the float values when their bounds decide it, else exactly.
+    resolve does: from the float values when their bounds decide it, else exactly; None
+    if the exact step leaves one undecided (past its budget), for a full resolve.
     """
     y = sol.x[positions] * STAR_SCALE
     rounded = np.rint(y).astype(np.int64)
@@ -668,7 +669,7 @@ def _round(sol: StarSolution, positions: IntArray) -> IntArray | None:
     doubtful = gap <= (sol.err[positions] * STAR_SCALE + _SCALING_SLACK)[:, None]
     if doubtful.any():
         rows, cols = np.nonzero(doubtful)
-        exact = solve_exact(
+        exact, decided = solve_exact(
             rows=positions[rows],
             cols=cols,
             k=sol.k,
@@ -676,7 +677,9 @@ def _round(sol: StarSolution, positions: IntArray) -> IntArray | None:
             adj_indptr=sol.indptr,
             adj_indices=sol.indices,
         )
-        if exact is None:
+        if not decided.all():
+            # A full resolve keeps the float rounding of its own float values there, which
+            # these updated ones need not match: only a full resolve gives the same stars.
             return None
         rounded[rows, cols] = exact
     return rounded

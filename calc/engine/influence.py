@@ -12,7 +12,7 @@ Unlike the stars, these are sums that grow along the walk rather than averages, 
 bounds are carried as a second column that the same recursion sums: every value is the
 float solution and a rigorous bound on its distance to the exact one. A value whose bound
 cannot decide the half-to-even rounding at 8 places is recomputed with exact fractions over
-the members whose ballots flow into it (``exact.py``, with its caps).
+the members whose ballots flow into it (``exact.py``, within its budget).
 """
 
 from __future__ import annotations
@@ -82,10 +82,10 @@ def influence(
         again, still = _round(wanted, d_of, u_of, y_long, err_long, counted)
         result[doubtful] = again
         if still.any():
-            exact = _exact(wanted[still], system, c, u_of, d_of, counted)
-            if exact is not None:
-                again[still] = exact
-                result[doubtful] = again
+            exact, decided = _exact(wanted[still], system, c, u_of, d_of, counted)
+            # Past the exact step's budget the float rounding stands (exact.py).
+            again[np.flatnonzero(still)[decided]] = exact[decided]
+            result[doubtful] = again
     out[direct] = result
     return out
 
@@ -155,8 +155,9 @@ def _exact(
     u_of: IntArray,
     d_of: IntArray,
     counted: npt.NDArray[np.bool_],
-) -> IntArray | None:
-    """Return the exact rounded influence of ``wanted`` direct voters, or None past a cap.
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Return the exact rounded influence of ``wanted`` direct voters and which are decided
+    (the others went past the exact step's budget).
 
     Each wanted voter joins the transposed system as one more unknown with ``k = 1`` and
     the unknowns following it as its inputs, so its value is its influence.

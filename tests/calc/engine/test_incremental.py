@@ -355,14 +355,18 @@ def test_a_bad_change_is_refused_and_the_state_stays_usable(change: Change) -> N
         apply_changes(state, [fine])
 
 
-def test_an_exact_step_past_its_caps_falls_back_to_a_full_resolve() -> None:
+def _undecided(*, rows: np.ndarray, **_: object) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.bool_)
+
+
+def test_an_exact_step_past_its_budget_falls_back_to_a_full_resolve() -> None:
     decision, state = _small()
     model = Model.of(decision)
     change = BallotCast(DirectBallot.of("a", {"x": 3}))
     model.apply(change)
     with (
         patch.object(incremental, "_SCALING_SLACK", 1.0),
-        patch.object(incremental, "solve_exact", return_value=None),
+        patch.object(incremental, "solve_exact", side_effect=_undecided),
     ):
         new, resolved, result = apply_changes(state, [change])
     assert new.last_mode == "full"
