@@ -14,6 +14,7 @@ from typing import Any
 
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
+from strawberry_django.resolvers import django_resolver
 
 from calc.models import Calculation
 from democracy import models
@@ -69,7 +70,8 @@ def _visible_calculations(root: Any, info: strawberry.Info[Any, None]) -> list[C
 
 def _calculations() -> Any:
     return strawberry.field(
-        resolver=_visible_calculations,
+        # Over a websocket fields resolve on the event loop: the query runs in a thread.
+        resolver=django_resolver(_visible_calculations),
         name="calculations",
         graphql_type=list[CalculationType],
         description=CALCULATIONS,

@@ -16,8 +16,10 @@ from channels.testing import WebsocketCommunicator
 from accounts.models import ApiToken
 from accounts.services.tokens import token_issue
 from crowdvote.asgi import application
+from democracy.models import Decision
 from schema import feeds
 from schema.client_errors import ERROR_LOGGER
+from schema.context import global_pk
 from tests.conftest import logged_to
 from tests.factories import DecisionFactory, MembershipFactory
 from tests.schema.conftest import gid
@@ -187,3 +189,26 @@ def test_the_shared_feeds_cache_never_holds_a_document_over_the_limit() -> None:
     assert feeds.operation_type(TOO_LONG, None) is None
 
     assert feeds._parsed_kind.cache_info().currsize == before
+
+
+async def test_a_ballot_cast_over_a_socket_lists_its_queued_calculation(
+    no_error_logged, member
+) -> None:
+    token, decision_id = member
+    decision = await Decision.objects.aget(pk=global_pk(decision_id, type_name="Decision"))
+    choice = await decision.choices.afirst()
+    assert choice is not None
+    socket = await open_socket(token)
+    cast = "mutation($i: CastBallotInput!) { castBallot(input: $i) { calculations { status } } }"
+
+    await subscribe(
+        socket,
+        "c",
+        cast,
+        i={"decisionId": decision_id, "stars": [{"choiceId": gid(choice), "stars": 4}]},
+    )
+    answer = await socket.receive_json_from(timeout=5)
+
+    assert answer["type"] == "next", answer
+    assert answer["payload"] == {"data": {"castBallot": {"calculations": [{"status": "QUEUED"}]}}}
+    await socket.disconnect()
